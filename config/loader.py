@@ -1,0 +1,349 @@
+"""Load and validate settings (TOML + SAVOIR_* environment) and the sources file."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+CONFIG_DIR = Path(__file__).resolve().parent
+DEFAULT_FILE = CONFIG_DIR / "default.toml"
+SOURCE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class ConfigError(Exception):
+    """A settings or sources file is wrong; the message says where and how."""
+
+
+@dataclass
+class StoreSettings:
+    data_dir: str = "savoir-data"
+    database_url: str = ""
+    index_dir: str = ""
+
+
+@dataclass
+class CrawlerSettings:
+    batch_size: int = 200
+    index_every: int = 2000
+    sources_file: str = "sources.toml"
+
+
+@dataclass
+class HttpSettings:
+    user_agent: str = "SavoirBot/0.1 (+mailto:savoir-admin@example.org)"
+    contact: str = "savoir-admin@example.org"
+    min_delay: float = 1.0
+    jitter: float = 0.1
+    timeout: float = 20.0
+    max_bytes: int = 20 * 1024 * 1024
+    max_retries: int = 4
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+    max_retry_after: float = 300.0
+    max_redirects: int = 5
+    obey_robots: bool = True
+
+
+@dataclass
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    page_size: int = 10
+
+
+@dataclass
+class SearchSettings:
+    public_groups: list[str] = field(default_factory=lambda: ["public"])
+
+
+@dataclass
+class PeopleSettings:
+    opt_out: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Settings:
+    store: StoreSettings = field(default_factory=StoreSettings)
+    crawler: CrawlerSettings = field(default_factory=CrawlerSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    people: PeopleSettings = field(default_factory=PeopleSettings)
+    #: the folder relative paths in the settings file are taken from
+    base_dir: Path = field(default_factory=Path.cwd)
+    #: the files these settings were read from, for messages
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        return _resolve(Path.cwd(), self.store.data_dir)
+
+    @property
+    def database_url(self) -> str:
+        if self.store.database_url:
+            return self.store.database_url
+        return f"sqlite:///{self.data_dir / 'savoir.db'}"
+
+    @property
+    def index_dir(self) -> Path:
+        if self.store.index_dir:
+            return _resolve(Path.cwd(), self.store.index_dir)
+        return self.data_dir / "index"
+
+    @property
+    def sources_path(self) -> Path:
+        return _resolve(self.base_dir, self.crawler.sources_file)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check *value* against a dataclass field's *annotation*; convert strings from env."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return coerce(value, inner[0], where)
+    if annotation is bool:
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected text, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item_type = args[0] if args else Any
+        items = [coerce(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        return value
+    return value
+
+
+def build_dataclass(cls: type, data: dict[str, Any], where: str) -> Any:
+    """Build dataclass *cls* from *data*, rejecting unknown and missing fields."""
+    hints = _field_types(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        known = ", ".join(sorted(fields))
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known fields: {known})")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = coerce(data[name], hints[name], f"{where}: field {name!r}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}: field {name!r} is required")
+    return cls(**kwargs)
+
+
+SECTIONS = {
+    "store": StoreSettings,
+    "crawler": CrawlerSettings,
+    "http": HttpSettings,
+    "web": WebSettings,
+    "search": SearchSettings,
+    "people": PeopleSettings,
+}
+
+
+def build_settings(
+    data: dict[str, Any], *, env: dict[str, str] | None = None, base_dir: Path | None = None, source: str = "settings"
+) -> Settings:
+    """Settings from a parsed TOML mapping plus SAVOIR_<SECTION>_<KEY> overrides."""
+    env = os.environ if env is None else env
+    merged: dict[str, dict[str, Any]] = {}
+    for section, values in data.items():
+        if section not in SECTIONS:
+            known = ", ".join(SECTIONS)
+            raise ConfigError(f"{source}: unknown section [{section}] (known sections: {known})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        merged[section] = dict(values)
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            key = f"SAVOIR_{section}_{f.name}".upper()
+            if key in env:
+                merged.setdefault(section, {})[f.name] = env[key]
+    built = {
+        section: build_dataclass(cls, merged.get(section, {}), f"{source}: [{section}]")
+        for section, cls in SECTIONS.items()
+    }
+    settings = Settings(**built, base_dir=base_dir or Path.cwd())
+    if settings.crawler.batch_size < 1:
+        raise ConfigError(f"{source}: [crawler]: field 'batch_size' must be at least 1")
+    if settings.http.min_delay < 0:
+        raise ConfigError(f"{source}: [http]: field 'min_delay' cannot be negative")
+    return settings
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in base.items()}
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key].update(value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(path: str | Path | None = None, *, env: dict[str, str] | None = None) -> Settings:
+    """Defaults, then the settings file (*path* or $SAVOIR_CONFIG), then the environment."""
+    env = os.environ if env is None else env
+    data = _read_toml(DEFAULT_FILE)
+    files = [str(DEFAULT_FILE)]
+    base_dir = CONFIG_DIR
+    path = path or env.get("SAVOIR_CONFIG")
+    source = str(DEFAULT_FILE)
+    if path:
+        path = Path(path).expanduser().resolve()
+        data = _deep_merge(data, _read_toml(path))
+        files.append(str(path))
+        base_dir = path.parent
+        source = str(path)
+    settings = build_settings(data, env=env, base_dir=base_dir, source=source)
+    settings.files = files
+    return settings
+
+
+# -- sources -----------------------------------------------------------------
+
+SCHEDULE_RE = re.compile(r"^every\s+(\d+)\s*(s|m|h|d)$")
+
+
+@dataclass
+class SourceConfig:
+    """One source as configured by an admin."""
+
+    id: str
+    kind: str
+    agency: str
+    name: str = ""
+    schedule: str = ""
+    acl: list[str] = field(default_factory=lambda: ["public"])
+    enabled: bool = True
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_schedule(value: str, where: str) -> None:
+    if not value or SCHEDULE_RE.match(value.strip()):
+        return
+    parts = value.split()
+    if len(parts) != 5:
+        raise ConfigError(
+            f"{where}: field 'schedule': {value!r} is neither 'every N[s|m|h|d]' nor a 5-field cron expression"
+        )
+    try:
+        from apscheduler.triggers.cron import CronTrigger
+
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: field 'schedule': bad cron expression {value!r}: {exc}") from None
+
+
+def load_sources(path: str | Path, *, settings_class: Callable[[str], type] | None = None,
+                 env: dict[str, str] | None = None) -> list[SourceConfig]:
+    """Read the sources file; with *settings_class*, validate each source's settings."""
+    path = Path(path)
+    data = _read_toml(path)
+    unknown = sorted(set(data) - {"source"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key {unknown[0]!r}; sources are [[source]] tables")
+    raw_sources = data.get("source", [])
+    if not isinstance(raw_sources, list):
+        raise ConfigError(f"{path}: 'source' must be written as [[source]] tables")
+    sources: list[SourceConfig] = []
+    seen: set[str] = set()
+    for position, raw in enumerate(raw_sources, start=1):
+        label = raw.get("id") if isinstance(raw.get("id"), str) else f"#{position}"
+        where = f"{path}: source {label!r}"
+        source = build_dataclass(SourceConfig, raw, where)
+        if not SOURCE_ID_RE.match(source.id):
+            raise ConfigError(f"{where}: field 'id': use letters, digits, '-' and '_' (at most 64)")
+        if source.id in seen:
+            raise ConfigError(f"{where}: field 'id': another source already uses this id")
+        seen.add(source.id)
+        if not source.agency.strip():
+            raise ConfigError(f"{where}: field 'agency' must not be empty")
+        _check_schedule(source.schedule, where)
+        if settings_class is not None:
+            try:
+                cls = settings_class(source.kind)
+            except KeyError as exc:
+                raise ConfigError(f"{where}: field 'kind': {exc.args[0]}") from None
+            parse_source_settings(source, cls, where=where, env=env)
+        sources.append(source)
+    return sources
+
+
+def parse_source_settings(source: SourceConfig, cls: type, *, where: str = "",
+                          env: dict[str, str] | None = None) -> Any:
+    """Build a connector's settings dataclass from *source*, resolving secrets."""
+    env = os.environ if env is None else env
+    where = where or f"source {source.id!r}"
+    values = dict(source.settings)
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("secret"):
+            continue
+        env_key = f"SAVOIR_SOURCE_{source.id}_{f.name}".upper().replace("-", "_")
+        value = values.get(f.name)
+        if env_key in env:
+            values[f.name] = env[env_key]
+        elif isinstance(value, str) and value.startswith("env:"):
+            var = value[4:]
+            if var not in env:
+                raise ConfigError(f"{where}: field {f.name!r}: environment variable {var} is not set")
+            values[f.name] = env[var]
+    return build_dataclass(cls, values, f"{where}: [source.settings]")

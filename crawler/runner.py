@@ -1,0 +1,136 @@
+"""Wire settings, store, index, HTTP session and connectors together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, fields
+from typing import Any
+
+from config.loader import ConfigError, Settings, SourceConfig, load_sources, parse_source_settings
+from connectors.base import Connector, SourceContext, get_connector_class
+from crawler.http import HttpSession
+from crawler.sync import RunReport, sync_source
+from indexer.index import SearchIndex
+from indexer.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def settings_class_for(kind: str) -> type:
+    return get_connector_class(kind).Settings
+
+
+class Savoir:
+    """One node's moving parts, opened lazily from its settings."""
+
+    def __init__(self, settings: Settings, sources: Sequence[SourceConfig] | None = None) -> None:
+        self.settings = settings
+        self._sources = list(sources) if sources is not None else None
+        self._store: Store | None = None
+        self._index: SearchIndex | None = None
+
+    # -- parts --------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.settings.database_url)
+        return self._store
+
+    @property
+    def sources(self) -> list[SourceConfig]:
+        if self._sources is None:
+            path = self.settings.sources_path
+            if not path.exists():
+                raise ConfigError(f"{path}: sources file not found (set [crawler] sources_file)")
+            self._sources = load_sources(path, settings_class=settings_class_for)
+        return self._sources
+
+    def source(self, source_id: str) -> SourceConfig:
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        known = ", ".join(s.id for s in self.sources) or "none"
+        raise ConfigError(f"no source with id {source_id!r} in {self.settings.sources_path} (known: {known})")
+
+    def open_index(self, *, progress: Callable[[int], None] | None = None) -> SearchIndex:
+        """The index, brought up to date with the store (replays what a crash left out)."""
+        if self._index is None:
+            index = SearchIndex(self.settings.index_dir)
+            if index.needs_rebuild:
+                index.rebuild(self.store, progress=progress)
+            else:
+                replayed = index.catch_up(self.store, progress=progress)
+                if replayed:
+                    log.info("replayed %d store changes into the index", replayed)
+            self._index = index
+        return self._index
+
+    def http_session(self) -> HttpSession:
+        return HttpSession(self.settings.http)
+
+    def connector(self, source: SourceConfig, http: HttpSession | None = None) -> Connector:
+        cls = get_connector_class(source.kind)
+        options = parse_source_settings(source, cls.Settings)
+        context = SourceContext(id=source.id, agency=source.agency, kind=source.kind, name=source.name)
+        return cls(context, options, http or self.http_session())
+
+    # -- work ---------------------------------------------------------------
+    def crawl(
+        self,
+        source_ids: Sequence[str] = (),
+        *,
+        full: bool = False,
+        on_item_factory: Callable[[SourceConfig], Callable[[str], None]] | None = None,
+        include_disabled: bool = False,
+    ) -> list[RunReport]:
+        chosen = [self.source(i) for i in source_ids] if source_ids else [
+            s for s in self.sources if s.enabled or include_disabled
+        ]
+        index = self.open_index()
+        reports = []
+        self.store.mark_interrupted_runs()
+        for source in chosen:
+            http = self.http_session()
+            try:
+                connector = self.connector(source, http)
+                on_item = on_item_factory(source) if on_item_factory else None
+                reports.append(
+                    sync_source(
+                        self.store,
+                        index,
+                        source,
+                        connector,
+                        full=full,
+                        batch_size=self.settings.crawler.batch_size,
+                        index_every=self.settings.crawler.index_every,
+                        on_item=on_item,
+                    )
+                )
+            finally:
+                http.close()
+        return reports
+
+    def reindex(self, progress: Callable[[int], None] | None = None) -> int:
+        index = SearchIndex(self.settings.index_dir)
+        count = index.rebuild(self.store, progress=progress)
+        self._index = index
+        return count
+
+    def describe_settings(self, source: SourceConfig) -> list[dict[str, Any]]:
+        """The connector's settings with secrets masked (for listings and later the admin form)."""
+        cls = get_connector_class(source.kind).Settings
+        out = []
+        for f in fields(cls):
+            default = f.default if f.default is not MISSING else (f.default_factory() if f.default_factory is not MISSING else None)
+            value = source.settings.get(f.name, default)
+            if f.metadata.get("secret") and value:
+                value = "********"
+            out.append({"name": f.name, "label": f.metadata.get("label") or f.name, "value": value})
+        return out
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+        if self._store is not None:
+            self._store.close()

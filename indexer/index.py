@@ -1,0 +1,197 @@
+"""The Whoosh index: derived from the store, rebuildable at any time.
+
+The index keeps a watermark (the last store change it holds) next to its files.
+:meth:`SearchIndex.catch_up` replays store changes past the watermark; replaying a
+change twice is harmless (documents are updated by unique id), so a crash between
+the store's commit and the index's commit loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
+
+from indexer.analysis import english_analyzer, french_analyzer, neutral_analyzer
+from indexer.language import detect_blocks, detect_title, document_language
+from indexer.people import normalise_name
+from indexer.store import Store, StoredDocument
+
+log = logging.getLogger(__name__)
+
+#: bump when the schema or the analysis changes: the index is then rebuilt
+SCHEMA_VERSION = 1
+WATERMARK_FILE = "savoir-watermark.json"
+
+Progress = Callable[[int], None]
+
+
+def build_schema() -> Schema:
+    en, fr, neutral = english_analyzer(), french_analyzer(), neutral_analyzer()
+    return Schema(
+        id=ID(stored=True, unique=True),
+        source=ID(stored=True, sortable=True),
+        agency=ID(stored=True, sortable=True),
+        kind=ID(stored=True, sortable=True),
+        lang=ID(stored=True, sortable=True),
+        langs=KEYWORD(commas=True),
+        year=ID(stored=True, sortable=True),
+        date=DATETIME(stored=True, sortable=True),
+        title=STORED(),
+        url=STORED(),
+        title_en=TEXT(analyzer=en, field_boost=2.0),
+        body_en=TEXT(analyzer=en),
+        title_fr=TEXT(analyzer=fr, field_boost=2.0),
+        body_fr=TEXT(analyzer=fr),
+        neutral=TEXT(analyzer=neutral),
+        acl=KEYWORD(commas=True),
+        tags=KEYWORD(commas=True, lowercase=True, stored=True),
+        communities=KEYWORD(commas=True, stored=True),
+        author=KEYWORD(commas=True, lowercase=True),
+        twin=ID(stored=True, sortable=True),
+    )
+
+
+def index_fields(doc: StoredDocument) -> dict:
+    """The Whoosh fields of one stored document (its text routed by language)."""
+    blocks = detect_blocks(doc.text, doc.language)
+    body: dict[str | None, list[str]] = {"en": [], "fr": [], None: []}
+    for block in blocks:
+        body[block.language if block.language in ("en", "fr") else None].append(block.text)
+    main = document_language(blocks) or (doc.language if doc.language in ("en", "fr") else None)
+    title_lang = detect_title(doc.title, blocks, doc.language) or main
+    date = doc.modified or doc.created
+    people = [normalise_name(name) for name in doc.contributors]
+    fields = {
+        "id": doc.id,
+        "source": doc.source_id,
+        "agency": doc.agency,
+        "kind": doc.kind,
+        "lang": main or "und",
+        "langs": ",".join(lang for lang in ("en", "fr") if body[lang]),
+        "title": doc.title,
+        "url": doc.url,
+        "body_en": "\n\n".join(body["en"]),
+        "body_fr": "\n\n".join(body["fr"]),
+        "neutral": "\n".join([doc.title, *doc.contributors, *doc.tags, *body[None]]),
+        "acl": ",".join(doc.acl),
+        "tags": ",".join(t.replace(",", " ") for t in doc.tags),
+        "communities": ",".join(doc.communities),
+        "author": ",".join(p for p in people if p),
+        "twin": min(doc.id, doc.translation_of) if doc.translation_of else doc.id,
+    }
+    if title_lang == "fr":
+        fields["title_fr"] = doc.title
+    else:
+        fields["title_en"] = doc.title
+    if date is not None:
+        fields["date"] = date.replace(tzinfo=None)
+        fields["year"] = str(date.year)
+    return fields
+
+
+class SearchIndex:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        state = self._read_state()
+        #: True when the index had to be created afresh over a store that may hold
+        #: documents: the caller then rebuilds from the store.
+        self.needs_rebuild = False
+        if whoosh_index.exists_in(str(self.path)) and state.get("schema") == SCHEMA_VERSION:
+            self.ix = whoosh_index.open_dir(str(self.path))
+        else:
+            if whoosh_index.exists_in(str(self.path)):
+                log.warning("index at %s has an older schema; it will be rebuilt from the store", self.path)
+            self.needs_rebuild = True
+            self.ix = whoosh_index.create_in(str(self.path), build_schema())
+            self._write_state(0)
+
+    # -- watermark ------------------------------------------------------------
+    def _read_state(self) -> dict:
+        try:
+            return json.loads((self.path / WATERMARK_FILE).read_text("utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _write_state(self, seq: int) -> None:
+        tmp = self.path / (WATERMARK_FILE + ".tmp")
+        tmp.write_text(json.dumps({"seq": seq, "schema": SCHEMA_VERSION}), "utf-8")
+        os.replace(tmp, self.path / WATERMARK_FILE)
+
+    @property
+    def watermark(self) -> int:
+        return int(self._read_state().get("seq", 0))
+
+    # -- writing --------------------------------------------------------------
+    def catch_up(self, store: Store, *, progress: Progress | None = None, chunk: int = 2000) -> int:
+        """Apply every store change past the watermark; return how many documents."""
+        applied = 0
+        seq = self.watermark
+        while True:
+            batch = store.changes_since(seq, limit=chunk)
+            if not batch:
+                break
+            ids = list(dict.fromkeys(doc_id for _, doc_id in batch))
+            docs = store.documents_by_id(ids)
+            with self.ix.writer(limitmb=256) as writer:
+                for doc_id in ids:
+                    doc = docs.get(doc_id)
+                    if doc is None:  # deleted (tombstoned) or gone
+                        writer.delete_by_term("id", doc_id)
+                    else:
+                        writer.update_document(**index_fields(doc))
+            seq = batch[-1][0]
+            self._write_state(seq)
+            applied += len(ids)
+            if progress:
+                progress(len(ids))
+        return applied
+
+    def rebuild(self, store: Store, *, progress: Progress | None = None) -> int:
+        """Build a fresh index from the store alone, then swap it in."""
+        start_seq = store.max_change_seq()
+        fresh = self.path.with_name(self.path.name + ".new")
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir(parents=True)
+        ix = whoosh_index.create_in(str(fresh), build_schema())
+        count = 0
+        writer = ix.writer(limitmb=256)
+        try:
+            for doc in store.iter_documents():
+                writer.add_document(**index_fields(doc))
+                count += 1
+                if progress and count % 100 == 0:
+                    progress(100)
+            writer.commit()
+        except BaseException:
+            writer.cancel()
+            raise
+        if progress and count % 100:
+            progress(count % 100)
+        (fresh / WATERMARK_FILE).write_text(json.dumps({"seq": start_seq, "schema": SCHEMA_VERSION}), "utf-8")
+        self.ix.close()
+        old = self.path.with_name(self.path.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(self.path, old)
+        os.replace(fresh, self.path)
+        shutil.rmtree(old, ignore_errors=True)
+        self.ix = whoosh_index.open_dir(str(self.path))
+        # changes committed while we were building are replayed now
+        self.catch_up(store)
+        return count
+
+    def doc_count(self) -> int:
+        return self.ix.doc_count()
+
+    def searcher(self):
+        return self.ix.searcher()
+
+    def close(self) -> None:
+        self.ix.close()

@@ -1,0 +1,102 @@
+"""Language per block: split text into blocks and route each to English or French.
+
+Block detection first counts function words (fast and very reliable for en vs fr);
+only ambiguous blocks go to langdetect (seeded, restricted to en/fr). Blocks of
+fewer than ``MIN_WORDS`` words inherit from their neighbours; a document's stated
+language decides blocks that stay undetermined.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from langdetect import DetectorFactory, LangDetectException, detect_langs
+
+DetectorFactory.seed = 0
+
+MIN_WORDS = 5
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?", re.UNICODE)
+_BLOCK_SPLIT = re.compile(r"\n\s*\n")
+
+EN_MARKERS = frozenset(
+    "the of and to in is are for with that this on be by from as an or it which was were has have"
+    " will not their our we you your can should must".split()
+)
+FR_MARKERS = frozenset(
+    "le la les des du de et est sont pour avec que qui dans sur par une un au aux ce cette ces"
+    " nous vous leur leurs doit être pas ou son sa ses plus été".split()
+)
+
+
+@dataclass
+class Block:
+    text: str
+    language: str | None  # "en", "fr" or None (undetermined)
+
+
+def split_blocks(text: str) -> list[str]:
+    return [b.strip() for b in _BLOCK_SPLIT.split(text) if b.strip()]
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def detect_block(text: str, words: list[str] | None = None) -> str | None:
+    """'en', 'fr' or None for one block of text."""
+    words = words if words is not None else _words(text)
+    if len(words) < MIN_WORDS:
+        return None
+    en = sum(1 for w in words if w in EN_MARKERS)
+    fr = sum(1 for w in words if w in FR_MARKERS or "'" in w or "’" in w)
+    if en >= 2 and en >= 3 * fr:
+        return "en"
+    if fr >= 2 and fr >= 3 * en:
+        return "fr"
+    try:
+        scores = {lang.lang: lang.prob for lang in detect_langs(text)}
+    except LangDetectException:
+        return None
+    en_p, fr_p = scores.get("en", 0.0), scores.get("fr", 0.0)
+    if max(en_p, fr_p) < 0.2:
+        return None
+    return "en" if en_p >= fr_p else "fr"
+
+
+def detect_blocks(text: str, stated: str | None = None) -> list[Block]:
+    """Blocks of *text* with a language each (None only when nothing decides)."""
+    stated = stated if stated in ("en", "fr") else None
+    blocks = [Block(b, detect_block(b)) for b in split_blocks(text)]
+    # short or undetermined blocks inherit: from the next block first (a heading
+    # belongs to what follows it), then from the previous one
+    for i in range(len(blocks) - 2, -1, -1):
+        if blocks[i].language is None:
+            blocks[i].language = blocks[i + 1].language
+    for i, block in enumerate(blocks):
+        if block.language is None and i > 0:
+            block.language = blocks[i - 1].language
+    for block in blocks:
+        if block.language is None:
+            block.language = stated
+    return blocks
+
+
+def document_language(blocks: list[Block]) -> str | None:
+    """The language holding most of the text, for labels and facets."""
+    sizes = {"en": 0, "fr": 0}
+    for block in blocks:
+        if block.language in sizes:
+            sizes[block.language] += len(block.text)
+    if not any(sizes.values()):
+        return None
+    return max(sizes, key=sizes.get)
+
+
+def detect_title(title: str, blocks: list[Block], stated: str | None) -> str | None:
+    lang = detect_block(title)
+    if lang:
+        return lang
+    if stated in ("en", "fr"):
+        return stated
+    return document_language(blocks)

@@ -1,0 +1,567 @@
+"""The store: the source of truth (SQL via SQLAlchemy Core).
+
+SQLite in WAL mode by default; PostgreSQL when ``database_url`` says so. The index
+is derived from this and can be rebuilt from it at any time. Every change to a
+document appends a row to ``changes``; the index replays rows past its watermark.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from connectors.base import Contribution, Document, Person, Role
+from indexer.people import person_key
+
+log = logging.getLogger(__name__)
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes in and out, on SQLite too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("agency", String(64), nullable=False),
+    Column("name", Text, nullable=False, default=""),
+    Column("acl", JSON, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+documents = Table(
+    "documents",
+    metadata,
+    Column("id", String(600), primary_key=True),
+    Column("source_id", String(64), nullable=False, index=True),
+    Column("agency", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("language", String(16)),
+    Column("created", UTCDateTime()),
+    Column("modified", UTCDateTime()),
+    Column("tags", JSON, nullable=False),
+    Column("communities", JSON, nullable=False),
+    Column("acl", JSON, nullable=False),
+    Column("translation_of", String(600)),
+    Column("alternates", JSON, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("deleted_reason", Text),
+    Column("first_seen", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("last_run_id", Integer),
+)
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(400), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("email", String(320)),
+    Column("agency", String(64), nullable=False),
+    Column("username", Text),
+)
+
+contributions = Table(
+    "contributions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("document_id", String(600), ForeignKey("documents.id", ondelete="CASCADE"), nullable=False),
+    Column("person_id", Integer, ForeignKey("people.id"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("time", UTCDateTime()),
+    Column("size", Integer, nullable=False, default=0),
+    Column("minor", Boolean, nullable=False, default=False),
+    Index("ix_contributions_document", "document_id"),
+    Index("ix_contributions_person", "person_id"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_id", String(64), nullable=False, index=True),
+    Column("mode", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("fetched", Integer, nullable=False, default=0),
+    Column("added", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("deleted", Integer, nullable=False, default=0),
+    Column("failed", Integer, nullable=False, default=0),
+    Column("bytes", Integer, nullable=False, default=0),
+    Column("requests", JSON, nullable=False),
+    Column("error", Text),
+)
+
+run_failures = Table(
+    "run_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("ref", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("transient", Boolean, nullable=False, default=False),
+    Column("time", UTCDateTime(), nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("source_id", String(64), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("run_id", Integer),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("document_id", String(600), nullable=False),
+    Column("time", UTCDateTime(), nullable=False),
+)
+
+
+class StoreError(Exception):
+    """The database could not be reached or written; the message says which."""
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class StoredDocument:
+    """A document as the store keeps it (what the index and the UI read)."""
+
+    id: str
+    source_id: str
+    agency: str
+    kind: str
+    url: str
+    title: str
+    text: str
+    language: str | None
+    created: datetime | None
+    modified: datetime | None
+    tags: list[str]
+    communities: list[str]
+    acl: list[str]
+    translation_of: str | None
+    alternates: dict[str, str]
+    content_hash: str
+    deleted: bool
+    authors: list[str]
+    contributors: list[str]
+
+
+def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is reported as such
+        return "<malformed database URL>"
+
+
+class Store:
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+        if database_url.startswith("sqlite:///"):
+            Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = create_engine(database_url, future=True, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise StoreError(f"cannot use database {redact_url(database_url)}: {exc}") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _set_sqlite_pragmas)
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            raise StoreError(f"cannot open database {redact_url(database_url)}: {reason}") from None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def begin(self):
+        return self.engine.begin()
+
+    # -- sources ----------------------------------------------------------------
+    def upsert_source(self, source_id: str, kind: str, agency: str, name: str, acl: Sequence[str]) -> None:
+        values = {"kind": kind, "agency": agency, "name": name, "acl": list(acl), "updated_at": now()}
+        with self.begin() as conn:
+            exists = conn.execute(select(sources.c.id).where(sources.c.id == source_id)).first()
+            if exists:
+                conn.execute(update(sources).where(sources.c.id == source_id).values(**values))
+            else:
+                conn.execute(insert(sources).values(id=source_id, **values))
+
+    # -- runs -------------------------------------------------------------------
+    def start_run(self, source_id: str, mode: str) -> int:
+        with self.begin() as conn:
+            result = conn.execute(
+                insert(runs).values(
+                    source_id=source_id, mode=mode, status="running", started_at=now(), requests={}
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def update_run(self, run_id: int, **values: Any) -> None:
+        with self.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+    def add_failures(self, run_id: int, failures: Iterable[tuple[str, str, bool]], conn: Connection | None = None) -> None:
+        rows = [
+            {"run_id": run_id, "ref": ref, "reason": reason, "transient": transient, "time": now()}
+            for ref, reason, transient in failures
+        ]
+        if not rows:
+            return
+        if conn is not None:
+            conn.execute(insert(run_failures), rows)
+        else:
+            with self.begin() as c:
+                c.execute(insert(run_failures), rows)
+
+    def runs(self, source_id: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        query = select(runs).order_by(runs.c.id.desc()).limit(limit)
+        if source_id:
+            query = query.where(runs.c.source_id == source_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def last_runs(self) -> dict[str, dict[str, Any]]:
+        latest = select(runs.c.source_id, func.max(runs.c.id).label("id")).group_by(runs.c.source_id).subquery()
+        query = select(runs).join(latest, runs.c.id == latest.c.id)
+        with self.engine.connect() as conn:
+            return {r.source_id: dict(r._mapping) for r in conn.execute(query)}
+
+    def run_failures(self, run_id: int) -> list[dict[str, Any]]:
+        query = select(run_failures).where(run_failures.c.run_id == run_id).order_by(run_failures.c.id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def mark_interrupted_runs(self) -> int:
+        """Runs left 'running' by a killed process are marked so, never left dangling."""
+        with self.begin() as conn:
+            result = conn.execute(
+                update(runs)
+                .where(runs.c.status == "running")
+                .values(status="interrupted", finished_at=now(), error="process stopped before the run ended")
+            )
+            return result.rowcount or 0
+
+    # -- checkpoints ------------------------------------------------------------
+    def checkpoint(self, source_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(checkpoints.c.state).where(checkpoints.c.source_id == source_id)).first()
+            return row.state if row else None
+
+    def _save_checkpoint(self, conn: Connection, source_id: str, state: dict[str, Any], run_id: int) -> None:
+        values = {"state": state, "run_id": run_id, "updated_at": now()}
+        exists = conn.execute(select(checkpoints.c.source_id).where(checkpoints.c.source_id == source_id)).first()
+        if exists:
+            conn.execute(update(checkpoints).where(checkpoints.c.source_id == source_id).values(**values))
+        else:
+            conn.execute(insert(checkpoints).values(source_id=source_id, **values))
+
+    def clear_checkpoint(self, source_id: str) -> None:
+        with self.begin() as conn:
+            conn.execute(delete(checkpoints).where(checkpoints.c.source_id == source_id))
+
+    # -- documents --------------------------------------------------------------
+    def hashes(self, ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
+        """Current (content hash, deleted) of the given ids that the store has."""
+        out: dict[str, tuple[str, bool]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids), 500):
+                query = select(documents.c.id, documents.c.content_hash, documents.c.deleted).where(
+                    documents.c.id.in_(chunk)
+                )
+                for row in conn.execute(query):
+                    out[row.id] = (row.content_hash, row.deleted)
+        return out
+
+    def live_ids(self, source_id: str) -> set[str]:
+        query = select(documents.c.id).where(documents.c.source_id == source_id, documents.c.deleted.is_(False))
+        with self.engine.connect() as conn:
+            return {r.id for r in conn.execute(query)}
+
+    def commit_batch(
+        self,
+        *,
+        run_id: int,
+        source_id: str,
+        upserts: Sequence[tuple[Document, str]],
+        deletions: Sequence[tuple[str, str]] = (),
+        failures: Sequence[tuple[str, str, bool]] = (),
+        checkpoint: dict[str, Any] | None = None,
+    ) -> None:
+        """Write documents, tombstones, failures and the checkpoint in one transaction."""
+        stamp = now()
+        with self.begin() as conn:
+            person_cache: dict[str, int] = {}
+            existing = {
+                r.id
+                for r in conn.execute(
+                    select(documents.c.id).where(documents.c.id.in_([d.id for d, _ in upserts]))
+                )
+            } if upserts else set()
+            for doc, digest in upserts:
+                values = {
+                    "source_id": source_id,
+                    "agency": doc.agency,
+                    "kind": doc.kind,
+                    "url": doc.url,
+                    "title": doc.title,
+                    "text": doc.text,
+                    "language": doc.language,
+                    "created": doc.created,
+                    "modified": doc.modified,
+                    "tags": list(doc.tags),
+                    "communities": list(doc.communities),
+                    "acl": list(doc.acl or ()),
+                    "translation_of": doc.translation_of,
+                    "alternates": dict(doc.alternates),
+                    "content_hash": digest,
+                    "deleted": False,
+                    "deleted_reason": None,
+                    "updated_at": stamp,
+                    "last_run_id": run_id,
+                }
+                if doc.id in existing:
+                    conn.execute(update(documents).where(documents.c.id == doc.id).values(**values))
+                    conn.execute(delete(contributions).where(contributions.c.document_id == doc.id))
+                else:
+                    conn.execute(insert(documents).values(id=doc.id, first_seen=stamp, **values))
+                rows = []
+                for contribution in doc.contributions:
+                    person_id = self._person_id(conn, contribution.person, doc.agency, person_cache)
+                    rows.append(
+                        {
+                            "document_id": doc.id,
+                            "person_id": person_id,
+                            "role": contribution.role.value,
+                            "time": contribution.time,
+                            "size": contribution.size,
+                            "minor": contribution.minor,
+                        }
+                    )
+                if rows:
+                    conn.execute(insert(contributions), rows)
+                conn.execute(insert(changes).values(document_id=doc.id, time=stamp))
+            for doc_id, reason in deletions:
+                result = conn.execute(
+                    update(documents)
+                    .where(documents.c.id == doc_id, documents.c.deleted.is_(False))
+                    .values(deleted=True, deleted_reason=reason, updated_at=stamp, last_run_id=run_id)
+                )
+                if result.rowcount:
+                    conn.execute(insert(changes).values(document_id=doc_id, time=stamp))
+            self.add_failures(run_id, failures, conn)
+            if checkpoint is not None:
+                self._save_checkpoint(conn, source_id, checkpoint, run_id)
+
+    def _person_id(self, conn: Connection, person: Person, agency: str, cache: dict[str, int]) -> int:
+        key = person_key(person.name, person.email, agency, person.username)
+        if key in cache:
+            return cache[key]
+        row = conn.execute(select(people.c.id, people.c.name).where(people.c.key == key)).first()
+        if row is None:
+            result = conn.execute(
+                insert(people).values(
+                    key=key,
+                    name=person.name.strip() or person.username or person.email or "?",
+                    email=person.email,
+                    agency=agency,
+                    username=person.username,
+                )
+            )
+            person_id = int(result.inserted_primary_key[0])
+        else:
+            person_id = row.id
+        cache[key] = person_id
+        return person_id
+
+    def documents_by_id(self, ids: Sequence[str], *, include_deleted: bool = False) -> dict[str, StoredDocument]:
+        out: dict[str, StoredDocument] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids), 500):
+                query = select(documents).where(documents.c.id.in_(chunk))
+                if not include_deleted:
+                    query = query.where(documents.c.deleted.is_(False))
+                rows = list(conn.execute(query))
+                people_by_doc = self._people_for(conn, [r.id for r in rows])
+                for row in rows:
+                    authors, contributors = people_by_doc.get(row.id, ([], []))
+                    out[row.id] = _stored(row, authors, contributors)
+        return out
+
+    def _people_for(self, conn: Connection, doc_ids: Sequence[str]) -> dict[str, tuple[list[str], list[str]]]:
+        out: dict[str, tuple[list[str], list[str]]] = {}
+        if not doc_ids:
+            return out
+        query = (
+            select(contributions.c.document_id, contributions.c.role, people.c.name)
+            .join(people, people.c.id == contributions.c.person_id)
+            .where(contributions.c.document_id.in_(list(doc_ids)))
+            .order_by(contributions.c.id)
+        )
+        for row in conn.execute(query):
+            authors, contributors = out.setdefault(row.document_id, ([], []))
+            if row.role == Role.AUTHOR.value and row.name not in authors:
+                authors.append(row.name)
+            if row.name not in contributors:
+                contributors.append(row.name)
+        return out
+
+    def iter_documents(self, *, batch: int = 500) -> Iterator[StoredDocument]:
+        """Every live document, in id order (for a reindex)."""
+        last = ""
+        while True:
+            with self.engine.connect() as conn:
+                rows = list(
+                    conn.execute(
+                        select(documents)
+                        .where(documents.c.deleted.is_(False), documents.c.id > last)
+                        .order_by(documents.c.id)
+                        .limit(batch)
+                    )
+                )
+                if not rows:
+                    return
+                people_by_doc = self._people_for(conn, [r.id for r in rows])
+            for row in rows:
+                authors, contributors = people_by_doc.get(row.id, ([], []))
+                yield _stored(row, authors, contributors)
+            last = rows[-1].id
+
+    def max_change_seq(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(changes.c.seq), 0))).scalar_one())
+
+    def changes_since(self, seq: int, limit: int = 1000) -> list[tuple[int, str]]:
+        query = select(changes.c.seq, changes.c.document_id).where(changes.c.seq > seq).order_by(changes.c.seq).limit(limit)
+        with self.engine.connect() as conn:
+            return [(r.seq, r.document_id) for r in conn.execute(query)]
+
+    def prune_changes(self, up_to: int) -> None:
+        with self.begin() as conn:
+            conn.execute(delete(changes).where(changes.c.seq <= up_to))
+
+    def counts(self) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            per_source = {
+                r.source_id: r.n
+                for r in conn.execute(
+                    select(documents.c.source_id, func.count().label("n"))
+                    .where(documents.c.deleted.is_(False))
+                    .group_by(documents.c.source_id)
+                )
+            }
+            n_people = conn.execute(select(func.count()).select_from(people)).scalar_one()
+        return {"documents": sum(per_source.values()), "per_source": per_source, "people": n_people}
+
+
+def _stored(row: Any, authors: list[str], contributors: list[str]) -> StoredDocument:
+    return StoredDocument(
+        id=row.id,
+        source_id=row.source_id,
+        agency=row.agency,
+        kind=row.kind,
+        url=row.url,
+        title=row.title,
+        text=row.text,
+        language=row.language,
+        created=row.created,
+        modified=row.modified,
+        tags=list(row.tags or []),
+        communities=list(row.communities or []),
+        acl=list(row.acl or []),
+        translation_of=row.translation_of,
+        alternates=dict(row.alternates or {}),
+        content_hash=row.content_hash,
+        deleted=bool(row.deleted),
+        authors=authors,
+        contributors=contributors,
+    )
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+__all__ = ["Store", "StoreError", "StoredDocument", "redact_url"]

@@ -1,0 +1,152 @@
+"""The spine: connector items -> store -> index, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from connectors.base import ConnectorError, register
+from indexer.search import Searcher, SearchRequest
+from tests.conftest import memory_source
+from tests.memory_connector import BROKEN, MemoryConnector
+
+
+def page(text: str, **extra) -> dict:
+    return {"text": text, **extra}
+
+
+def ids_found(savoir, query: str, groups=("public",)) -> set[str]:
+    results = Searcher(savoir.open_index(), savoir.store).search(SearchRequest(query, groups=groups, page_size=50))
+    return {h.id for h in results.hits}
+
+
+def test_full_incremental_update_and_deletion(savoir_factory, memory_content, database_url):
+    memory_content["wiki"] = {
+        f"p{i:02d}": page(f"Procurement guidance number {i} for contracting officers.", version=1) for i in range(30)
+    }
+    savoir = savoir_factory([memory_source(checkpoint_every=7)], database_url, crawler={"batch_size": 5})
+    (first,) = savoir.crawl()
+    assert (first.mode, first.status, first.added, first.failed) == ("full", "success", 30, 0)
+    assert len(ids_found(savoir, "procurement")) == 30
+
+    # nothing changed: the incremental run writes nothing
+    (second,) = savoir.crawl()
+    assert second.mode == "incremental" and second.added == second.updated == 0
+
+    # one page edited: only it is updated
+    memory_content["wiki"]["p03"] = page("Telework agreements replace the old procurement note.", version=2)
+    (third,) = savoir.crawl()
+    assert (third.updated, third.added) == (1, 0)
+    assert ids_found(savoir, "telework") == {"wiki:p03"}
+
+    # unchanged content with --full: everything is skipped by its hash
+    (fourth,) = savoir.crawl(full=True)
+    assert (fourth.unchanged, fourth.updated, fourth.added, fourth.deleted) == (30, 0, 0, 0)
+
+    # a page vanished: a full run tombstones it, reports it, and search forgets it
+    del memory_content["wiki"]["p07"]
+    (fifth,) = savoir.crawl(full=True)
+    assert fifth.deleted == 1
+    assert "wiki:p07" not in ids_found(savoir, "procurement")
+    assert savoir.store.live_ids("wiki") == {f"wiki:p{i:02d}" for i in range(30) if i != 7}
+    runs = savoir.store.runs("wiki")
+    assert [r["deleted"] for r in runs][0] == 1 and runs[0]["status"] == "success"
+
+
+def test_failed_items_are_recorded_and_never_tombstoned(savoir_factory, memory_content, database_url):
+    memory_content["wiki"] = {"a": page("Fraud risk assessment for grants."), "b": page("Fraud hotline procedures.")}
+    savoir = savoir_factory([memory_source()], database_url)
+    savoir.crawl()
+    BROKEN["wiki"] = {"b"}
+    (report,) = savoir.crawl(full=True)
+    assert report.status == "partial" and report.failed == 1 and report.deleted == 0
+    failures = savoir.store.run_failures(report.run_id)
+    assert [(f["ref"], f["reason"]) for f in failures] == [("wiki:b", "b: unreadable")]
+    assert ids_found(savoir, "fraud") == {"wiki:a", "wiki:b"}
+
+
+@register("exploding")
+class ExplodingConnector(MemoryConnector):
+    """Yields a few documents, then the source goes away."""
+
+    def documents(self, checkpoint=None):
+        items = list(super().documents(checkpoint))
+        yield from items[:2]
+        raise ConnectorError("https://wiki.example/api.php answered HTTP 503: try again later")
+
+
+def test_source_failure_is_a_failed_run_not_a_crash(savoir_factory, memory_content, database_url):
+    memory_content["wiki"] = {f"p{i}": page(f"Official languages note {i}.") for i in range(5)}
+    source = memory_source()
+    savoir = savoir_factory([source], database_url)
+    savoir.crawl()
+    source.kind = "exploding"
+    (report,) = savoir.crawl(full=True)
+    assert report.status == "failed"
+    assert "HTTP 503" in report.error
+    # an aborted full run never tombstones what it did not get to see
+    assert report.deleted == 0 and len(savoir.store.live_ids("wiki")) == 5
+    run = savoir.store.runs("wiki")[0]
+    assert run["status"] == "failed" and "HTTP 503" in run["error"]
+    assert savoir.store.run_failures(run["id"])[0]["ref"] == "wiki"
+
+
+def test_checkpoint_is_saved_with_its_batch(savoir_factory, memory_content, database_url):
+    memory_content["wiki"] = {f"p{i:02d}": page(f"Accessibility standard {i}.") for i in range(20)}
+    source = memory_source(checkpoint_every=6)
+    savoir = savoir_factory([source], database_url, crawler={"batch_size": 100})
+    source.kind = "exploding"  # dies after two documents, before any checkpoint
+    savoir.crawl()
+    assert savoir.store.checkpoint("wiki") is None
+    source.kind = "memory"
+    savoir.crawl()
+    assert savoir.store.checkpoint("wiki") == {"version": 0}
+    assert len(savoir.store.live_ids("wiki")) == 20
+
+
+def test_unchanged_documents_are_not_rewritten(savoir_factory, memory_content, database_url):
+    memory_content["wiki"] = {"a": page("Open data portal publishing checklist.")}
+    savoir = savoir_factory([memory_source()], database_url)
+    savoir.crawl()
+    seq = savoir.store.max_change_seq()
+    savoir.crawl(full=True)
+    assert savoir.store.max_change_seq() == seq
+
+
+def test_times_round_trip_as_utc(savoir_factory, memory_content, database_url):
+    when = datetime(2024, 5, 17, 13, 45, tzinfo=timezone.utc)
+    memory_content["wiki"] = {"a": page("Records retention schedule.", modified=when)}
+    savoir = savoir_factory([memory_source()], database_url)
+    savoir.crawl()
+    doc = savoir.store.documents_by_id(["wiki:a"])["wiki:a"]
+    assert doc.modified == when and doc.modified.tzinfo is not None
+
+
+def test_people_are_one_per_email_and_per_name_within_an_agency(savoir_factory, memory_content, database_url):
+    memory_content["wiki"] = {
+        "a": page("Plain language guide.", author="Geneviève Tremblay", email="G.Tremblay@records.example"),
+        "b": page("Plain language checklist.", author="Tremblay, Geneviève", email="g.tremblay@records.example"),
+        "c": page("Writing for the web.", author="Sam Okafor"),
+        "d": page("Writing for the web, part 2.", author="Okafor, Sam"),
+    }
+    memory_content["other"] = {"x": page("Writing tips.", author="Sam Okafor")}
+    savoir = savoir_factory([memory_source(), memory_source("other", agency="fraud")], database_url)
+    savoir.crawl()
+    # one Geneviève (same email), one Sam in records, and a distinct Sam in another agency
+    assert savoir.store.counts()["people"] == 3
+
+
+@pytest.mark.parametrize("bad_id", ["elsewhere:a"])
+def test_ids_outside_the_source_are_refused(savoir_factory, memory_content, bad_id):
+    @register("leaky")
+    class Leaky(MemoryConnector):
+        def doc_id(self, native_id):
+            return bad_id
+
+    memory_content["wiki"] = {"a": page("Security screening levels.")}
+    source = memory_source()
+    source.kind = "leaky"
+    savoir = savoir_factory([source])
+    (report,) = savoir.crawl()
+    assert report.failed == 1 and report.added == 0

@@ -1,0 +1,62 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, request
+
+from config.loader import Settings, load_settings
+from crawler.runner import Savoir
+from indexer.search import Searcher
+from webui.i18n import LANGUAGES, translate
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None, *,
+               savoir: Savoir | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(SECRET_KEY=None, JSON_AS_ASCII=False)
+    if test_config:
+        app.config.update(test_config)
+    if savoir is None:
+        savoir = Savoir(settings or load_settings())
+    app.extensions["savoir"] = savoir
+    savoir.open_index()
+
+    from webui.search_views import bp as search_bp
+
+    app.register_blueprint(search_bp)
+
+    @app.before_request
+    def pick_language() -> None:
+        wanted = request.args.get("lang") or request.cookies.get("savoir_lang")
+        if wanted not in LANGUAGES:
+            wanted = request.accept_languages.best_match(LANGUAGES) or "en"
+        g.ui_lang = wanted
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        lang = getattr(g, "ui_lang", "en")
+        return {"_": lambda key, **kw: translate(lang, key, **kw), "ui_lang": lang, "other_lang": "fr" if lang == "en" else "en"}
+
+    @app.after_request
+    def remember_language(response):
+        if request.args.get("lang") in LANGUAGES:
+            response.set_cookie("savoir_lang", request.args["lang"], max_age=365 * 86400, samesite="Lax")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; style-src 'self'")
+        return response
+
+    return app
+
+
+def get_savoir(app: Flask) -> Savoir:
+    return app.extensions["savoir"]
+
+
+def get_searcher(app: Flask) -> Searcher:
+    savoir = get_savoir(app)
+    return Searcher(savoir.open_index(), savoir.store)

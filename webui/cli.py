@@ -1,0 +1,255 @@
+"""The ``savoir`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+
+import click
+
+from config.loader import ConfigError, load_settings
+from connectors.base import ConnectorError
+from crawler.http import FetchError
+from crawler.runner import Savoir
+from indexer.store import StoreError
+
+log = logging.getLogger("savoir")
+
+USER_ERRORS = (ConfigError, StoreError, ConnectorError, FetchError, KeyError)
+
+
+def _progress_factory(enabled: bool) -> Callable | None:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    bars = []
+
+    def factory(source):
+        bar = tqdm(desc=f"{source.id:<18}", unit=" docs", leave=True, dynamic_ncols=True, file=sys.stderr)
+        bars.append(bar)
+        return lambda kind: bar.update(1)
+
+    factory.bars = bars  # type: ignore[attr-defined]
+    return factory
+
+
+def print_reports(reports) -> None:
+    for report in reports:
+        click.echo(report.summary())
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Settings file (default: $SAVOIR_CONFIG).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """Savoir: bilingual search across agencies' wikis, blogs and file shares."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"config_path": config_path}
+
+
+def _savoir(ctx: click.Context) -> Savoir:
+    if "savoir" not in ctx.obj:
+        ctx.obj["savoir"] = Savoir(load_settings(ctx.obj["config_path"]))
+    return ctx.obj["savoir"]
+
+
+@cli.command()
+@click.option("--port", default=8080, show_default=True, help="Port of the search UI.")
+@click.option("--site-port", default=8079, show_default=True, help="Port of the demo intranet's web server.")
+@click.option("--no-serve", is_flag=True, help="Crawl and index, then stop.")
+@click.pass_context
+def demo(ctx: click.Context, port: int, site_port: int, no_serve: bool) -> None:
+    """Serve the bundled demo intranet, crawl it with the real connectors, serve the UI."""
+    from webui.demo import run_demo
+
+    run_demo(ctx.obj["config_path"], port=port, site_port=site_port, serve=not no_serve)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to listen on (default from settings).")
+@click.option("--port", default=None, type=int, help="Port (default from settings).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the search UI (the worker does the crawling)."""
+    from webui.app import create_app
+
+    savoir = _savoir(ctx)
+    app = create_app(savoir=savoir)
+    host = host or savoir.settings.web.host
+    port = port or savoir.settings.web.port
+    click.echo(f"Savoir is serving on http://{host}:{port}/")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@cli.command()
+@click.argument("sources", nargs=-1)
+@click.option("--full", is_flag=True, help="Ignore checkpoints: walk every source entirely (finds deletions).")
+@click.option("--progress/--no-progress", default=sys.stderr.isatty(), help="Show progress bars.")
+@click.pass_context
+def crawl(ctx: click.Context, sources: tuple[str, ...], full: bool, progress: bool) -> None:
+    """Run SOURCES now (default: every enabled source)."""
+    savoir = _savoir(ctx)
+    factory = _progress_factory(progress)
+    reports = savoir.crawl(sources, full=full, on_item_factory=factory)
+    for bar in getattr(factory, "bars", []):
+        bar.close()
+    print_reports(reports)
+    if any(r.status == "failed" for r in reports):
+        ctx.exit(1)
+
+
+@cli.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run every enabled source on its schedule (the only index writer)."""
+    from crawler.worker import run_worker
+
+    run_worker(_savoir(ctx))
+
+
+@cli.command()
+@click.option("--progress/--no-progress", default=sys.stderr.isatty())
+@click.pass_context
+def reindex(ctx: click.Context, progress: bool) -> None:
+    """Rebuild the index from the store, touching no source."""
+    savoir = _savoir(ctx)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="reindex", unit=" docs", file=sys.stderr)
+    count = savoir.reindex(progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    click.echo(f"reindexed {count} documents into {savoir.settings.index_dir}")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--groups", default="", help="Comma-separated groups of the user (default: public groups).")
+@click.option("--page", default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def search(ctx: click.Context, query: str, groups: str, page: int, as_json: bool) -> None:
+    """Search the index as a user with GROUPS."""
+    from indexer.search import Searcher, SearchRequest
+
+    savoir = _savoir(ctx)
+    group_list = tuple(g.strip() for g in groups.split(",") if g.strip()) or tuple(savoir.settings.search.public_groups)
+    results = Searcher(savoir.open_index(), savoir.store).search(
+        SearchRequest(query=query, groups=group_list, page=page, page_size=savoir.settings.web.page_size)
+    )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "total": results.total,
+                    "hits": [
+                        {"id": h.id, "title": h.title, "agency": h.agency, "language": h.language, "url": h.url}
+                        for h in results.hits
+                    ],
+                    "facets": {k: dict(v) for k, v in results.facets.items()},
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    click.echo(f"{results.total} results ({results.took_ms:.0f} ms)")
+    for rank, hit in enumerate(results.hits, start=(page - 1) * savoir.settings.web.page_size + 1):
+        click.echo(f"{rank:>3}. [{hit.agency}/{hit.language}] {hit.title}  <{hit.url}>")
+    for name, counts in results.facets.items():
+        if counts:
+            click.echo(f"     {name}: " + ", ".join(f"{v} ({n})" for v, n in counts[:8]))
+
+
+@cli.group()
+def sources() -> None:
+    """List or check the configured sources."""
+
+
+@sources.command("list")
+@click.pass_context
+def sources_list(ctx: click.Context) -> None:
+    savoir = _savoir(ctx.find_root())
+    click.echo(f"sources file: {savoir.settings.sources_path}")
+    for source in savoir.sources:
+        state = "enabled" if source.enabled else "disabled"
+        click.echo(f"{source.id:<20} {source.kind:<10} {source.agency:<12} {state:<9} {source.schedule or 'manual'}")
+
+
+@sources.command("check")
+@click.argument("source_ids", nargs=-1)
+@click.pass_context
+def sources_check(ctx: click.Context, source_ids: tuple[str, ...]) -> None:
+    """Test each source's connection and settings."""
+    savoir = _savoir(ctx.find_root())
+    chosen = [savoir.source(i) for i in source_ids] if source_ids else savoir.sources
+    bad = 0
+    for source in chosen:
+        try:
+            savoir.connector(source).check()
+        except (ConnectorError, FetchError, ConfigError) as exc:
+            bad += 1
+            click.echo(f"{source.id}: FAILED - {exc}")
+        else:
+            click.echo(f"{source.id}: ok")
+    if bad:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """The last run of every source and what the store holds."""
+    savoir = _savoir(ctx)
+    store = savoir.store
+    counts = store.counts()
+    last = store.last_runs()
+    click.echo(f"store: {counts['documents']} documents, {counts['people']} people")
+    try:
+        configured = savoir.sources
+    except ConfigError as exc:
+        click.echo(f"sources: {exc}")
+        configured = []
+    ids = [s.id for s in configured] + sorted(set(last) - {s.id for s in configured})
+    for source_id in ids:
+        run = last.get(source_id)
+        docs = counts["per_source"].get(source_id, 0)
+        if run is None:
+            click.echo(f"{source_id:<20} {docs:>6} docs  never run")
+            continue
+        when = run["finished_at"] or run["started_at"]
+        click.echo(
+            f"{source_id:<20} {docs:>6} docs  last run #{run['id']} {run['status']} at {when:%Y-%m-%d %H:%M} UTC: "
+            f"+{run['added']} ~{run['updated']} ={run['unchanged']} -{run['deleted']} !{run['failed']}"
+            + (f"  ({run['error']})" if run["error"] else "")
+        )
+    index = savoir.open_index()
+    click.echo(f"index: {index.doc_count()} documents, watermark {index.watermark}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="savoir", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except USER_ERRORS as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        click.echo(f"savoir: error: {message}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
