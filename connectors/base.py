@@ -17,6 +17,7 @@ import dataclasses
 import enum
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -272,6 +273,7 @@ class Connector:
 
 
 _REGISTRY: dict[str, type[Connector]] = {}
+_BROKEN: dict[str, str] = {}
 _ENTRY_POINTS_LOADED = False
 
 
@@ -297,7 +299,11 @@ def _load_entry_points() -> None:
     for ep in metadata.entry_points(group="savoir.connectors"):
         if ep.name in _REGISTRY:
             continue
-        ep.load()
+        try:
+            ep.load()
+        except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the others
+            _BROKEN[ep.name] = f"{type(exc).__name__}: {exc}"
+            logging.getLogger(__name__).error("connector %r (%s) failed to load: %s", ep.name, ep.value, exc)
 
 
 def get_connector_class(kind: str) -> type[Connector]:
@@ -306,6 +312,8 @@ def get_connector_class(kind: str) -> type[Connector]:
     try:
         return _REGISTRY[kind]
     except KeyError:
+        if kind in _BROKEN:
+            raise KeyError(f"connector kind {kind!r} is installed but failed to load ({_BROKEN[kind]})") from None
         known = ", ".join(sorted(connector_kinds())) or "none"
         raise KeyError(f"unknown connector kind {kind!r} (known kinds: {known})") from None
 

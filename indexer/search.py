@@ -101,6 +101,26 @@ def split_filters(query: str) -> tuple[str, dict[str, list[str]], dict[str, list
     return " ".join(rest.split()), include, exclude
 
 
+_QUOTED_OR_WORD = re.compile(r'"[^"]*"|\S+')
+
+
+def drop_stop_words(text: str) -> str:
+    """Remove words that are stop words in either language (outside quotes).
+
+    A word that one language's analyser drops and the other keeps (French "de" in
+    the English fields) would otherwise be required in the wrong language.
+    """
+    from indexer.analysis import EN_STOP, FR_STOP, fold_accents
+
+    kept = []
+    for token in _QUOTED_OR_WORD.findall(text):
+        bare = fold_accents(token.strip("()+-").lower())
+        bare = bare.split("'")[-1].split("\u2019")[-1] if ("'" in bare or "\u2019" in bare) and len(bare) > 2 else bare
+        if token.startswith('"') or token in ("AND", "OR", "NOT") or (bare not in EN_STOP and bare not in FR_STOP):
+            kept.append(token)
+    return " ".join(kept) if kept else text
+
+
 def _filter_terms(name: str, values: list[str]) -> Query:
     fieldname = FILTER_FIELDS[name]
     if fieldname == "author":
@@ -121,6 +141,7 @@ class Searcher:
         """The text part of a query; syntax errors fall back to plain terms, never raise."""
         if not text.strip():
             return Every()
+        text = drop_stop_words(text)
         try:
             query = self._parser.parse(text)
         except Exception:  # noqa: BLE001 - whoosh raises many types on odd input

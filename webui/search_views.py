@@ -65,6 +65,7 @@ def home():
         counts=counts,
         facet_names=FACETS,
         link=link,
+        clear_link=link(page=None, **{name: None for name in FACETS}),
         lang=g.ui_lang,
     )
 

@@ -1,0 +1,92 @@
+"""The command line and the search page, end to end over a memory source."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, memory_source
+from webui.app import create_app
+
+
+def run_cli(*args, env_extra=None, cwd=None):
+    import os
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "webui.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd or ROOT, timeout=120)
+
+
+def test_bad_config_is_one_clear_line(tmp_path):
+    bad = tmp_path / "settings.toml"
+    bad.write_text("[web]\nport = 'eighty'\n")
+    result = run_cli("--config", str(bad), "status")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "settings.toml: [web]: field 'port': expected a whole number" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_source_is_a_failed_run_with_a_reason(tmp_path):
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[[source]]\nid = "gone"\nkind = "feed"\nagency = "records"\n'
+        '[source.settings]\nurl = "http://127.0.0.1:9/feed.xml"\n'
+    )
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        f'[store]\ndata_dir = "{tmp_path / "data"}"\n[http]\nmax_retries = 0\nmin_delay = 0.0\n'
+    )
+    result = run_cli("--config", str(settings), "crawl", "--no-progress")
+    assert result.returncode == 1, result.stderr
+    assert "gone: failed" in result.stdout and "Traceback" not in result.stderr
+    status = run_cli("--config", str(settings), "status")
+    assert "last run #1 failed" in status.stdout
+
+
+def test_unknown_source_on_the_command_line(tmp_path):
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[store]\ndata_dir = "{tmp_path / "data"}"\n')
+    result = run_cli("--config", str(settings), "crawl", "nope", "--no-progress")
+    assert result.returncode == 2 and "no source with id 'nope'" in result.stderr
+
+
+@pytest.fixture
+def client(savoir_factory, memory_content):
+    memory_content["wiki"] = {
+        "a": {"title": "Green procurement guide", "text": "Buy green: procurement with environmental criteria.",
+              "language": "en"},
+        "b": {"title": "Guide de l'approvisionnement écologique",
+              "text": "Acheter vert : approvisionnement avec critères environnementaux.", "language": "fr"},
+        "hidden": {"title": "Internal procurement audit", "text": "procurement audit findings", "acl": ["audit"]},
+    }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    app = create_app(savoir=savoir, test_config={"TESTING": True})
+    return app.test_client()
+
+
+def test_search_page_shows_hits_and_facets(client):
+    page = client.get("/?q=procurement").get_data(as_text=True)
+    assert "Green procurement guide" in page
+    assert "Internal procurement audit" not in page  # anonymous users see public documents only
+    assert 'aria-label="Refine"' in page and "records" in page
+
+
+def test_search_page_in_french(client):
+    page = client.get("/?q=approvisionnement&lang=fr").get_data(as_text=True)
+    assert '<html lang="fr">' in page and "Affiner" in page
+    assert "approvisionnement écologique" in page
+
+
+def test_query_is_escaped(client):
+    page = client.get("/?q=<script>alert(1)</script>").get_data(as_text=True)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;" in page
+
+
+def test_json_api(client):
+    data = client.get("/api/search?q=procurement").get_json()
+    assert data["total"] == 1 and data["hits"][0]["id"] == "wiki:a"
+    assert client.get("/api/search").status_code == 400

@@ -1,0 +1,113 @@
+"""Search: both languages, filters, facets, snippets, and the ACL inside the query."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from indexer.search import Searcher, SearchRequest
+from tests.conftest import memory_source
+
+MIXED = (
+    "Telework agreements must be reviewed every year by the manager and the employee.\n\n"
+    "Les ententes de télétravail doivent être revues chaque année par le gestionnaire et l'employé."
+)
+
+
+@pytest.fixture
+def corpus(savoir_factory, memory_content):
+    memory_content["records"] = {
+        "atip-en": {"title": "Processing access to information requests",
+                    "text": "The access to information office answers every request within thirty days. "
+                            "Extensions must be justified in writing.",
+                    "language": "en", "modified": datetime(2025, 3, 1, tzinfo=timezone.utc)},
+        "atip-fr": {"title": "Traitement des demandes d'accès à l'information",
+                    "text": "Le bureau de l'accès à l'information répond à chaque demande dans les trente jours. "
+                            "Les prorogations doivent être justifiées par écrit.",
+                    "language": "fr", "translation_of": "records:atip-en",
+                    "modified": datetime(2025, 3, 2, tzinfo=timezone.utc)},
+        "telework": {"title": "Telework / Télétravail", "text": MIXED, "language": "en",
+                     "modified": datetime(2021, 6, 1, tzinfo=timezone.utc)},
+        "secret": {"title": "Protected fraud investigation notes",
+                   "text": "Confidential notes about a procurement fraud investigation of vendor Zyxor.",
+                   "acl": ["fraud-investigators"], "language": "en"},
+    }
+    memory_content["supply"] = {
+        "bids": {"title": "Procurement fraud red flags",
+                 "text": "Bid rigging and split contracts are common procurement fraud patterns.", "language": "en"},
+        "appro": {"title": "Fraude dans l'approvisionnement",
+                  "text": "Le truquage des offres est une fraude fréquente dans l'approvisionnement public.",
+                  "language": "fr"},
+    }
+    savoir = savoir_factory([memory_source("records", agency="records"), memory_source("supply", agency="supply")])
+    savoir.crawl()
+    return Searcher(savoir.open_index(), savoir.store)
+
+
+def ids(results) -> list[str]:
+    return [h.id for h in results.hits]
+
+
+def test_english_and_french_queries_find_their_language(corpus):
+    assert ids(corpus.search(SearchRequest("access to information requests")))[0] == "records:atip-en"
+    french = corpus.search(SearchRequest("demandes d'accès à l'information"))
+    # the twins are collapsed into one hit
+    assert len(french.hits) == 1 and french.hits[0].id in {"records:atip-fr", "records:atip-en"}
+
+
+def test_accents_do_not_matter(corpus):
+    assert ids(corpus.search(SearchRequest("teletravail"))) == ["records:telework"]
+    assert ids(corpus.search(SearchRequest("TÉLÉTRAVAIL"))) == ["records:telework"]
+
+
+def test_mixed_page_is_found_from_both_halves(corpus):
+    assert "records:telework" in ids(corpus.search(SearchRequest("telework agreements reviewed")))
+    assert "records:telework" in ids(corpus.search(SearchRequest("ententes de télétravail revues")))
+
+
+def test_facets_count_agencies_and_languages(corpus):
+    results = corpus.search(SearchRequest("fraud OR fraude"))
+    facets = {name: dict(values) for name, values in results.facets.items()}
+    assert facets["agency"] == {"supply": 2}
+    assert facets["lang"] == {"en": 1, "fr": 1}
+
+
+def test_filters_in_the_query_and_as_arguments(corpus):
+    assert ids(corpus.search(SearchRequest("fraud OR fraude lang:fr"))) == ["supply:appro"]
+    assert ids(corpus.search(SearchRequest("fraud OR fraude", filters={"lang": ["en"]}))) == ["supply:bids"]
+    assert ids(corpus.search(SearchRequest("fraud OR fraude -lang:fr"))) == ["supply:bids"]
+    assert corpus.search(SearchRequest("information agency:supply")).total == 0
+
+
+def test_snippets_are_escaped_and_marked(corpus):
+    hit = corpus.search(SearchRequest("bid rigging")).hits[0]
+    assert "<mark" in hit.snippet and "rigging</mark>" in hit.snippet
+
+
+@pytest.mark.parametrize(
+    "query", ['"unclosed phrase', "(((", "title_en:", "AND OR NOT", "*", "a:b:c", "\\", "fraud^^^", "x" * 5000]
+)
+def test_hostile_queries_never_raise(corpus, query):
+    corpus.search(SearchRequest(query))
+
+
+def test_sort_by_date_and_pagination(corpus):
+    by_date = corpus.search(SearchRequest("information OR telework OR télétravail", sort="date"))
+    dates = [h.date for h in by_date.hits if h.date]
+    assert dates == sorted(dates, reverse=True)
+    first = corpus.search(SearchRequest("fraud OR fraude OR information", page_size=1, page=1))
+    second = corpus.search(SearchRequest("fraud OR fraude OR information", page_size=1, page=2))
+    assert first.total == second.total >= 2 and ids(first) != ids(second)
+
+
+def test_restricted_document_never_shows_to_outsiders(corpus):
+    outsider = corpus.search(SearchRequest("Zyxor investigation fraud", groups=("public",)))
+    assert "records:secret" not in ids(outsider)
+    wider = corpus.search(SearchRequest("fraud", groups=("public",)))
+    assert "records:secret" not in ids(wider)
+    assert dict(wider.facets["agency"]).get("records") is None
+    assert all("Zyxor" not in h.snippet for h in wider.hits)
+    assert corpus.search(SearchRequest("agency:records", groups=("public",))).total == 2  # twins collapsed + mixed
+    insider = corpus.search(SearchRequest("Zyxor", groups=("public", "fraud-investigators")))
+    assert ids(insider) == ["records:secret"]
