@@ -41,9 +41,16 @@ class BenchMemory(Connector):
     def documents(self, checkpoint=None):
         for d in _DOCS:
             yield Document(
-                id=self.doc_id(d["id"]), url=f"bench://{d['id']}", title=d["title"], text=d["text"],
-                language=d["language"], modified=d["modified"], created=d["modified"],
-                contributions=(Contribution(Person(d["author"]), Role.AUTHOR, d["modified"], len(d["text"])),),
+                id=self.doc_id(d["id"]),
+                url=f"bench://{d['id']}",
+                title=d["title"],
+                text=d["text"],
+                language=d["language"],
+                modified=d["modified"],
+                created=d["modified"],
+                contributions=(
+                    Contribution(Person(d["author"]), Role.AUTHOR, d["modified"], len(d["text"])),
+                ),
             )
 
 
@@ -59,7 +66,9 @@ def write_files(root: Path, docs: list[dict]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--docs", type=int, default=10000)
     parser.add_argument("--source", choices=["files", "memory"], default="files")
     parser.add_argument("--profile", action="store_true", help="print the top functions by cumulative time")
@@ -70,7 +79,9 @@ def main() -> None:
         docs = list(generate(args.docs))
         if args.source == "files":
             write_files(work / "files", docs)
-            source = SourceConfig(id="bench", kind="files", agency="bench", settings={"root": str(work / "files")})
+            source = SourceConfig(
+                id="bench", kind="files", agency="bench", settings={"root": str(work / "files")}
+            )
         else:
             _DOCS[:] = docs
             source = SourceConfig(id="bench", kind="bench-memory", agency="bench")

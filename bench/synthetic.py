@@ -7,7 +7,7 @@ English, in French, or both (a mixed page), with authors from a fixed roster.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 TOPICS = {
     "access to information": "accès à l'information",
@@ -40,7 +40,20 @@ FR_SENTENCES = [
     "Le comité a recommandé une formation sur {t} pour tous les nouveaux analystes d'ici {n} jours.",
 ]
 AGENCIES = ["records", "fraud", "supply", "workplace", "heritage", "transport"]
-FIRST = ["Alex", "Marie", "Jean", "Priya", "Sam", "Geneviève", "Omar", "Chloé", "Liam", "Fatima", "Étienne", "Grace"]
+FIRST = [
+    "Alex",
+    "Marie",
+    "Jean",
+    "Priya",
+    "Sam",
+    "Geneviève",
+    "Omar",
+    "Chloé",
+    "Liam",
+    "Fatima",
+    "Étienne",
+    "Grace",
+]
 LAST = ["Martin", "Tremblay", "Nguyen", "Okafor", "Gagnon", "Singh", "Roy", "Bouchard", "Chen", "Côté"]
 
 
@@ -53,7 +66,7 @@ def generate(n: int, seed: int = 7):
     """Yield dicts: id, title, text, language, agency, author, modified."""
     rng = random.Random(seed)
     topics = list(TOPICS)
-    base = datetime(2019, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2019, 1, 1, tzinfo=UTC)
     for i in range(n):
         topic = topics[i % len(topics)]
         kind = rng.random()

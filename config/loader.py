@@ -8,9 +8,10 @@ import re
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_FILE = CONFIG_DIR / "default.toml"
@@ -49,6 +50,11 @@ class HttpSettings:
     max_retry_after: float = 300.0
     max_redirects: int = 5
     obey_robots: bool = True
+    per_host_concurrency: int = 1
+    # grow the delay when a host slows down (never below min_delay)
+    adaptive_delay: bool = True
+    # remember ETag/Last-Modified per URL and revalidate: an unchanged page costs a 304
+    conditional_get: bool = True
 
 
 @dataclass
@@ -200,7 +206,11 @@ SECTIONS = {
 
 
 def build_settings(
-    data: dict[str, Any], *, env: dict[str, str] | None = None, base_dir: Path | None = None, source: str = "settings"
+    data: dict[str, Any],
+    *,
+    env: dict[str, str] | None = None,
+    base_dir: Path | None = None,
+    source: str = "settings",
 ) -> Settings:
     """Settings from a parsed TOML mapping plus SAVOIR_<SECTION>_<KEY> overrides."""
     env = os.environ if env is None else env
@@ -224,6 +234,8 @@ def build_settings(
     settings = Settings(**built, base_dir=base_dir or Path.cwd())
     if settings.crawler.batch_size < 1:
         raise ConfigError(f"{source}: [crawler]: field 'batch_size' must be at least 1")
+    if settings.http.per_host_concurrency < 1:
+        raise ConfigError(f"{source}: [http]: field 'per_host_concurrency' must be at least 1")
     if settings.http.min_delay < 0:
         raise ConfigError(f"{source}: [http]: field 'min_delay' cannot be negative")
     return settings
@@ -293,8 +305,12 @@ def _check_schedule(value: str, where: str) -> None:
         raise ConfigError(f"{where}: field 'schedule': bad cron expression {value!r}: {exc}") from None
 
 
-def load_sources(path: str | Path, *, settings_class: Callable[[str], type] | None = None,
-                 env: dict[str, str] | None = None) -> list[SourceConfig]:
+def load_sources(
+    path: str | Path,
+    *,
+    settings_class: Callable[[str], type] | None = None,
+    env: dict[str, str] | None = None,
+) -> list[SourceConfig]:
     """Read the sources file; with *settings_class*, validate each source's settings."""
     path = Path(path)
     data = _read_toml(path)
@@ -328,8 +344,9 @@ def load_sources(path: str | Path, *, settings_class: Callable[[str], type] | No
     return sources
 
 
-def parse_source_settings(source: SourceConfig, cls: type, *, where: str = "",
-                          env: dict[str, str] | None = None) -> Any:
+def parse_source_settings(
+    source: SourceConfig, cls: type, *, where: str = "", env: dict[str, str] | None = None
+) -> Any:
     """Build a connector's settings dataclass from *source*, resolving secrets."""
     env = os.environ if env is None else env
     where = where or f"source {source.id!r}"

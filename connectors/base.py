@@ -13,6 +13,7 @@ like third-party ones.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import enum
 import hashlib
@@ -20,9 +21,9 @@ import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # pragma: no cover
     from crawler.http import HttpSession
@@ -37,6 +38,9 @@ __all__ = [
     "Failure",
     "Item",
     "ConnectorError",
+    "FetchError",
+    "RobotsDisallowed",
+    "IN_CRAWLER_SESSION",
     "ConnectorConfigError",
     "CredentialError",
     "SourceUnavailableError",
@@ -50,7 +54,7 @@ __all__ = [
 ]
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """What a person did to a document; the expert model weighs roles differently."""
 
     AUTHOR = "author"
@@ -63,8 +67,8 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,34 @@ class Failure:
     transient: bool = False
 
 
-Item = Union[Document, Deletion, Checkpoint, Failure]
+Item = Document | Deletion | Checkpoint | Failure
+
+
+class FetchError(Exception):
+    """The crawler's HTTP session could not fetch a URL (raised to connectors).
+
+    ``transient`` says whether a later try may work; ``status`` is the HTTP status
+    when there was one. Part of the contract so connectors need not import the crawler.
+    """
+
+    def __init__(self, url: str, reason: str, *, status: int | None = None, transient: bool = False):
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.status = status
+        self.transient = transient
+
+
+class RobotsDisallowed(FetchError):
+    def __init__(self, url: str):
+        super().__init__(url, "disallowed by robots.txt")
+
+
+#: Set while a request goes through the crawler's HTTP session; the conformance
+#: suite checks that no connector reaches the network any other way.
+IN_CRAWLER_SESSION: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "savoir_in_crawler_session", default=False
+)
 
 
 class ConnectorError(Exception):
@@ -313,7 +344,9 @@ def get_connector_class(kind: str) -> type[Connector]:
         return _REGISTRY[kind]
     except KeyError:
         if kind in _BROKEN:
-            raise KeyError(f"connector kind {kind!r} is installed but failed to load ({_BROKEN[kind]})") from None
+            raise KeyError(
+                f"connector kind {kind!r} is installed but failed to load ({_BROKEN[kind]})"
+            ) from None
         known = ", ".join(sorted(connector_kinds())) or "none"
         raise KeyError(f"unknown connector kind {kind!r} (known kinds: {known})") from None
 

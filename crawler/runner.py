@@ -3,18 +3,43 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields
 from typing import Any
 
 from config.loader import ConfigError, Settings, SourceConfig, load_sources, parse_source_settings
 from connectors.base import Connector, SourceContext, get_connector_class
-from crawler.http import HttpSession
+from crawler.http import HttpCache, HttpSession
 from crawler.sync import RunReport, sync_source
 from indexer.index import SearchIndex
-from indexer.store import Store
+from indexer.store import Store, now
 
 log = logging.getLogger(__name__)
+
+#: a source's run holds its lease this long past each committed batch
+LEASE_SECONDS = 600.0
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True when *owner* names a process on this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def settings_class_for(kind: str) -> type:
@@ -29,13 +54,16 @@ class Savoir:
         self._sources = list(sources) if sources is not None else None
         self._store: Store | None = None
         self._index: SearchIndex | None = None
+        self._index_lock = threading.Lock()
+        self._store_lock = threading.Lock()
 
     # -- parts --------------------------------------------------------------
     @property
     def store(self) -> Store:
-        if self._store is None:
-            self._store = Store(self.settings.database_url)
-        return self._store
+        with self._store_lock:
+            if self._store is None:
+                self._store = Store(self.settings.database_url)
+            return self._store
 
     @property
     def sources(self) -> list[SourceConfig]:
@@ -55,6 +83,10 @@ class Savoir:
 
     def open_index(self, *, progress: Callable[[int], None] | None = None) -> SearchIndex:
         """The index, brought up to date with the store (replays what a crash left out)."""
+        with self._index_lock:
+            return self._open_index(progress)
+
+    def _open_index(self, progress: Callable[[int], None] | None) -> SearchIndex:
         if self._index is None:
             index = SearchIndex(self.settings.index_dir)
             if index.needs_rebuild:
@@ -67,7 +99,7 @@ class Savoir:
         return self._index
 
     def http_session(self) -> HttpSession:
-        return HttpSession(self.settings.http)
+        return HttpSession(self.settings.http, cache=HttpCache(self.settings.data_dir / "http-cache"))
 
     def connector(self, source: SourceConfig, http: HttpSession | None = None) -> Connector:
         cls = get_connector_class(source.kind)
@@ -83,14 +115,37 @@ class Savoir:
         full: bool = False,
         on_item_factory: Callable[[SourceConfig], Callable[[str], None]] | None = None,
         include_disabled: bool = False,
+        stop: threading.Event | None = None,
+        owner: str | None = None,
     ) -> list[RunReport]:
-        chosen = [self.source(i) for i in source_ids] if source_ids else [
-            s for s in self.sources if s.enabled or include_disabled
-        ]
+        """Run sources one after the other; a source another process is running is skipped."""
+        chosen = (
+            [self.source(i) for i in source_ids]
+            if source_ids
+            else [s for s in self.sources if s.enabled or include_disabled]
+        )
         index = self.open_index()
         reports = []
-        self.store.mark_interrupted_runs()
+        self.mark_interrupted_runs()
+        owner = owner or default_owner()
         for source in chosen:
+            if stop is not None and stop.is_set():
+                break
+            lease = f"source:{source.id}"
+            self._clear_dead_lease(lease)
+            if not self.store.acquire_lease(lease, owner, LEASE_SECONDS):
+                holder = self.store.lease_holder(lease) or "another worker"
+                log.warning("%s is being run by %s; skipped", source.id, holder)
+                reports.append(
+                    RunReport(
+                        run_id=0,
+                        source_id=source.id,
+                        mode="-",
+                        status="skipped",
+                        error=f"already running in {holder}",
+                    )
+                )
+                continue
             http = self.http_session()
             try:
                 connector = self.connector(source, http)
@@ -105,11 +160,35 @@ class Savoir:
                         batch_size=self.settings.crawler.batch_size,
                         index_every=self.settings.crawler.index_every,
                         on_item=on_item,
+                        stop=stop,
+                        heartbeat=lambda lease=lease: self.store.acquire_lease(lease, owner, LEASE_SECONDS),
                     )
                 )
             finally:
                 http.close()
+                self.store.release_lease(lease, owner)
         return reports
+
+    def _clear_dead_lease(self, lease: str) -> None:
+        holder = self.store.lease_holder(lease)
+        if holder and owner_is_dead(holder):
+            log.warning("lease %s was held by a process that died (%s); taking it over", lease, holder)
+            self.store.release_lease(lease, holder)
+
+    def mark_interrupted_runs(self) -> None:
+        """Runs left 'running' by a killed process (whose lease has lapsed) become 'interrupted'."""
+        for run in self.store.runs(limit=200):
+            if run["status"] != "running":
+                continue
+            lease = f"source:{run['source_id']}"
+            self._clear_dead_lease(lease)
+            if self.store.lease_holder(lease) is None:
+                self.store.update_run(
+                    run["id"],
+                    status="interrupted",
+                    finished_at=now(),
+                    error="the process stopped before the run ended",
+                )
 
     def reindex(self, progress: Callable[[int], None] | None = None) -> int:
         index = SearchIndex(self.settings.index_dir)
@@ -122,7 +201,11 @@ class Savoir:
         cls = get_connector_class(source.kind).Settings
         out = []
         for f in fields(cls):
-            default = f.default if f.default is not MISSING else (f.default_factory() if f.default_factory is not MISSING else None)
+            default = (
+                f.default
+                if f.default is not MISSING
+                else (f.default_factory() if f.default_factory is not MISSING else None)
+            )
             value = source.settings.get(f.name, default)
             if f.metadata.get("secret") and value:
                 value = "********"

@@ -78,6 +78,7 @@ class SourceSync:
         index_every: int = 2000,
         on_item: ItemCallback | None = None,
         stop: threading.Event | None = None,
+        heartbeat: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.index = index
@@ -88,6 +89,7 @@ class SourceSync:
         self.index_every = index_every
         self.on_item = on_item or (lambda kind: None)
         self.stop = stop or threading.Event()
+        self.heartbeat = heartbeat or (lambda: None)
         self.seen: set[str] = set()
         self.failed_refs: set[str] = set()
         self._since_index = 0
@@ -146,6 +148,7 @@ class SourceSync:
                 deleted=report.deleted,
                 failed=report.failed,
                 error=report.error,
+                not_modified=getattr(stats, "not_modified", 0) if stats else 0,
                 bytes=getattr(stats, "bytes", 0) if stats else 0,
                 requests=dict(stats.requests) if stats else {},
             )
@@ -221,6 +224,7 @@ class SourceSync:
             failures=batch.failures,
             checkpoint=checkpoint,
         )
+        self.heartbeat()
         self._since_index += len(upserts) + len(deletions)
         if self.index is not None and self._since_index >= self.index_every:
             self.index.catch_up(self.store)
@@ -237,6 +241,8 @@ class SourceSync:
         self._flush(batch, report)
 
 
-def sync_source(store: Store, index: SearchIndex | None, source: SourceConfig, connector: Connector, **options) -> RunReport:
+def sync_source(
+    store: Store, index: SearchIndex | None, source: SourceConfig, connector: Connector, **options
+) -> RunReport:
     """Run *source* once and return what the run did (never raises for source faults)."""
     return SourceSync(store, index, source, connector, **options).run()

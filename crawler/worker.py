@@ -1,21 +1,29 @@
-"""``savoir worker``: run every enabled source on its schedule.
+"""``savoir worker``: runs sources on their schedules and on request; the index writer.
 
-APScheduler 3 with one job per enabled source, ``max_instances=1`` and coalescing.
-The worker is the only index writer. (Queued "run now" requests, leases between
-workers and graceful SIGTERM come with the crawling issue.)
+APScheduler 3 runs one job per enabled source (interval or cron), with
+``max_instances=1``, coalescing and a misfire grace time. "Run now" requests are rows
+in the store (queued by ``savoir crawl --queue`` now, by the admin UI later) that the
+worker picks up within ``poll_seconds``. A lease row per source keeps two workers on
+one database from running the same source at once. SIGTERM/SIGINT stop the current
+run after its batch (committed, checkpoint kept), then the worker exits; the next
+start resumes from the checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import signal
+import threading
+from datetime import datetime
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from config.loader import SCHEDULE_RE, SourceConfig
-from crawler.runner import Savoir
+from crawler.runner import Savoir, default_owner
 
 log = logging.getLogger(__name__)
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -28,30 +36,112 @@ def trigger_for(source: SourceConfig):
     return CronTrigger.from_crontab(re.sub(r"\s+", " ", source.schedule.strip()), timezone="UTC")
 
 
-def build_scheduler(savoir: Savoir, scheduler=None):
-    scheduler = scheduler or BlockingScheduler(timezone="UTC")
+def next_runs(savoir: Savoir, now: datetime) -> dict[str, datetime | None]:
+    """When each enabled, scheduled source runs next (for ``savoir status``)."""
+    out: dict[str, datetime | None] = {}
     for source in savoir.sources:
-        if not source.enabled or not source.schedule:
-            continue
-        scheduler.add_job(
-            savoir.crawl,
-            trigger_for(source),
-            args=[[source.id]],
-            id=source.id,
-            name=f"sync {source.id}",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=3600,
+        if source.enabled and source.schedule:
+            out[source.id] = trigger_for(source).get_next_fire_time(None, now)
+    return out
+
+
+class Worker:
+    def __init__(self, savoir: Savoir, *, poll_seconds: float = 2.0, threads: int = 2) -> None:
+        self.savoir = savoir
+        self.poll_seconds = poll_seconds
+        self.stop = threading.Event()
+        self.owner = default_owner()
+        self.scheduler = BackgroundScheduler(
+            timezone="UTC", executors={"default": ThreadPoolExecutor(max(1, threads))}
         )
-    return scheduler
+        self.reports: list = []
+
+    def run_sources(self, source_ids: list[str], full: bool = False) -> None:
+        if self.stop.is_set():
+            return
+        reports = self.savoir.crawl(
+            source_ids, full=full, stop=self.stop, owner=f"{self.owner}:{source_ids[0]}"
+        )
+        self.reports.extend(reports)
+        for report in reports:
+            log.warning("%s", report.summary())
+
+    def schedule(self) -> int:
+        count = 0
+        for source in self.savoir.sources:
+            if not source.enabled or not source.schedule:
+                continue
+            self.scheduler.add_job(
+                self.run_sources,
+                trigger_for(source),
+                args=[[source.id]],
+                id=f"sync:{source.id}",
+                name=f"sync {source.id}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=3600,
+            )
+            count += 1
+        return count
+
+    def poll_requests(self) -> int:
+        """Start the queued "run now" requests; return how many were taken."""
+        taken = 0
+        known = {s.id for s in self.savoir.sources}
+        for request in self.savoir.store.pending_requests():
+            if not self.savoir.store.take_request(request["id"]):
+                continue  # another worker took it
+            taken += 1
+            if request["source_id"] not in known:
+                log.error("run request %d names unknown source %r", request["id"], request["source_id"])
+                continue
+            self.scheduler.add_job(
+                self.run_sources,
+                args=[[request["source_id"]], bool(request["full"])],
+                id=f"now:{request['id']}",
+                name=f"run now {request['source_id']}",
+            )
+        return taken
+
+    def handle_signals(self) -> None:
+        def stop(signum, _frame):
+            log.warning(
+                "received %s: finishing the current batch, then stopping", signal.Signals(signum).name
+            )
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    def run(self) -> None:
+        self.savoir.open_index()
+        self.savoir.mark_interrupted_runs()
+        jobs = self.schedule()
+        self.scheduler.start()
+        log.warning(
+            "worker %s started: %d scheduled sources, polling run requests every %gs",
+            self.owner,
+            jobs,
+            self.poll_seconds,
+        )
+        # sources whose last run was interrupted resume at once
+        last = self.savoir.store.last_runs()
+        for source in self.savoir.sources:
+            if source.enabled and last.get(source.id, {}).get("status") == "interrupted":
+                self.scheduler.add_job(self.run_sources, args=[[source.id]], id=f"resume:{source.id}")
+        try:
+            while not self.stop.is_set():
+                try:
+                    self.poll_requests()
+                except Exception as exc:  # noqa: BLE001 - a database hiccup must not kill the worker
+                    log.error("polling run requests failed: %s", exc)
+                self.stop.wait(self.poll_seconds)
+        finally:
+            self.scheduler.shutdown(wait=True)
+            log.warning("worker stopped")
 
 
-def run_worker(savoir: Savoir) -> None:
-    savoir.open_index()
-    scheduler = build_scheduler(savoir)
-    jobs = scheduler.get_jobs()
-    log.warning("worker started with %d scheduled sources", len(jobs))
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        log.warning("worker stopping")
+def run_worker(savoir: Savoir, *, poll_seconds: float = 2.0) -> None:
+    worker = Worker(savoir, poll_seconds=poll_seconds)
+    worker.handle_signals()
+    worker.run()

@@ -16,9 +16,7 @@ from whoosh.analysis import Filter, LowercaseFilter, RegexTokenizer, StopFilter
 TOKEN_PATTERN = r"\w+(?:[.\-]\w+)*"
 FR_TOKEN_PATTERN = r"\w+(?:['’]\w+)*(?:[.\-]\w+)*"
 
-ELISIONS = frozenset(
-    "l d j qu n s t m c jusqu lorsqu puisqu quoiqu".split()
-)
+ELISIONS = frozenset("l d j qu n s t m c jusqu lorsqu puisqu quoiqu".split())
 
 EN_STOP = frozenset(
     """a an and are as at be but by for if in into is it its no not of on or such that the their

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,8 @@ SCHEMA_VERSION = 1
 WATERMARK_FILE = "savoir-watermark.json"
 
 Progress = Callable[[int], None]
+#: seconds a writer waits for another process's index lock
+WRITER_TIMEOUT = 120.0
 
 
 def build_schema() -> Schema:
@@ -104,6 +107,7 @@ class SearchIndex:
         #: True when the index had to be created afresh over a store that may hold
         #: documents: the caller then rebuilds from the store.
         self.needs_rebuild = False
+        self._write_lock = threading.RLock()
         if whoosh_index.exists_in(str(self.path)) and state.get("schema") == SCHEMA_VERSION:
             self.ix = whoosh_index.open_dir(str(self.path))
         else:
@@ -132,6 +136,10 @@ class SearchIndex:
     # -- writing --------------------------------------------------------------
     def catch_up(self, store: Store, *, progress: Progress | None = None, chunk: int = 2000) -> int:
         """Apply every store change past the watermark; return how many documents."""
+        with self._write_lock:
+            return self._catch_up(store, progress, chunk)
+
+    def _catch_up(self, store: Store, progress: Progress | None, chunk: int) -> int:
         applied = 0
         seq = self.watermark
         while True:
@@ -140,7 +148,7 @@ class SearchIndex:
                 break
             ids = list(dict.fromkeys(doc_id for _, doc_id in batch))
             docs = store.documents_by_id(ids)
-            with self.ix.writer(limitmb=256) as writer:
+            with self.ix.writer(limitmb=256, timeout=WRITER_TIMEOUT) as writer:
                 for doc_id in ids:
                     doc = docs.get(doc_id)
                     if doc is None:  # deleted (tombstoned) or gone
@@ -156,6 +164,10 @@ class SearchIndex:
 
     def rebuild(self, store: Store, *, progress: Progress | None = None) -> int:
         """Build a fresh index from the store alone, then swap it in."""
+        with self._write_lock:
+            return self._rebuild(store, progress)
+
+    def _rebuild(self, store: Store, progress: Progress | None) -> int:
         start_seq = store.max_change_seq()
         fresh = self.path.with_name(self.path.name + ".new")
         shutil.rmtree(fresh, ignore_errors=True)
@@ -184,7 +196,7 @@ class SearchIndex:
         shutil.rmtree(old, ignore_errors=True)
         self.ix = whoosh_index.open_dir(str(self.path))
         # changes committed while we were building are replayed now
-        self.catch_up(store)
+        self._catch_up(store, None, 2000)
         return count
 
     def doc_count(self) -> int:

@@ -43,8 +43,9 @@ def _words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
-def detect_block(text: str, words: list[str] | None = None, *, min_words: int = MIN_WORDS,
-                 statistical: bool = True) -> str | None:
+def detect_block(
+    text: str, words: list[str] | None = None, *, min_words: int = MIN_WORDS, statistical: bool = True
+) -> str | None:
     """'en', 'fr' or None for one block of text.
 
     Function words decide most blocks at once; only ambiguous ones cost a langdetect

@@ -39,8 +39,8 @@ FILTER_FIELDS = {
     "community": "communities",
     "author": "author",
 }
-_FILTER_RE = re.compile(r'(?<!\S)(-?)(%s):("[^"]*"|\S+)' % "|".join(FILTER_FIELDS), re.IGNORECASE)
-_SYNTAX = re.compile(r'[()\[\]{}^~*?:\\/+!]|\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b')
+_FILTER_RE = re.compile(r"(?<!\S)(-?)(" + "|".join(FILTER_FIELDS) + r'):("[^"]*"|\S+)', re.IGNORECASE)
+_SYNTAX = re.compile(r"[()\[\]{}^~*?:\\/+!]|\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
 MAX_QUERY_CHARS = 1000
 
 
@@ -115,8 +115,16 @@ def drop_stop_words(text: str) -> str:
     kept = []
     for token in _QUOTED_OR_WORD.findall(text):
         bare = fold_accents(token.strip("()+-").lower())
-        bare = bare.split("'")[-1].split("\u2019")[-1] if ("'" in bare or "\u2019" in bare) and len(bare) > 2 else bare
-        if token.startswith('"') or token in ("AND", "OR", "NOT") or (bare not in EN_STOP and bare not in FR_STOP):
+        bare = (
+            bare.split("'")[-1].split("\u2019")[-1]
+            if ("'" in bare or "\u2019" in bare) and len(bare) > 2
+            else bare
+        )
+        if (
+            token.startswith('"')
+            or token in ("AND", "OR", "NOT")
+            or (bare not in EN_STOP and bare not in FR_STOP)
+        ):
             kept.append(token)
     return " ".join(kept) if kept else text
 
@@ -134,8 +142,12 @@ class Searcher:
     def __init__(self, index: SearchIndex, store: Store) -> None:
         self.index = index
         self.store = store
-        self._parser = MultifieldParser(list(TEXT_FIELDS), index.ix.schema, fieldboosts=FIELD_BOOSTS, group=AndGroup)
-        self._loose_parser = MultifieldParser(list(TEXT_FIELDS), index.ix.schema, fieldboosts=FIELD_BOOSTS, group=OrGroup)
+        self._parser = MultifieldParser(
+            list(TEXT_FIELDS), index.ix.schema, fieldboosts=FIELD_BOOSTS, group=AndGroup
+        )
+        self._loose_parser = MultifieldParser(
+            list(TEXT_FIELDS), index.ix.schema, fieldboosts=FIELD_BOOSTS, group=OrGroup
+        )
 
     def parse_text(self, text: str) -> Query:
         """The text part of a query; syntax errors fall back to plain terms, never raise."""
@@ -172,7 +184,7 @@ class Searcher:
         hits: list[Hit] = []
         facets: dict[str, list[tuple[str, int]]] = {}
         total = 0
-        if not query is NullQuery:
+        if query is not NullQuery:
             with self.index.searcher() as searcher:
                 sortedby = sorting.FieldFacet("date", reverse=True) if request.sort == "date" else None
                 # The ACL and the filters go into the query itself (never applied after

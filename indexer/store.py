@@ -8,9 +8,10 @@ document appends a row to ``changes``; the index replays rows past its watermark
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from connectors.base import Contribution, Document, Person, Role
-from indexer.people import person_key
+from connectors.base import Document, Person, Role
+from indexer.people import normalise_name, person_key
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +57,16 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        value = value.astimezone(timezone.utc)
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 sources = Table(
@@ -114,6 +115,9 @@ people = Table(
     Column("email", String(320)),
     Column("agency", String(64), nullable=False),
     Column("username", Text),
+    Column("name_norm", String(300), nullable=False, default=""),
+    Index("ix_people_email", "email"),
+    Index("ix_people_agency_name", "agency", "name_norm"),
 )
 
 contributions = Table(
@@ -145,6 +149,7 @@ runs = Table(
     Column("unchanged", Integer, nullable=False, default=0),
     Column("deleted", Integer, nullable=False, default=0),
     Column("failed", Integer, nullable=False, default=0),
+    Column("not_modified", Integer, nullable=False, default=0),
     Column("bytes", Integer, nullable=False, default=0),
     Column("requests", JSON, nullable=False),
     Column("error", Text),
@@ -179,12 +184,33 @@ changes = Table(
 )
 
 
+run_requests = Table(
+    "run_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_id", String(64), nullable=False),
+    Column("full", Boolean, nullable=False, default=False),
+    Column("requested_by", Text, nullable=False, default=""),
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("taken_at", UTCDateTime()),
+    Column("run_id", Integer),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+
 class StoreError(Exception):
     """The database could not be reached or written; the message says which."""
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -235,7 +261,7 @@ class Store:
     def __init__(self, database_url: str) -> None:
         self.url = database_url
         if database_url.startswith("sqlite:///"):
-            Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(database_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine: Engine = create_engine(database_url, future=True, pool_pre_ping=True)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -243,7 +269,12 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _set_sqlite_pragmas)
         try:
-            metadata.create_all(self.engine)
+            try:
+                metadata.create_all(self.engine)
+            except SQLAlchemyError:
+                # another process may have created the tables at the same moment
+                time.sleep(0.2)
+                metadata.create_all(self.engine)
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             raise StoreError(f"cannot open database {redact_url(database_url)}: {reason}") from None
@@ -282,7 +313,9 @@ class Store:
         with self.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
-    def add_failures(self, run_id: int, failures: Iterable[tuple[str, str, bool]], conn: Connection | None = None) -> None:
+    def add_failures(
+        self, run_id: int, failures: Iterable[tuple[str, str, bool]], conn: Connection | None = None
+    ) -> None:
         rows = [
             {"run_id": run_id, "ref": ref, "reason": reason, "transient": transient, "time": now()}
             for ref, reason, transient in failures
@@ -303,7 +336,9 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def last_runs(self) -> dict[str, dict[str, Any]]:
-        latest = select(runs.c.source_id, func.max(runs.c.id).label("id")).group_by(runs.c.source_id).subquery()
+        latest = (
+            select(runs.c.source_id, func.max(runs.c.id).label("id")).group_by(runs.c.source_id).subquery()
+        )
         query = select(runs).join(latest, runs.c.id == latest.c.id)
         with self.engine.connect() as conn:
             return {r.source_id: dict(r._mapping) for r in conn.execute(query)}
@@ -313,25 +348,78 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def mark_interrupted_runs(self) -> int:
-        """Runs left 'running' by a killed process are marked so, never left dangling."""
+    # -- "run now" requests and leases ------------------------------------------
+    def request_run(self, source_id: str, *, full: bool = False, requested_by: str = "") -> int:
         with self.begin() as conn:
             result = conn.execute(
-                update(runs)
-                .where(runs.c.status == "running")
-                .values(status="interrupted", finished_at=now(), error="process stopped before the run ended")
+                insert(run_requests).values(
+                    source_id=source_id, full=full, requested_by=requested_by, requested_at=now()
+                )
             )
-            return result.rowcount or 0
+            return int(result.inserted_primary_key[0])
+
+    def pending_requests(self) -> list[dict[str, Any]]:
+        query = select(run_requests).where(run_requests.c.taken_at.is_(None)).order_by(run_requests.c.id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def take_request(self, request_id: int) -> bool:
+        """Mark a request taken; False when another worker took it first."""
+        with self.begin() as conn:
+            result = conn.execute(
+                update(run_requests)
+                .where(run_requests.c.id == request_id, run_requests.c.taken_at.is_(None))
+                .values(taken_at=now())
+            )
+            return bool(result.rowcount)
+
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Hold *name* for *seconds* unless someone else holds an unexpired lease."""
+        from datetime import timedelta
+
+        stamp = now()
+        expires = stamp + timedelta(seconds=seconds)
+        with self.begin() as conn:
+            result = conn.execute(
+                update(leases)
+                .where(leases.c.name == name, (leases.c.owner == owner) | (leases.c.expires_at < stamp))
+                .values(owner=owner, expires_at=expires)
+            )
+            if result.rowcount:
+                return True
+            if conn.execute(select(leases.c.name).where(leases.c.name == name)).first():
+                return False
+        try:
+            with self.begin() as conn:
+                conn.execute(insert(leases).values(name=name, owner=owner, expires_at=expires))
+            return True
+        except SQLAlchemyError:  # another worker inserted it first
+            return False
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self.begin() as conn:
+            conn.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))
+
+    def lease_holder(self, name: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(leases.c.owner, leases.c.expires_at).where(leases.c.name == name)
+            ).first()
+        return row.owner if row and row.expires_at > now() else None
 
     # -- checkpoints ------------------------------------------------------------
     def checkpoint(self, source_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(checkpoints.c.state).where(checkpoints.c.source_id == source_id)).first()
+            row = conn.execute(
+                select(checkpoints.c.state).where(checkpoints.c.source_id == source_id)
+            ).first()
             return row.state if row else None
 
     def _save_checkpoint(self, conn: Connection, source_id: str, state: dict[str, Any], run_id: int) -> None:
         values = {"state": state, "run_id": run_id, "updated_at": now()}
-        exists = conn.execute(select(checkpoints.c.source_id).where(checkpoints.c.source_id == source_id)).first()
+        exists = conn.execute(
+            select(checkpoints.c.source_id).where(checkpoints.c.source_id == source_id)
+        ).first()
         if exists:
             conn.execute(update(checkpoints).where(checkpoints.c.source_id == source_id).values(**values))
         else:
@@ -355,7 +443,9 @@ class Store:
         return out
 
     def live_ids(self, source_id: str) -> set[str]:
-        query = select(documents.c.id).where(documents.c.source_id == source_id, documents.c.deleted.is_(False))
+        query = select(documents.c.id).where(
+            documents.c.source_id == source_id, documents.c.deleted.is_(False)
+        )
         with self.engine.connect() as conn:
             return {r.id for r in conn.execute(query)}
 
@@ -373,12 +463,16 @@ class Store:
         stamp = now()
         with self.begin() as conn:
             person_cache: dict[str, int] = {}
-            existing = {
-                r.id
-                for r in conn.execute(
-                    select(documents.c.id).where(documents.c.id.in_([d.id for d, _ in upserts]))
-                )
-            } if upserts else set()
+            existing = (
+                {
+                    r.id
+                    for r in conn.execute(
+                        select(documents.c.id).where(documents.c.id.in_([d.id for d, _ in upserts]))
+                    )
+                }
+                if upserts
+                else set()
+            )
             for doc, digest in upserts:
                 values = {
                     "source_id": source_id,
@@ -435,10 +529,29 @@ class Store:
                 self._save_checkpoint(conn, source_id, checkpoint, run_id)
 
     def _person_id(self, conn: Connection, person: Person, agency: str, cache: dict[str, int]) -> int:
+        """One row per human: by email, else by normalised name within the agency.
+
+        A name never matches across agencies, and two different emails never merge.
+        """
         key = person_key(person.name, person.email, agency, person.username)
         if key in cache:
             return cache[key]
-        row = conn.execute(select(people.c.id, people.c.name).where(people.c.key == key)).first()
+        norm = normalise_name(person.name) or (person.username or "").casefold()
+        row = None
+        if person.email:
+            row = conn.execute(
+                select(people.c.id, people.c.email).where(people.c.email == person.email)
+            ).first()
+        if row is None and norm:
+            candidates = conn.execute(
+                select(people.c.id, people.c.email).where(
+                    people.c.agency == agency, people.c.name_norm == norm
+                )
+            ).all()
+            for candidate in candidates:
+                if not person.email or not candidate.email or candidate.email == person.email:
+                    row = candidate
+                    break
         if row is None:
             result = conn.execute(
                 insert(people).values(
@@ -447,15 +560,20 @@ class Store:
                     email=person.email,
                     agency=agency,
                     username=person.username,
+                    name_norm=norm,
                 )
             )
             person_id = int(result.inserted_primary_key[0])
         else:
             person_id = row.id
+            if person.email and not row.email:
+                conn.execute(update(people).where(people.c.id == person_id).values(email=person.email))
         cache[key] = person_id
         return person_id
 
-    def documents_by_id(self, ids: Sequence[str], *, include_deleted: bool = False) -> dict[str, StoredDocument]:
+    def documents_by_id(
+        self, ids: Sequence[str], *, include_deleted: bool = False
+    ) -> dict[str, StoredDocument]:
         out: dict[str, StoredDocument] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(list(ids), 500):
@@ -513,7 +631,12 @@ class Store:
             return int(conn.execute(select(func.coalesce(func.max(changes.c.seq), 0))).scalar_one())
 
     def changes_since(self, seq: int, limit: int = 1000) -> list[tuple[int, str]]:
-        query = select(changes.c.seq, changes.c.document_id).where(changes.c.seq > seq).order_by(changes.c.seq).limit(limit)
+        query = (
+            select(changes.c.seq, changes.c.document_id)
+            .where(changes.c.seq > seq)
+            .order_by(changes.c.seq)
+            .limit(limit)
+        )
         with self.engine.connect() as conn:
             return [(r.seq, r.document_id) for r in conn.execute(query)]
 

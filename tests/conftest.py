@@ -46,18 +46,34 @@ def postgres_url():
     shutil.chown(workdir, "postgres", "postgres")
     as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     port = free_port()
-    subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
     subprocess.run(
-        [*as_pg, str(bindir / "pg_ctl"), "-D", str(datadir), "-o", f"-h 127.0.0.1 -p {port} -k {workdir}",
-         "-l", str(workdir / "log"), "-w", "start"],
-        check=True, capture_output=True,
+        [*as_pg, str(bindir / "initdb"), "-D", str(datadir), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_pg,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(datadir),
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {workdir}",
+            "-l",
+            str(workdir / "log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*as_pg, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -100,7 +116,9 @@ def memory_content():
     memory.BROKEN.clear()
 
 
-def memory_source(source_id: str = "wiki", agency: str = "records", acl=("public",), **settings) -> SourceConfig:
+def memory_source(
+    source_id: str = "wiki", agency: str = "records", acl=("public",), **settings
+) -> SourceConfig:
     return SourceConfig(id=source_id, kind="memory", agency=agency, acl=list(acl), settings=settings)
 
 

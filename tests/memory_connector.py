@@ -7,7 +7,7 @@ sync, store and index tests control what the "source" holds, item by item.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from connectors.base import (
     Checkpoint,
@@ -58,7 +58,7 @@ class MemoryConnector(Connector):
         yield Checkpoint({"version": top})
 
     def to_document(self, name: str, page: dict) -> Document:
-        when = page.get("modified", datetime(2025, 1, 1, tzinfo=timezone.utc))
+        when = page.get("modified", datetime(2025, 1, 1, tzinfo=UTC))
         author = page.get("author", "Alex Martin")
         return Document(
             id=self.doc_id(name),
@@ -69,7 +69,9 @@ class MemoryConnector(Connector):
             language=page.get("language"),
             created=when,
             modified=when,
-            contributions=(Contribution(Person(author, page.get("email")), Role.AUTHOR, when, len(page["text"])),),
+            contributions=(
+                Contribution(Person(author, page.get("email")), Role.AUTHOR, when, len(page["text"])),
+            ),
             tags=tuple(page.get("tags", ())),
             acl=tuple(page["acl"]) if "acl" in page else None,
             translation_of=page.get("translation_of"),

@@ -15,8 +15,14 @@ def run_cli(*args, env_extra=None, cwd=None):
     import os
 
     env = dict(os.environ, PYTHONPATH=str(ROOT), **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "webui.cli", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd or ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "webui.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or ROOT,
+        timeout=120,
+    )
 
 
 def test_bad_config_is_one_clear_line(tmp_path):
@@ -50,17 +56,30 @@ def test_unknown_source_on_the_command_line(tmp_path):
     settings = tmp_path / "settings.toml"
     settings.write_text(f'[store]\ndata_dir = "{tmp_path / "data"}"\n')
     result = run_cli("--config", str(settings), "crawl", "nope", "--no-progress")
+    assert result.returncode == 2 and "sources.toml: sources file not found" in result.stderr
+    (tmp_path / "sources.toml").write_text("")
+    result = run_cli("--config", str(settings), "crawl", "nope", "--no-progress")
     assert result.returncode == 2 and "no source with id 'nope'" in result.stderr
 
 
 @pytest.fixture
 def client(savoir_factory, memory_content):
     memory_content["wiki"] = {
-        "a": {"title": "Green procurement guide", "text": "Buy green: procurement with environmental criteria.",
-              "language": "en"},
-        "b": {"title": "Guide de l'approvisionnement écologique",
-              "text": "Acheter vert : approvisionnement avec critères environnementaux.", "language": "fr"},
-        "hidden": {"title": "Internal procurement audit", "text": "procurement audit findings", "acl": ["audit"]},
+        "a": {
+            "title": "Green procurement guide",
+            "text": "Buy green: procurement with environmental criteria.",
+            "language": "en",
+        },
+        "b": {
+            "title": "Guide de l'approvisionnement écologique",
+            "text": "Acheter vert : approvisionnement avec critères environnementaux.",
+            "language": "fr",
+        },
+        "hidden": {
+            "title": "Internal procurement audit",
+            "text": "procurement audit findings",
+            "acl": ["audit"],
+        },
     }
     savoir = savoir_factory([memory_source()])
     savoir.crawl()

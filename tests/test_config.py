@@ -43,8 +43,13 @@ password = "env:WIKI_PASS"
 
 
 def test_defaults_load_and_environment_overrides(tmp_path):
-    settings = load_settings(env={"SAVOIR_WEB_PORT": "9090", "SAVOIR_HTTP_OBEY_ROBOTS": "false",
-                                  "SAVOIR_STORE_DATA_DIR": str(tmp_path)})
+    settings = load_settings(
+        env={
+            "SAVOIR_WEB_PORT": "9090",
+            "SAVOIR_HTTP_OBEY_ROBOTS": "false",
+            "SAVOIR_STORE_DATA_DIR": str(tmp_path),
+        }
+    )
     assert settings.web.port == 9090 and settings.http.obey_robots is False
     assert settings.database_url == f"sqlite:///{tmp_path / 'savoir.db'}"
     assert settings.http.min_delay >= 1.0  # polite by default
@@ -84,16 +89,28 @@ def test_sources_load_with_secrets_from_the_environment(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (GOOD.replace('kind = "wiki"', 'kind = "wikki"'), "source 'gcwiki': field 'kind': unknown connector kind 'wikki'"),
+        (
+            GOOD.replace('kind = "wiki"', 'kind = "wikki"'),
+            "source 'gcwiki': field 'kind': unknown connector kind 'wikki'",
+        ),
         (GOOD.replace('agency = "records"\n', ""), "source 'gcwiki': field 'agency' is required"),
         (GOOD.replace('"0 2 * * *"', '"at dawn"'), "field 'schedule'"),
         (GOOD.replace('"0 2 * * *"', '"99 2 * * *"'), "bad cron expression"),
-        (GOOD.replace('url = "https://wiki.example/api.php"\n', ""), r"\[source.settings\]: field 'url' is required"),
+        (
+            GOOD.replace('url = "https://wiki.example/api.php"\n', ""),
+            r"\[source.settings\]: field 'url' is required",
+        ),
         (GOOD.replace("url =", "ulr ="), "unknown field 'ulr'"),
         (GOOD.replace('id = "gcwiki"', 'id = "gc wiki"'), "field 'id'"),
         (GOOD + GOOD, "another source already uses this id"),
-        (GOOD.replace('password = "env:WIKI_PASS"', 'password = "env:NOPE"'), "environment variable NOPE is not set"),
-        (GOOD.replace("max_pages", "x").replace('url =', 'max_pages = "many"\nurl ='), "field 'max_pages': expected a whole number"),
+        (
+            GOOD.replace('password = "env:WIKI_PASS"', 'password = "env:NOPE"'),
+            "environment variable NOPE is not set",
+        ),
+        (
+            GOOD.replace("max_pages", "x").replace("url =", 'max_pages = "many"\nurl ='),
+            "field 'max_pages': expected a whole number",
+        ),
     ],
 )
 def test_bad_sources_name_file_source_and_field(tmp_path, text, message):

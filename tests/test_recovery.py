@@ -30,7 +30,10 @@ def test_kill_9_mid_run_then_restart_loses_nothing(tmp_path, memory_content):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.crash_crawl", str(tmp_path), str(count)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     settings = make_settings(tmp_path)
     db = settings.data_dir / "savoir.db"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,29 +18,49 @@ MIXED = (
 @pytest.fixture
 def corpus(savoir_factory, memory_content):
     memory_content["records"] = {
-        "atip-en": {"title": "Processing access to information requests",
-                    "text": "The access to information office answers every request within thirty days. "
-                            "Extensions must be justified in writing.",
-                    "language": "en", "modified": datetime(2025, 3, 1, tzinfo=timezone.utc)},
-        "atip-fr": {"title": "Traitement des demandes d'accès à l'information",
-                    "text": "Le bureau de l'accès à l'information répond à chaque demande dans les trente jours. "
-                            "Les prorogations doivent être justifiées par écrit.",
-                    "language": "fr", "translation_of": "records:atip-en",
-                    "modified": datetime(2025, 3, 2, tzinfo=timezone.utc)},
-        "telework": {"title": "Telework / Télétravail", "text": MIXED, "language": "en",
-                     "modified": datetime(2021, 6, 1, tzinfo=timezone.utc)},
-        "secret": {"title": "Protected fraud investigation notes",
-                   "text": "Confidential notes about a procurement fraud investigation of vendor Zyxor.",
-                   "acl": ["fraud-investigators"], "language": "en"},
+        "atip-en": {
+            "title": "Processing access to information requests",
+            "text": "The access to information office answers every request within thirty days. "
+            "Extensions must be justified in writing.",
+            "language": "en",
+            "modified": datetime(2025, 3, 1, tzinfo=UTC),
+        },
+        "atip-fr": {
+            "title": "Traitement des demandes d'accès à l'information",
+            "text": "Le bureau de l'accès à l'information répond à chaque demande dans les trente jours. "
+            "Les prorogations doivent être justifiées par écrit.",
+            "language": "fr",
+            "translation_of": "records:atip-en",
+            "modified": datetime(2025, 3, 2, tzinfo=UTC),
+        },
+        "telework": {
+            "title": "Telework / Télétravail",
+            "text": MIXED,
+            "language": "en",
+            "modified": datetime(2021, 6, 1, tzinfo=UTC),
+        },
+        "secret": {
+            "title": "Protected fraud investigation notes",
+            "text": "Confidential notes about a procurement fraud investigation of vendor Zyxor.",
+            "acl": ["fraud-investigators"],
+            "language": "en",
+        },
     }
     memory_content["supply"] = {
-        "bids": {"title": "Procurement fraud red flags",
-                 "text": "Bid rigging and split contracts are common procurement fraud patterns.", "language": "en"},
-        "appro": {"title": "Fraude dans l'approvisionnement",
-                  "text": "Le truquage des offres est une fraude fréquente dans l'approvisionnement public.",
-                  "language": "fr"},
+        "bids": {
+            "title": "Procurement fraud red flags",
+            "text": "Bid rigging and split contracts are common procurement fraud patterns.",
+            "language": "en",
+        },
+        "appro": {
+            "title": "Fraude dans l'approvisionnement",
+            "text": "Le truquage des offres est une fraude fréquente dans l'approvisionnement public.",
+            "language": "fr",
+        },
     }
-    savoir = savoir_factory([memory_source("records", agency="records"), memory_source("supply", agency="supply")])
+    savoir = savoir_factory(
+        [memory_source("records", agency="records"), memory_source("supply", agency="supply")]
+    )
     savoir.crawl()
     return Searcher(savoir.open_index(), savoir.store)
 
@@ -86,7 +106,8 @@ def test_snippets_are_escaped_and_marked(corpus):
 
 
 @pytest.mark.parametrize(
-    "query", ['"unclosed phrase', "(((", "title_en:", "AND OR NOT", "*", "a:b:c", "\\", "fraud^^^", "x" * 5000]
+    "query",
+    ['"unclosed phrase', "(((", "title_en:", "AND OR NOT", "*", "a:b:c", "\\", "fraud^^^", "x" * 5000],
 )
 def test_hostile_queries_never_raise(corpus, query):
     corpus.search(SearchRequest(query))
@@ -108,6 +129,8 @@ def test_restricted_document_never_shows_to_outsiders(corpus):
     assert "records:secret" not in ids(wider)
     assert dict(wider.facets["agency"]).get("records") is None
     assert all("Zyxor" not in h.snippet for h in wider.hits)
-    assert corpus.search(SearchRequest("agency:records", groups=("public",))).total == 2  # twins collapsed + mixed
+    assert (
+        corpus.search(SearchRequest("agency:records", groups=("public",))).total == 2
+    )  # twins collapsed + mixed
     insider = corpus.search(SearchRequest("Zyxor", groups=("public", "fraud-investigators")))
     assert ids(insider) == ["records:secret"]

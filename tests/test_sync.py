@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -17,13 +17,16 @@ def page(text: str, **extra) -> dict:
 
 
 def ids_found(savoir, query: str, groups=("public",)) -> set[str]:
-    results = Searcher(savoir.open_index(), savoir.store).search(SearchRequest(query, groups=groups, page_size=50))
+    results = Searcher(savoir.open_index(), savoir.store).search(
+        SearchRequest(query, groups=groups, page_size=50)
+    )
     return {h.id for h in results.hits}
 
 
 def test_full_incremental_update_and_deletion(savoir_factory, memory_content, database_url):
     memory_content["wiki"] = {
-        f"p{i:02d}": page(f"Procurement guidance number {i} for contracting officers.", version=1) for i in range(30)
+        f"p{i:02d}": page(f"Procurement guidance number {i} for contracting officers.", version=1)
+        for i in range(30)
     }
     savoir = savoir_factory([memory_source(checkpoint_every=7)], database_url, crawler={"batch_size": 5})
     (first,) = savoir.crawl()
@@ -55,7 +58,10 @@ def test_full_incremental_update_and_deletion(savoir_factory, memory_content, da
 
 
 def test_failed_items_are_recorded_and_never_tombstoned(savoir_factory, memory_content, database_url):
-    memory_content["wiki"] = {"a": page("Fraud risk assessment for grants."), "b": page("Fraud hotline procedures.")}
+    memory_content["wiki"] = {
+        "a": page("Fraud risk assessment for grants."),
+        "b": page("Fraud hotline procedures."),
+    }
     savoir = savoir_factory([memory_source()], database_url)
     savoir.crawl()
     BROKEN["wiki"] = {"b"}
@@ -115,7 +121,7 @@ def test_unchanged_documents_are_not_rewritten(savoir_factory, memory_content, d
 
 
 def test_times_round_trip_as_utc(savoir_factory, memory_content, database_url):
-    when = datetime(2024, 5, 17, 13, 45, tzinfo=timezone.utc)
+    when = datetime(2024, 5, 17, 13, 45, tzinfo=UTC)
     memory_content["wiki"] = {"a": page("Records retention schedule.", modified=when)}
     savoir = savoir_factory([memory_source()], database_url)
     savoir.crawl()
@@ -126,7 +132,9 @@ def test_times_round_trip_as_utc(savoir_factory, memory_content, database_url):
 def test_people_are_one_per_email_and_per_name_within_an_agency(savoir_factory, memory_content, database_url):
     memory_content["wiki"] = {
         "a": page("Plain language guide.", author="Geneviève Tremblay", email="G.Tremblay@records.example"),
-        "b": page("Plain language checklist.", author="Tremblay, Geneviève", email="g.tremblay@records.example"),
+        "b": page(
+            "Plain language checklist.", author="Tremblay, Geneviève", email="g.tremblay@records.example"
+        ),
         "c": page("Writing for the web.", author="Sam Okafor"),
         "d": page("Writing for the web, part 2.", author="Okafor, Sam"),
     }

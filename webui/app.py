@@ -15,8 +15,12 @@ from webui.i18n import LANGUAGES, translate
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None, *,
-               savoir: Savoir | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    test_config: dict[str, Any] | None = None,
+    *,
+    savoir: Savoir | None = None,
+) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(SECRET_KEY=None, JSON_AS_ASCII=False)
     if test_config:
@@ -40,7 +44,11 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     @app.context_processor
     def inject() -> dict[str, Any]:
         lang = getattr(g, "ui_lang", "en")
-        return {"_": lambda key, **kw: translate(lang, key, **kw), "ui_lang": lang, "other_lang": "fr" if lang == "en" else "en"}
+        return {
+            "_": lambda key, **kw: translate(lang, key, **kw),
+            "ui_lang": lang,
+            "other_lang": "fr" if lang == "en" else "en",
+        }
 
     @app.after_request
     def remember_language(response):

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import UTC
 
 import click
 
@@ -42,13 +43,20 @@ def print_reports(reports) -> None:
 
 
 @click.group()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Settings file (default: $SAVOIR_CONFIG).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Settings file (default: $SAVOIR_CONFIG).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """Savoir: bilingual search across agencies' wikis, blogs and file shares."""
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     ctx.obj = {"config_path": config_path}
 
 
@@ -88,12 +96,25 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 @cli.command()
 @click.argument("sources", nargs=-1)
-@click.option("--full", is_flag=True, help="Ignore checkpoints: walk every source entirely (finds deletions).")
+@click.option(
+    "--full", is_flag=True, help="Ignore checkpoints: walk every source entirely (finds deletions)."
+)
 @click.option("--progress/--no-progress", default=sys.stderr.isatty(), help="Show progress bars.")
+@click.option(
+    "--queue", is_flag=True, help="Ask the running worker to run SOURCES instead of running them here."
+)
 @click.pass_context
-def crawl(ctx: click.Context, sources: tuple[str, ...], full: bool, progress: bool) -> None:
+def crawl(ctx: click.Context, sources: tuple[str, ...], full: bool, progress: bool, queue: bool) -> None:
     """Run SOURCES now (default: every enabled source)."""
     savoir = _savoir(ctx)
+    if queue:
+        chosen = [savoir.source(i) for i in sources] if sources else [s for s in savoir.sources if s.enabled]
+        for source in chosen:
+            request_id = savoir.store.request_run(source.id, full=full, requested_by="cli")
+            click.echo(
+                f"queued run request #{request_id} for {source.id}; the worker picks it up within seconds"
+            )
+        return
     factory = _progress_factory(progress)
     reports = savoir.crawl(sources, full=full, on_item_factory=factory)
     for bar in getattr(factory, "bars", []):
@@ -104,12 +125,17 @@ def crawl(ctx: click.Context, sources: tuple[str, ...], full: bool, progress: bo
 
 
 @cli.command()
+@click.option(
+    "--poll", default=2.0, show_default=True, help="Seconds between checks for queued run requests."
+)
 @click.pass_context
-def worker(ctx: click.Context) -> None:
-    """Run every enabled source on its schedule (the only index writer)."""
+def worker(ctx: click.Context, poll: float) -> None:
+    """Run every enabled source on its schedule and on request (the only index writer)."""
     from crawler.worker import run_worker
 
-    run_worker(_savoir(ctx))
+    if not logging.getLogger().isEnabledFor(logging.WARNING):
+        logging.getLogger().setLevel(logging.WARNING)
+    run_worker(_savoir(ctx), poll_seconds=poll)
 
 
 @cli.command()
@@ -140,7 +166,9 @@ def search(ctx: click.Context, query: str, groups: str, page: int, as_json: bool
     from indexer.search import Searcher, SearchRequest
 
     savoir = _savoir(ctx)
-    group_list = tuple(g.strip() for g in groups.split(",") if g.strip()) or tuple(savoir.settings.search.public_groups)
+    group_list = tuple(g.strip() for g in groups.split(",") if g.strip()) or tuple(
+        savoir.settings.search.public_groups
+    )
     results = Searcher(savoir.open_index(), savoir.store).search(
         SearchRequest(query=query, groups=group_list, page=page, page_size=savoir.settings.web.page_size)
     )
@@ -150,7 +178,13 @@ def search(ctx: click.Context, query: str, groups: str, page: int, as_json: bool
                 {
                     "total": results.total,
                     "hits": [
-                        {"id": h.id, "title": h.title, "agency": h.agency, "language": h.language, "url": h.url}
+                        {
+                            "id": h.id,
+                            "title": h.title,
+                            "agency": h.agency,
+                            "language": h.language,
+                            "url": h.url,
+                        }
                         for h in results.hits
                     ],
                     "facets": {k: dict(v) for k, v in results.facets.items()},
@@ -180,7 +214,9 @@ def sources_list(ctx: click.Context) -> None:
     click.echo(f"sources file: {savoir.settings.sources_path}")
     for source in savoir.sources:
         state = "enabled" if source.enabled else "disabled"
-        click.echo(f"{source.id:<20} {source.kind:<10} {source.agency:<12} {state:<9} {source.schedule or 'manual'}")
+        click.echo(
+            f"{source.id:<20} {source.kind:<10} {source.agency:<12} {state:<9} {source.schedule or 'manual'}"
+        )
 
 
 @sources.command("check")
@@ -218,25 +254,41 @@ def status(ctx: click.Context) -> None:
         click.echo(f"sources: {exc}")
         configured = []
     ids = [s.id for s in configured] + sorted(set(last) - {s.id for s in configured})
+    from datetime import datetime
+
+    from crawler.worker import next_runs
+
+    upcoming = next_runs(savoir, datetime.now(UTC)) if configured else {}
     for source_id in ids:
         run = last.get(source_id)
         docs = counts["per_source"].get(source_id, 0)
+        nxt = upcoming.get(source_id)
+        after = f"  next {nxt:%Y-%m-%d %H:%M} UTC" if nxt else "  manual"
         if run is None:
-            click.echo(f"{source_id:<20} {docs:>6} docs  never run")
+            click.echo(f"{source_id:<20} {docs:>6} docs  never run{after}")
             continue
         when = run["finished_at"] or run["started_at"]
+        hosts = ", ".join(f"{h}: {n}" for h, n in sorted((run["requests"] or {}).items()))
         click.echo(
             f"{source_id:<20} {docs:>6} docs  last run #{run['id']} {run['status']} at {when:%Y-%m-%d %H:%M} UTC: "
-            f"+{run['added']} ~{run['updated']} ={run['unchanged']} -{run['deleted']} !{run['failed']}"
-            + (f"  ({run['error']})" if run["error"] else "")
+            f"{run['fetched']} fetched ({run['not_modified']} unchanged by 304), +{run['added']} added, "
+            f"~{run['updated']} updated, ={run['unchanged']} unchanged, -{run['deleted']} deleted, "
+            f"!{run['failed']} failed{after}"
+            + (f"\n{'':<28}requests: {hosts}" if hosts else "")
+            + (f"\n{'':<28}error: {run['error']}" if run["error"] else "")
         )
+        if run["failed"]:
+            for failure in store.run_failures(run["id"])[:5]:
+                click.echo(f"{'':<28}failed: {failure['ref']}: {failure['reason']}")
     index = savoir.open_index()
     click.echo(f"index: {index.doc_count()} documents, watermark {index.watermark}")
 
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="savoir", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="savoir", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -30,9 +30,9 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
     def translate_path(self, path: str) -> str:
         clean = path.split("?", 1)[0].split("#", 1)[0]
         if clean.startswith("/feeds/"):
-            root, rest = DEMO_DIR / "feeds", clean[len("/feeds/"):]
+            root, rest = DEMO_DIR / "feeds", clean[len("/feeds/") :]
         elif clean.startswith("/files/"):
-            root, rest = DEMO_DIR / "files", clean[len("/files/"):]
+            root, rest = DEMO_DIR / "files", clean[len("/files/") :]
         else:
             root, rest = DEMO_DIR / "site", clean.lstrip("/")
         target = (root / rest).resolve()
@@ -73,7 +73,9 @@ class DemoHandler(http.server.SimpleHTTPRequestHandler):
 def start_site(port: int) -> tuple[http.server.ThreadingHTTPServer, str]:
     base = f"http://127.0.0.1:{port}"
     handler = type("BoundDemoHandler", (DemoHandler,), {"base": base})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(DEMO_DIR)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", port), functools.partial(handler, directory=str(DEMO_DIR))
+    )
     threading.Thread(target=server.serve_forever, name="demo-site", daemon=True).start()
     return server, base
 
@@ -85,20 +87,38 @@ def demo_sources(base: str) -> list[SourceConfig]:
             kind="web",
             agency=agency,
             name=f"{agency} intranet",
-            settings={"start_urls": [f"{base}/{agency}/index.html"], "sitemaps": [f"{base}/{agency}/sitemap.xml"]},
+            settings={
+                "start_urls": [f"{base}/{agency}/index.html"],
+                "sitemaps": [f"{base}/{agency}/sitemap.xml"],
+            },
         )
         for agency in AGENCIES
     ]
     sources += [
-        SourceConfig(id="records-blog", kind="feed", agency="records", name="Records blog",
-                     settings={"url": f"{base}/feeds/records-blog.atom"}),
-        SourceConfig(id="supply-blog", kind="feed", agency="supply", name="Supply blog",
-                     settings={"url": f"{base}/feeds/supply-blog.rss"}),
+        SourceConfig(
+            id="records-blog",
+            kind="feed",
+            agency="records",
+            name="Records blog",
+            settings={"url": f"{base}/feeds/records-blog.atom"},
+        ),
+        SourceConfig(
+            id="supply-blog",
+            kind="feed",
+            agency="supply",
+            name="Supply blog",
+            settings={"url": f"{base}/feeds/supply-blog.rss"},
+        ),
     ]
     for agency in ("workplace", "fraud"):
         sources.append(
-            SourceConfig(id=f"{agency}-drive", kind="files", agency=agency, name=f"{agency} shared drive",
-                         settings={"root": str(DEMO_DIR / "files" / agency), "base_url": f"{base}/files/{agency}/"})
+            SourceConfig(
+                id=f"{agency}-drive",
+                kind="files",
+                agency=agency,
+                name=f"{agency} shared drive",
+                settings={"root": str(DEMO_DIR / "files" / agency), "base_url": f"{base}/files/{agency}/"},
+            )
         )
     return sources
 
@@ -110,8 +130,10 @@ def run_demo(config_path: str | None, *, port: int, site_port: int, serve: bool)
     try:
         server, base = start_site(site_port)
     except OSError as exc:
-        raise click.ClickException(f"cannot serve the demo intranet on 127.0.0.1:{site_port}: {exc.strerror}; "
-                                   "free the port or pass --site-port") from None
+        raise click.ClickException(
+            f"cannot serve the demo intranet on 127.0.0.1:{site_port}: {exc.strerror}; "
+            "free the port or pass --site-port"
+        ) from None
     click.echo(f"demo intranet at {base}/ ; data in {settings.data_dir}")
     savoir = Savoir(settings, demo_sources(base))
     from webui.cli import _progress_factory, print_reports

@@ -1,0 +1,149 @@
+"""The worker: schedules, queued "run now" requests, leases, and SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+import tests.crash_crawl  # noqa: F401 - registers "slow-memory"
+from crawler.runner import Savoir
+from crawler.worker import Worker, next_runs, trigger_for
+from indexer.store import Store
+from tests.conftest import ROOT, make_settings, memory_source
+
+
+def wait_for(predicate, timeout: float = 30.0, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not reached in time")
+
+
+def test_schedules_from_intervals_and_cron(savoir_factory):
+    a = memory_source("a")
+    a.schedule = "every 30m"
+    b = memory_source("b")
+    b.schedule = "0 2 * * *"
+    c = memory_source("c")
+    c.enabled = False
+    c.schedule = "every 1h"
+    savoir = savoir_factory([a, b, c])
+    worker = Worker(savoir)
+    assert worker.schedule() == 2
+    jobs = {job.id: job for job in worker.scheduler.get_jobs()}
+    assert set(jobs) == {"sync:a", "sync:b"}
+    assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    upcoming = next_runs(savoir, now)
+    assert upcoming["b"] == datetime(2026, 1, 2, 2, 0, tzinfo=UTC)
+    assert "c" not in upcoming
+    assert trigger_for(a).interval.total_seconds() == 1800
+
+
+def test_queued_run_is_picked_up_within_seconds(savoir_factory, memory_content, database_url):
+    memory_content["wiki"] = {"a": {"text": "Security screening for contractors."}}
+    savoir = savoir_factory([memory_source()], database_url)
+    worker = Worker(savoir, poll_seconds=0.1)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        requested = time.monotonic()
+        savoir.store.request_run("wiki", requested_by="test")
+        wait_for(lambda: savoir.store.last_runs().get("wiki", {}).get("status") == "success", timeout=10)
+        assert time.monotonic() - requested < 5
+        assert savoir.store.pending_requests() == []
+    finally:
+        worker.stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_two_workers_never_run_the_same_source_at_once(tmp_path, memory_content, database_url):
+    from tests.crash_crawl import corpus
+
+    memory_content["wiki"] = corpus(300)
+    source = memory_source()
+    source.kind = "slow-memory"
+    settings = make_settings(tmp_path, database_url, crawler={"batch_size": 20})
+    one, two = Savoir(settings, [source]), Savoir(settings, [source])
+    results = {}
+
+    def run(name, savoir):
+        results[name] = savoir.crawl(owner=f"test-{name}")
+
+    first = threading.Thread(target=run, args=("one", one))
+    first.start()
+    wait_for(lambda: one.store.lease_holder("source:wiki") is not None)
+    run("two", two)
+    first.join(60)
+    assert results["two"][0].status == "skipped" and "test-one" in results["two"][0].error
+    assert results["one"][0].status == "success" and results["one"][0].added == 300
+    assert one.store.lease_holder("source:wiki") is None
+    one.close()
+    two.close()
+
+
+def test_lease_rules(database_url):
+    store = Store(database_url)
+    assert store.acquire_lease("source:x", "w1", 60)
+    assert not store.acquire_lease("source:x", "w2", 60)
+    assert store.acquire_lease("source:x", "w1", 60)  # renewal by the holder
+    store.release_lease("source:x", "w1")
+    assert store.acquire_lease("source:x", "w2", 60)
+    assert store.acquire_lease("source:y", "w1", -1)  # already expired
+    assert store.acquire_lease("source:y", "w2", 60)  # an expired lease is taken over
+    store.close()
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_batch_and_the_next_start_resumes(tmp_path):
+    count = 2000
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    settings = make_settings(tmp_path)
+
+    def start():
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.worker_main", str(tmp_path), str(count)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    proc = start()
+    store = wait_for(lambda: (settings.data_dir / "savoir.db").exists() and Store(settings.database_url))
+    store.request_run("wiki", requested_by="test")
+    wait_for(lambda: store.counts()["documents"] >= 300)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "worker exited cleanly" in out and "Traceback" not in err
+    (run,) = store.runs("wiki")
+    assert run["status"] == "interrupted"
+    done = store.counts()["documents"]
+    assert 300 <= done < count
+
+    # the next start resumes the interrupted run from its checkpoint
+    proc = start()
+    try:
+        wait_for(lambda: store.last_runs()["wiki"]["status"] == "success", timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    runs = store.runs("wiki")
+    assert [r["status"] for r in runs] == ["success", "interrupted"]
+    assert runs[0]["mode"] == "incremental"
+    assert store.counts()["documents"] == count
+    assert sum(r["added"] for r in runs) == count  # nothing added twice
+    store.close()
