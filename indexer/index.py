@@ -162,12 +162,16 @@ class SearchIndex:
                 progress(len(ids))
         return applied
 
-    def rebuild(self, store: Store, *, progress: Progress | None = None) -> int:
-        """Build a fresh index from the store alone, then swap it in."""
-        with self._write_lock:
-            return self._rebuild(store, progress)
+    def rebuild(self, store: Store, *, progress: Progress | None = None,
+                keep: Callable[[StoredDocument], bool] | None = None) -> int:
+        """Build a fresh index from the store alone, then swap it in.
 
-    def _rebuild(self, store: Store, progress: Progress | None) -> int:
+        *keep* (benchmarks only) leaves out the documents it refuses.
+        """
+        with self._write_lock:
+            return self._rebuild(store, progress, keep)
+
+    def _rebuild(self, store: Store, progress: Progress | None, keep=None) -> int:
         start_seq = store.max_change_seq()
         fresh = self.path.with_name(self.path.name + ".new")
         shutil.rmtree(fresh, ignore_errors=True)
@@ -177,6 +181,8 @@ class SearchIndex:
         writer = ix.writer(limitmb=256)
         try:
             for doc in store.iter_documents():
+                if keep is not None and not keep(doc):
+                    continue
                 writer.add_document(**index_fields(doc))
                 count += 1
                 if progress and count % 100 == 0:
@@ -196,7 +202,8 @@ class SearchIndex:
         shutil.rmtree(old, ignore_errors=True)
         self.ix = whoosh_index.open_dir(str(self.path))
         # changes committed while we were building are replayed now
-        self._catch_up(store, None, 2000)
+        if keep is None:
+            self._catch_up(store, None, 2000)
         return count
 
     def doc_count(self) -> int:

@@ -16,17 +16,17 @@ from datetime import datetime
 from html import escape
 
 from whoosh import highlight, sorting
-from whoosh.qparser import AndGroup, MultifieldParser, OrGroup
 from whoosh.query import And, AndNot, ConstantScoreQuery, Every, NullQuery, Or, Query, Term
 
+from indexer.analysis import fold_accents
+from indexer.glossary import Glossary, load_glossary
 from indexer.index import SearchIndex
 from indexer.people import normalise_name
+from indexer.query import ParsedQuery, build_query, parse
 from indexer.store import Store
 
 log = logging.getLogger(__name__)
 
-TEXT_FIELDS = ("title_en", "body_en", "title_fr", "body_fr", "neutral")
-FIELD_BOOSTS = {"title_en": 2.0, "body_en": 1.0, "title_fr": 2.0, "body_fr": 1.0, "neutral": 0.6}
 FACETS = ("agency", "source", "kind", "lang", "year")
 #: query prefixes that filter instead of matching text: prefix -> index field
 FILTER_FIELDS = {
@@ -80,6 +80,9 @@ class SearchResults:
     took_ms: float
     filters: dict[str, list[str]]
     text_query: str
+    language: str | None = None  # the query's language when clear
+    relaxed: bool = False  # too few hits for all the words: these match some of them
+    suggestion: str | None = None  # "did you mean"
 
     @property
     def pages(self) -> int:
@@ -101,34 +104,6 @@ def split_filters(query: str) -> tuple[str, dict[str, list[str]], dict[str, list
     return " ".join(rest.split()), include, exclude
 
 
-_QUOTED_OR_WORD = re.compile(r'"[^"]*"|\S+')
-
-
-def drop_stop_words(text: str) -> str:
-    """Remove words that are stop words in either language (outside quotes).
-
-    A word that one language's analyser drops and the other keeps (French "de" in
-    the English fields) would otherwise be required in the wrong language.
-    """
-    from indexer.analysis import EN_STOP, FR_STOP, fold_accents
-
-    kept = []
-    for token in _QUOTED_OR_WORD.findall(text):
-        bare = fold_accents(token.strip("()+-").lower())
-        bare = (
-            bare.split("'")[-1].split("\u2019")[-1]
-            if ("'" in bare or "\u2019" in bare) and len(bare) > 2
-            else bare
-        )
-        if (
-            token.startswith('"')
-            or token in ("AND", "OR", "NOT")
-            or (bare not in EN_STOP and bare not in FR_STOP)
-        ):
-            kept.append(token)
-    return " ".join(kept) if kept else text
-
-
 def _filter_terms(name: str, values: list[str]) -> Query:
     fieldname = FILTER_FIELDS[name]
     if fieldname == "author":
@@ -139,32 +114,29 @@ def _filter_terms(name: str, values: list[str]) -> Query:
 
 
 class Searcher:
-    def __init__(self, index: SearchIndex, store: Store) -> None:
+    """Searches one index for one user at a time (pass the user's groups in the request)."""
+
+    def __init__(self, index: SearchIndex, store: Store, glossary: Glossary | None = None,
+                 *, min_hits: int = 3, cross_language: bool = True) -> None:
         self.index = index
         self.store = store
-        self._parser = MultifieldParser(
-            list(TEXT_FIELDS), index.ix.schema, fieldboosts=FIELD_BOOSTS, group=AndGroup
-        )
-        self._loose_parser = MultifieldParser(
-            list(TEXT_FIELDS), index.ix.schema, fieldboosts=FIELD_BOOSTS, group=OrGroup
-        )
+        self.glossary = glossary if glossary is not None else load_glossary()
+        self.min_hits = min_hits
+        #: False only for the relevance benchmark's same-language baseline
+        self.cross_language = cross_language
 
-    def parse_text(self, text: str) -> Query:
-        """The text part of a query; syntax errors fall back to plain terms, never raise."""
+    def parse_text(self, text: str) -> tuple[ParsedQuery, Query]:
+        """The text part of a query; never raises (odd syntax is read as plain words)."""
         if not text.strip():
-            return Every()
-        text = drop_stop_words(text)
+            return ParsedQuery([], None), Every()
         try:
-            query = self._parser.parse(text)
-        except Exception:  # noqa: BLE001 - whoosh raises many types on odd input
-            query = None
-        if query is None or query is NullQuery:
-            plain = _SYNTAX.sub(" ", text)
-            try:
-                query = self._parser.parse(plain) if plain.strip() else NullQuery
-            except Exception:  # noqa: BLE001
-                query = NullQuery
-        return query
+            parsed = parse(text, self.glossary)
+            return parsed, build_query(parsed, cross_language=self.cross_language)
+        except Exception:  # noqa: BLE001 - a query must never break the page
+            log.exception("query %r could not be built; searching its plain words", text)
+            plain = " ".join(_SYNTAX.sub(" ", text).split())
+            parsed = parse(plain.replace('"', " "), self.glossary)
+            return parsed, build_query(parsed)
 
     def search(self, request: SearchRequest) -> SearchResults:
         started = time.perf_counter()
@@ -173,59 +145,74 @@ class Searcher:
         for name, values in request.filters.items():
             if name in FILTER_FIELDS and values:
                 include.setdefault(name, []).extend(values)
-        query = self.parse_text(text)
-        groups = tuple(dict.fromkeys(request.groups)) or ("public",)
-        acl = Or([Term("acl", g) for g in groups])
-        restrictions: list[Query] = [acl] + [_filter_terms(n, v) for n, v in include.items()]
-        allow = And(restrictions) if len(restrictions) > 1 else acl
+        parsed, query = self.parse_text(text)
+        allow = self._allow(request.groups, include)
         mask = Or([_filter_terms(n, v) for n, v in exclude.items()]) if exclude else None
         page = max(1, request.page)
         size = max(1, min(request.page_size, 100))
-        hits: list[Hit] = []
-        facets: dict[str, list[tuple[str, int]]] = {}
-        total = 0
+        outcome = SearchResults(request=request, total=0, hits=[], facets={}, took_ms=0.0,
+                                filters=include, text_query=text, language=parsed.language)
         if query is not NullQuery:
             with self.index.searcher() as searcher:
-                sortedby = sorting.FieldFacet("date", reverse=True) if request.sort == "date" else None
-                # The ACL and the filters go into the query itself (never applied after
-                # the search); they score nothing. (Whoosh's filter= also breaks collapse.)
-                full = And([query, ConstantScoreQuery(allow, 0.0)])
-                if mask is not None:
-                    full = AndNot(full, mask)
-                results = searcher.search(
-                    full,
-                    limit=page * size,
-                    sortedby=sortedby,
-                    groupedby={name: sorting.FieldFacet(name) for name in FACETS},
-                    maptype=sorting.Count,
-                    collapse=sorting.FieldFacet("twin"),
-                    collapse_limit=1,
-                    terms=True,
-                )
-                total = len(results)
-                for name in FACETS:
-                    counts = results.groups(name)
-                    facets[name] = sorted(
-                        ((str(k), int(v)) for k, v in counts.items() if k not in (None, "")),
-                        key=lambda kv: (-kv[1], kv[0]),
-                    )
+                prefer = parsed.language
+                results = self._run(searcher, query, allow, mask, page, size, request.sort, prefer)
+                if len(results) < self.min_hits and len([c for c in parsed.clauses if not c.negated]) > 1:
+                    relaxed = build_query(parsed, relaxed=True, cross_language=self.cross_language)
+                    loose = self._run(searcher, relaxed, allow, mask, page, size, request.sort, prefer)
+                    if len(loose) > len(results):
+                        results, query, outcome.relaxed = loose, relaxed, True
+                outcome.total = len(results)
+                outcome.facets = _facet_counts(results)
                 page_hits = list(results)[(page - 1) * size : page * size]
-                hits = self._hits(page_hits, query)
-        return SearchResults(
-            request=request,
-            total=total,
-            hits=hits,
-            facets=facets,
-            took_ms=(time.perf_counter() - started) * 1000,
-            filters=include,
-            text_query=text,
+                outcome.hits = self._hits(searcher, page_hits, query, allow, prefer)
+                if outcome.total < self.min_hits and text.strip():
+                    outcome.suggestion = self._suggest(searcher, parsed, text, allow, outcome.total)
+        outcome.took_ms = (time.perf_counter() - started) * 1000
+        return outcome
+
+    @staticmethod
+    def _allow(groups: tuple[str, ...], include: dict[str, list[str]]) -> Query:
+        visible = tuple(dict.fromkeys(g for g in groups if g)) or ("public",)
+        acl = Or([Term("acl", g) for g in visible]) if len(visible) > 1 else Term("acl", visible[0])
+        restrictions = [acl] + [_filter_terms(n, v) for n, v in include.items()]
+        return And(restrictions) if len(restrictions) > 1 else acl
+
+    @staticmethod
+    def _run(searcher, query: Query, allow: Query, mask: Query | None, page: int, size: int, sort: str,
+             prefer: str | None = None):
+        # The ACL and the filters go into the query itself and score nothing; they are
+        # never applied after the search. (Whoosh's filter= also breaks collapsing.)
+        full: Query = And([query, ConstantScoreQuery(allow, 0.0)])
+        if mask is not None:
+            full = AndNot(full, mask)
+        return searcher.search(
+            full,
+            limit=page * size,
+            sortedby=sorting.FieldFacet("date", reverse=True) if sort == "date" else None,
+            groupedby={name: sorting.FieldFacet(name) for name in FACETS},
+            maptype=sorting.Count,
+            collapse=sorting.FieldFacet("twin"),
+            collapse_limit=1,
         )
 
-    def _hits(self, page_hits, query: Query) -> list[Hit]:
-        docs = self.store.documents_by_id([h["id"] for h in page_hits])
+    def _hits(self, searcher, page_hits, query: Query, allow: Query, prefer: str | None = None) -> list[Hit]:
+        # Of EN/FR twins (collapsed into one hit), show the one in the query's language.
+        chosen = []
+        for hit in page_hits:
+            fields = dict(hit.fields())
+            fields["_score"] = float(hit.score or 0.0)
+            twins = self._twin_fields(searcher, fields, allow)
+            if prefer and fields.get("lang") != prefer and prefer in twins:
+                twin = dict(twins[prefer])
+                twin["_score"] = fields["_score"]
+                twins = {fields.get("lang", ""): fields}
+                fields = twin
+            fields["_alternates"] = {lang: other.get("url", "") for lang, other in twins.items()}
+            chosen.append(fields)
+        docs = self.store.documents_by_id([f["id"] for f in chosen])
         terms = _query_terms(query)
         out = []
-        for hit in page_hits:
+        for hit in chosen:
             doc = docs.get(hit["id"])
             text = doc.text if doc else ""
             out.append(
@@ -238,13 +225,60 @@ class Searcher:
                     kind=hit.get("kind", ""),
                     language=hit.get("lang", ""),
                     date=hit.get("date"),
-                    score=float(hit.score or 0.0),
+                    score=hit["_score"],
                     snippet=make_snippet(text, terms, hit.get("lang", "")),
                     authors=list(doc.authors) if doc else [],
-                    alternates=dict(doc.alternates) if doc else {},
+                    alternates=hit["_alternates"],
                 )
             )
         return out
+
+    @staticmethod
+    def _twin_fields(searcher, hit: dict, allow: Query) -> dict[str, dict]:
+        """The other-language versions of *hit* this user may see: language -> stored fields."""
+        key = hit.get("twin")
+        if not key:
+            return {}
+        others = searcher.search(And([Term("twin", key), allow]), limit=5)
+        return {
+            other["lang"]: dict(other.fields())
+            for other in others
+            if other["id"] != hit["id"] and other.get("lang") in ("en", "fr") and other.get("lang") != hit.get("lang")
+        }
+
+    def _suggest(self, searcher, parsed: ParsedQuery, text: str, allow: Query, total: int) -> str | None:
+        """"Did you mean": spelling fixes taken only from what this user may see."""
+        changed, fixed = False, text
+        corrector = searcher.corrector("neutral")
+        for clause in parsed.clauses:
+            if clause.negated or clause.phrase or " " in clause.text or clause.translations:
+                continue
+            word = fold_accents(clause.text.lower())
+            if len(word) < 4 or searcher.doc_frequency("neutral", word):
+                continue
+            for candidate in corrector.suggest(word, limit=5, maxdist=2):
+                # a candidate counts only if a document this user may see has it
+                visible = searcher.search(And([Term("neutral", candidate), allow]), limit=1)
+                if len(visible):
+                    fixed = re.sub(re.escape(clause.text), candidate, fixed, count=1)
+                    changed = True
+                    break
+        if not changed:
+            return None
+        _, query = self.parse_text(fixed)
+        check = searcher.search(And([query, ConstantScoreQuery(allow, 0.0)]), limit=1)
+        return fixed if len(check) > total else None
+
+
+def _facet_counts(results) -> dict[str, list[tuple[str, int]]]:
+    facets = {}
+    for name in FACETS:
+        counts = results.groups(name)
+        facets[name] = sorted(
+            ((str(k), int(v)) for k, v in counts.items() if k not in (None, "")),
+            key=lambda kv: (-kv[1], kv[0]),
+        )
+    return facets
 
 
 def _query_terms(query: Query) -> dict[str, set[str]]:

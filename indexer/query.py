@@ -1,0 +1,236 @@
+"""Turn what a user typed into one Whoosh query over both languages.
+
+Every word (or glossary concept, or quoted phrase) becomes a *clause* that must
+match (AND), in any language: same-language fields at full weight, the glossary's
+translations on the other language's fields a little lower, the raw words on the
+other language's fields lower still (names, acronyms, cognates). Boosts sit on
+leaf terms and phrases only: Whoosh mis-ranks boosted nested Or groups.
+Nothing here raises on odd input: unknown syntax is read as plain words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from whoosh.query import And, AndNot, NullQuery, Or, Phrase, Query, Term
+
+from indexer.analysis import (
+    EN_STOP,
+    FR_STOP,
+    english_analyzer,
+    fold_accents,
+    french_analyzer,
+    neutral_analyzer,
+)
+from indexer.glossary import Glossary, words_of
+
+# weights of the three kinds of match
+SAME_LANGUAGE = 1.0
+TRANSLATED = 0.7
+RAW_OTHER_LANGUAGE = 0.5
+NEUTRAL = 0.6
+TITLE_FACTOR = 2.0
+PHRASE_BONUS = 0.5
+
+STOP_WORDS = frozenset(EN_STOP | FR_STOP)
+FAMILIES = {"en": ("title_en", "body_en"), "fr": ("title_fr", "body_fr")}
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+_FR_HINT = re.compile(r"[àâçéèêëîïôûùüÿœæ]|\b(?:[ldjnmstc]|qu)['’]", re.IGNORECASE)
+FR_WORDS = frozenset(
+    "le la les des du de et est sont pour avec que qui dans sur par une un au aux ce cette ces"
+    " nous vous leur doit pas ou plus".split()
+)
+EN_WORDS = frozenset("the of and to in is are for with that this on by from an or how what which".split())
+
+
+@lru_cache(maxsize=1)
+def analyzers():
+    return {"en": english_analyzer(), "fr": french_analyzer(), "neutral": neutral_analyzer()}
+
+
+def analyse(language: str, text: str) -> list[str]:
+    return [t.text for t in analyzers()[language](text) if t.text]
+
+
+@dataclass
+class Clause:
+    text: str  # the user's words
+    translations: tuple[str, ...] = ()
+    translated_from: str | None = None  # "en" or "fr" when the glossary matched
+    phrase: bool = False
+    negated: bool = False
+    alternatives: list[Clause] = field(default_factory=list)  # "a OR b"
+
+
+@dataclass
+class ParsedQuery:
+    clauses: list[Clause]
+    language: str | None  # the query's language when it is clear
+
+    @property
+    def words(self) -> list[str]:
+        return [c.text for c in self.clauses if not c.negated]
+
+
+def guess_language(text: str, clauses: list[Clause]) -> str | None:
+    if _FR_HINT.search(text):
+        return "fr"
+    lowered = [w.lower() for w in words_of(text)]
+    fr = sum(w in FR_WORDS for w in lowered) + sum(c.translated_from == "fr" for c in clauses)
+    en = sum(w in EN_WORDS for w in lowered) + sum(c.translated_from == "en" for c in clauses)
+    if fr > en:
+        return "fr"
+    if en > fr:
+        return "en"
+    return None
+
+
+def parse(text: str, glossary: Glossary) -> ParsedQuery:
+    """Split *text* into clauses: quoted phrases, -exclusions, OR, glossary concepts, words."""
+    raw_clauses: list[Clause | str] = []
+    for match in _TOKEN.finditer(text):
+        negate, phrase, word = match.group(1), match.group(2), match.group(3)
+        if phrase is not None:
+            if phrase.strip():
+                clause = Clause(phrase.strip(), phrase=True, negated=bool(negate))
+                words = words_of(clause.text)
+                whole = glossary.matches(words)
+                if len(whole) == 1 and whole[0].start == 0 and whole[0].end == len(words):
+                    clause.translations = whole[0].translations
+                    lang = whole[0].source_language
+                    clause.translated_from = None if lang == "both" else lang
+                raw_clauses.append(clause)
+        elif word == "OR":
+            raw_clauses.append("OR")
+        elif word in ("AND", "&&", "+"):
+            continue
+        elif word.startswith("-") and len(word) > 1:
+            raw_clauses.append(Clause(word[1:], negated=True))
+        else:
+            raw_clauses.append(word.lstrip("+"))
+    # runs of plain words go through the glossary together (longest match first)
+    clauses: list[Clause | str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if not run:
+            return
+        words = [w for token in run for w in words_of(token)]
+        spans = {m.start: m for m in glossary.matches(words)}
+        content = [w for w in words if fold_accents(w.lower()) not in STOP_WORDS]
+        i = 0
+        while i < len(words):
+            m = spans.get(i)
+            if m:
+                clauses.append(
+                    Clause(" ".join(words[m.start : m.end]), m.translations,
+                           None if m.source_language == "both" else m.source_language)
+                )
+                i = m.end
+                continue
+            # a stop word of either language is required in neither (unless that is all there is)
+            if content or fold_accents(words[i].lower()) not in STOP_WORDS:
+                if fold_accents(words[i].lower()) not in STOP_WORDS:
+                    clauses.append(Clause(words[i]))
+            else:
+                clauses.append(Clause(words[i]))
+            i += 1
+        run.clear()
+
+    for item in raw_clauses:
+        if isinstance(item, str) and item != "OR":
+            run.append(item)
+        else:
+            flush()
+            clauses.append(item)
+    flush()
+    # fold "a OR b" into one clause with alternatives
+    out: list[Clause] = []
+    pending_or = False
+    for item in clauses:
+        if item == "OR":
+            pending_or = bool(out)
+            continue
+        assert isinstance(item, Clause)
+        if pending_or and not item.negated and not out[-1].negated:
+            out[-1].alternatives.append(item)
+        else:
+            out.append(item)
+        pending_or = False
+    return ParsedQuery(out, guess_language(text, out))
+
+
+def _field_match(fieldname: str, tokens: list[str], boost: float, phrase: bool) -> Query | None:
+    if not tokens:
+        return None
+    if len(tokens) == 1:
+        return Term(fieldname, tokens[0], boost=boost)
+    # a concept of several words weighs what one word weighs, plus a bonus when exact
+    exact = Phrase(fieldname, tokens, slop=1, boost=boost * PHRASE_BONUS)
+    if phrase:
+        return exact
+    share = boost / len(tokens)
+    return Or([And([Term(fieldname, t, boost=share) for t in tokens]), exact])
+
+
+def clause_query(clause: Clause, language: str | None, *, cross_language: bool = True) -> Query | None:
+    """Everything one clause may match, each leaf carrying its own weight.
+
+    With *cross_language* off (the benchmark's baseline), only the query's own
+    language fields are searched, without the glossary.
+    """
+    leaves: list[Query] = []
+    for lang, (title_field, body_field) in FAMILIES.items():
+        if not cross_language and language not in (None, lang):
+            continue
+        same = language in (None, lang)
+        weight = SAME_LANGUAGE if same else RAW_OTHER_LANGUAGE
+        if clause.translated_from and clause.translated_from != lang:
+            weight = RAW_OTHER_LANGUAGE  # the words are the other language's; their translation comes below
+        tokens = analyse(lang, clause.text)
+        for fieldname, factor in ((title_field, TITLE_FACTOR), (body_field, 1.0)):
+            q = _field_match(fieldname, tokens, weight * factor, clause.phrase)
+            if q is not None:
+                leaves.append(q)
+        if not cross_language:
+            continue
+        if clause.translated_from and clause.translated_from != lang:
+            for translation in clause.translations:
+                t_tokens = analyse(lang, translation)
+                for fieldname, factor in ((title_field, TITLE_FACTOR), (body_field, 1.0)):
+                    q = _field_match(fieldname, t_tokens, TRANSLATED * factor, clause.phrase)
+                    if q is not None:
+                        leaves.append(q)
+        elif clause.translated_from is None and clause.translations:
+            # a term spelled the same in both languages ("audit"): its translations anywhere
+            for translation in clause.translations:
+                t_tokens = analyse(lang, translation)
+                q = _field_match(body_field, t_tokens, TRANSLATED, clause.phrase)
+                if q is not None:
+                    leaves.append(q)
+    q = _field_match("neutral", analyse("neutral", clause.text), NEUTRAL, clause.phrase)
+    if q is not None:
+        leaves.append(q)
+    for alternative in clause.alternatives:
+        alt = clause_query(alternative, language, cross_language=cross_language)
+        if alt is not None:
+            leaves.append(alt)
+    unique = list({repr(leaf): leaf for leaf in leaves}.values())
+    if not unique:
+        return None
+    return Or(unique) if len(unique) > 1 else unique[0]
+
+
+def build_query(parsed: ParsedQuery, *, relaxed: bool = False, cross_language: bool = True) -> Query:
+    """AND of the clauses (OR when *relaxed*), minus the negated ones."""
+    lang, cross = parsed.language, cross_language
+    required = [q for c in parsed.clauses if not c.negated and (q := clause_query(c, lang, cross_language=cross))]
+    excluded = [q for c in parsed.clauses if c.negated and (q := clause_query(c, lang, cross_language=cross))]
+    if not required:
+        return NullQuery
+    query: Query = required[0] if len(required) == 1 else (Or(required) if relaxed else And(required))
+    if excluded:
+        query = AndNot(query, Or(excluded))
+    return query
