@@ -70,6 +70,9 @@ class ElisionFilter(Filter):
 class SnowballFilter(Filter):
     """Snowball stemming with PyStemmer (C), cached; picklable by language name."""
 
+    #: skipped when Whoosh asks for unstemmed words (the spelling dictionary)
+    is_morph = True
+
     def __init__(self, language: str, cache_size: int = 50000):
         self.language = language
         self.cache_size = cache_size

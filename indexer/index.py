@@ -27,7 +27,7 @@ from indexer.store import Store, StoredDocument
 log = logging.getLogger(__name__)
 
 #: bump when the schema or the analysis changes: the index is then rebuilt
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 WATERMARK_FILE = "savoir-watermark.json"
 
 Progress = Callable[[int], None]
@@ -49,9 +49,9 @@ def build_schema() -> Schema:
         title=STORED(),
         url=STORED(),
         title_en=TEXT(analyzer=en, field_boost=2.0),
-        body_en=TEXT(analyzer=en),
+        body_en=TEXT(analyzer=en, spelling=True),
         title_fr=TEXT(analyzer=fr, field_boost=2.0),
-        body_fr=TEXT(analyzer=fr),
+        body_fr=TEXT(analyzer=fr, spelling=True),
         neutral=TEXT(analyzer=neutral),
         acl=KEYWORD(commas=True),
         tags=KEYWORD(commas=True, lowercase=True, stored=True),
@@ -87,7 +87,8 @@ def index_fields(doc: StoredDocument) -> dict:
         "tags": ",".join(t.replace(",", " ") for t in doc.tags),
         "communities": ",".join(doc.communities),
         "author": ",".join(p for p in people if p),
-        "twin": min(doc.id, doc.translation_of) if doc.translation_of else doc.id,
+        # twins share the original's id (the translation names it; the original names nothing)
+        "twin": doc.translation_of or doc.id,
     }
     if title_lang == "fr":
         fields["title_fr"] = doc.title

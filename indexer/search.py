@@ -12,11 +12,11 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 
 from whoosh import highlight, sorting
-from whoosh.query import And, AndNot, ConstantScoreQuery, Every, NullQuery, Or, Query, Term
+from whoosh.query import And, AndNot, ConstantScoreQuery, DateRange, Every, NullQuery, Or, Query, Term
 
 from indexer.analysis import fold_accents
 from indexer.glossary import Glossary, load_glossary
@@ -27,7 +27,7 @@ from indexer.store import Store
 
 log = logging.getLogger(__name__)
 
-FACETS = ("agency", "source", "kind", "lang", "year")
+FACETS = ("agency", "source", "kind", "lang", "communities", "year")
 #: query prefixes that filter instead of matching text: prefix -> index field
 FILTER_FIELDS = {
     "agency": "agency",
@@ -37,11 +37,15 @@ FILTER_FIELDS = {
     "year": "year",
     "tag": "tags",
     "community": "communities",
+    "communities": "communities",
     "author": "author",
+    "after": "date",  # after:2024-01-01 (inclusive)
+    "before": "date",  # before:2025-06-30 (inclusive)
 }
 _FILTER_RE = re.compile(r"(?<!\S)(-?)(" + "|".join(FILTER_FIELDS) + r'):("[^"]*"|\S+)', re.IGNORECASE)
 _SYNTAX = re.compile(r"[()\[\]{}^~*?:\\/+!]|\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
 MAX_QUERY_CHARS = 1000
+OVERLAPPING = {"communities"}  # a document may belong to several
 
 
 @dataclass
@@ -104,8 +108,36 @@ def split_filters(query: str) -> tuple[str, dict[str, list[str]], dict[str, list
     return " ".join(rest.split()), include, exclude
 
 
+def _parse_day(value: str, end: bool) -> datetime | None:
+    """'2024', '2024-05' or '2024-05-17' as the first (or last) moment of that period."""
+    match = re.fullmatch(r"(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?", value.strip())
+    if not match:
+        return None
+    year, month, day = int(match.group(1)), match.group(2), match.group(3)
+    try:
+        if day:
+            start = datetime(year, int(month), int(day))
+            return start.replace(hour=23, minute=59, second=59) if end else start
+        if month:
+            start = datetime(year, int(month), 1)
+            if not end:
+                return start
+            following = datetime(year + (start.month == 12), start.month % 12 + 1, 1)
+            return following - timedelta(seconds=1)
+        return datetime(year, 12, 31, 23, 59, 59) if end else datetime(year, 1, 1)
+    except ValueError:
+        return None
+
+
 def _filter_terms(name: str, values: list[str]) -> Query:
     fieldname = FILTER_FIELDS[name]
+    if fieldname == "date":
+        end = name == "before"
+        bounds = [b for b in (_parse_day(v, end) for v in values) if b is not None]
+        if not bounds:
+            return Every()  # an unreadable date restricts nothing
+        bound = min(bounds) if end else max(bounds)
+        return DateRange("date", None, bound) if end else DateRange("date", bound, None)
     if fieldname == "author":
         values = [normalise_name(v) for v in values]
     elif fieldname == "tags":
@@ -189,7 +221,7 @@ class Searcher:
             full,
             limit=page * size,
             sortedby=sorting.FieldFacet("date", reverse=True) if sort == "date" else None,
-            groupedby={name: sorting.FieldFacet(name) for name in FACETS},
+            groupedby={name: sorting.FieldFacet(name, allow_overlap=name in OVERLAPPING) for name in FACETS},
             maptype=sorting.Count,
             collapse=sorting.FieldFacet("twin"),
             collapse_limit=1,
@@ -249,17 +281,24 @@ class Searcher:
     def _suggest(self, searcher, parsed: ParsedQuery, text: str, allow: Query, total: int) -> str | None:
         """"Did you mean": spelling fixes taken only from what this user may see."""
         changed, fixed = False, text
-        corrector = searcher.corrector("neutral")
+        correctors = [searcher.corrector(name) for name in ("body_en", "body_fr", "neutral")]
         for clause in parsed.clauses:
             if clause.negated or clause.phrase or " " in clause.text or clause.translations:
                 continue
             word = fold_accents(clause.text.lower())
-            if len(word) < 4 or searcher.doc_frequency("neutral", word):
+            if len(word) < 4:
                 continue
-            for candidate in corrector.suggest(word, limit=5, maxdist=2):
+            _, own = self.parse_text(clause.text)
+            if len(searcher.search(And([own, ConstantScoreQuery(allow, 0.0)]), limit=1)):
+                continue  # the word is found as it is
+            candidates: dict[str, int] = {}
+            for corrector in correctors:
+                for rank, candidate in enumerate(corrector.suggest(word, limit=5, maxdist=2)):
+                    candidates.setdefault(candidate, rank)
+            for candidate in sorted(candidates, key=lambda c: (candidates[c], _distance(word, c), c)):
                 # a candidate counts only if a document this user may see has it
-                visible = searcher.search(And([Term("neutral", candidate), allow]), limit=1)
-                if len(visible):
+                _, probe = self.parse_text(candidate)
+                if len(searcher.search(And([probe, ConstantScoreQuery(allow, 0.0)]), limit=1)):
                     fixed = re.sub(re.escape(clause.text), candidate, fixed, count=1)
                     changed = True
                     break
@@ -268,6 +307,17 @@ class Searcher:
         _, query = self.parse_text(fixed)
         check = searcher.search(And([query, ConstantScoreQuery(allow, 0.0)]), limit=1)
         return fixed if len(check) > total else None
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance (short words only)."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
 
 
 def _facet_counts(results) -> dict[str, list[tuple[str, int]]]:

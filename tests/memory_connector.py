@@ -73,6 +73,7 @@ class MemoryConnector(Connector):
                 Contribution(Person(author, page.get("email")), Role.AUTHOR, when, len(page["text"])),
             ),
             tags=tuple(page.get("tags", ())),
+            communities=tuple(page.get("communities", ())),
             acl=tuple(page["acl"]) if "acl" in page else None,
             translation_of=page.get("translation_of"),
         )

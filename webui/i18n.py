@@ -24,6 +24,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "facet_kind": {"en": "Type", "fr": "Type"},
     "facet_lang": {"en": "Language", "fr": "Langue"},
     "facet_year": {"en": "Year", "fr": "Année"},
+    "facet_communities": {"en": "Community", "fr": "Communauté"},
+    "relaxed": {
+        "en": "No document has all the words; these have some of them.",
+        "fr": "Aucun document ne contient tous les mots; ceux-ci en contiennent une partie.",
+    },
+    "did_you_mean": {"en": "Did you mean", "fr": "Vouliez-vous dire"},
     "sort_relevance": {"en": "Most relevant", "fr": "Pertinence"},
     "sort_date": {"en": "Newest", "fr": "Plus récents"},
     "sort_by": {"en": "Sort by", "fr": "Trier par"},

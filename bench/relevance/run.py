@@ -91,7 +91,7 @@ def main() -> None:
         server.shutdown()
         store = savoir.store
         docs = {d.id: d for d in store.iter_documents()}
-        group = {i: (min(i, d.translation_of) if d.translation_of in docs else i) for i, d in docs.items()}
+        group = {i: (d.translation_of if d.translation_of in docs else i) for i, d in docs.items()}
         twinned = {i for i, d in docs.items() if d.translation_of in docs} | {
             d.translation_of for d in docs.values() if d.translation_of in docs
         }
