@@ -71,7 +71,33 @@ class SearchSettings:
 
 @dataclass
 class PeopleSettings:
+    #: the admins' directory of people (aliases, usernames, agencies, opt-outs)
+    file: str = "people.toml"
+    #: admin opt-out list: emails or names never suggested as experts
     opt_out: list[str] = field(default_factory=list)
+    #: the communities of practice
+    communities_file: str = "communities.toml"
+
+
+@dataclass
+class ExpertSettings:
+    top_documents: int = 100  # hits of the query that vote for people
+    rank_constant: int = 60  # a hit at rank r weighs 1 / (rank_constant + r)
+    author: float = 1.0
+    editor: float = 0.6  # a substantive edit
+    last_modifier: float = 0.3  # named as last modifier only, edit size unknown
+    commenter: float = 0.3
+    half_life_years: float = 2.0
+    recency_floor: float = 0.2
+    association_cap: float = 1.5
+    prolific_exponent: float = 0.5  # score / (1 + ln(1 + documents))^exponent
+    min_documents: int = 2
+    active_within_years: float = 3.0
+    per_agency_in_top: int = 2  # at most this many people of one agency in the top 5
+    mass_editor_share: float = 0.3  # touched this share of a source's pages...
+    mass_editor_min_pages: int = 20  # ...of at least this many pages...
+    mass_editor_edit_size: int = 100  # ...with a median edit below this many characters
+    suggestions: int = 5
 
 
 @dataclass
@@ -82,6 +108,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     people: PeopleSettings = field(default_factory=PeopleSettings)
+    experts: ExpertSettings = field(default_factory=ExpertSettings)
     #: the folder relative paths in the settings file are taken from
     base_dir: Path = field(default_factory=Path.cwd)
     #: the files these settings were read from, for messages
@@ -102,6 +129,14 @@ class Settings:
         if self.store.index_dir:
             return _resolve(Path.cwd(), self.store.index_dir)
         return self.data_dir / "index"
+
+    @property
+    def people_path(self) -> Path:
+        return _resolve(self.base_dir, self.people.file)
+
+    @property
+    def communities_path(self) -> Path:
+        return _resolve(self.base_dir, self.people.communities_file)
 
     @property
     def sources_path(self) -> Path:
@@ -202,6 +237,7 @@ SECTIONS = {
     "web": WebSettings,
     "search": SearchSettings,
     "people": PeopleSettings,
+    "experts": ExpertSettings,
 }
 
 

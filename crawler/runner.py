@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -14,7 +15,10 @@ from config.loader import ConfigError, Settings, SourceConfig, load_sources, par
 from connectors.base import Connector, SourceContext, get_connector_class
 from crawler.http import HttpCache, HttpSession
 from crawler.sync import RunReport, sync_source
+from indexer.communities import Communities, load_communities
+from indexer.experts import resolve_people
 from indexer.index import SearchIndex
+from indexer.people import PeopleDirectory, load_people_directory
 from indexer.store import Store, now
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,8 @@ class Savoir:
         self._store: Store | None = None
         self._index: SearchIndex | None = None
         self._index_lock = threading.Lock()
+        self._directory: PeopleDirectory | None = None
+        self._communities: Communities | None = None
         self._store_lock = threading.Lock()
 
     # -- parts --------------------------------------------------------------
@@ -88,7 +94,7 @@ class Savoir:
 
     def _open_index(self, progress: Callable[[int], None] | None) -> SearchIndex:
         if self._index is None:
-            index = SearchIndex(self.settings.index_dir)
+            index = SearchIndex(self.settings.index_dir, self.communities)
             if index.needs_rebuild:
                 index.rebuild(self.store, progress=progress)
             else:
@@ -96,7 +102,35 @@ class Savoir:
                 if replayed:
                     log.info("replayed %d store changes into the index", replayed)
             self._index = index
+            self.refresh_people()
         return self._index
+
+    @property
+    def communities(self) -> Communities:
+        if self._communities is None:
+            self._communities = load_communities(self.settings.communities_path)
+        return self._communities
+
+    @property
+    def directory(self) -> PeopleDirectory:
+        if self._directory is None:
+            self._directory = load_people_directory(self.settings.people_path, self.settings.people.opt_out)
+        return self._directory
+
+    def refresh_people(self, *, force: bool = False) -> int | None:
+        """Re-derive one person per human when contributions or the directory changed."""
+        path = self.settings.people_path
+        fingerprint = hashlib.sha256(
+            (path.read_bytes() if path.exists() else b"")
+            + repr((self.settings.people.opt_out, self.settings.experts.mass_editor_share,
+                    self.settings.experts.mass_editor_min_pages, self.settings.experts.mass_editor_edit_size,
+                    self.store.max_change_seq())).encode()
+        ).hexdigest()
+        if not force and self.store.get_meta("people_fingerprint") == fingerprint:
+            return None
+        count = resolve_people(self.store, self.directory, self.settings.experts, self.settings.people.opt_out)
+        self.store.set_meta("people_fingerprint", fingerprint)
+        return count
 
     def http_session(self) -> HttpSession:
         return HttpSession(self.settings.http, cache=HttpCache(self.settings.data_dir / "http-cache"))
@@ -167,6 +201,8 @@ class Savoir:
             finally:
                 http.close()
                 self.store.release_lease(lease, owner)
+        if any(r.added or r.updated or r.deleted for r in reports):
+            self.refresh_people()
         return reports
 
     def _clear_dead_lease(self, lease: str) -> None:
@@ -191,7 +227,7 @@ class Savoir:
                 )
 
     def reindex(self, progress: Callable[[int], None] | None = None) -> int:
-        index = SearchIndex(self.settings.index_dir)
+        index = SearchIndex(self.settings.index_dir, self.communities)
         count = index.rebuild(self.store, progress=progress)
         self._index = index
         return count

@@ -20,6 +20,7 @@ from whoosh import index as whoosh_index
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 
 from indexer.analysis import english_analyzer, french_analyzer, neutral_analyzer
+from indexer.communities import Communities
 from indexer.language import detect_blocks, detect_title, document_language
 from indexer.people import normalise_name
 from indexer.store import Store, StoredDocument
@@ -61,7 +62,7 @@ def build_schema() -> Schema:
     )
 
 
-def index_fields(doc: StoredDocument) -> dict:
+def index_fields(doc: StoredDocument, communities: Communities | None = None) -> dict:
     """The Whoosh fields of one stored document (its text routed by language)."""
     blocks = detect_blocks(doc.text, doc.language)
     body: dict[str | None, list[str]] = {"en": [], "fr": [], None: []}
@@ -85,7 +86,9 @@ def index_fields(doc: StoredDocument) -> dict:
         "neutral": "\n".join([doc.title, *doc.contributors, *doc.tags, *body[None]]),
         "acl": ",".join(doc.acl),
         "tags": ",".join(t.replace(",", " ") for t in doc.tags),
-        "communities": ",".join(doc.communities),
+        "communities": ",".join(
+            communities.memberships(doc.title, doc.text, doc.tags, doc.communities) if communities else doc.communities
+        ),
         "author": ",".join(p for p in people if p),
         # twins share the original's id (the translation names it; the original names nothing)
         "twin": doc.translation_of or doc.id,
@@ -101,19 +104,21 @@ def index_fields(doc: StoredDocument) -> dict:
 
 
 class SearchIndex:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, communities: Communities | None = None) -> None:
         self.path = Path(path)
+        self.communities = communities or Communities([])
         self.path.mkdir(parents=True, exist_ok=True)
         state = self._read_state()
         #: True when the index had to be created afresh over a store that may hold
         #: documents: the caller then rebuilds from the store.
         self.needs_rebuild = False
         self._write_lock = threading.RLock()
-        if whoosh_index.exists_in(str(self.path)) and state.get("schema") == SCHEMA_VERSION:
+        current = state.get("schema") == SCHEMA_VERSION and state.get("communities", "") == self.communities.fingerprint
+        if whoosh_index.exists_in(str(self.path)) and current:
             self.ix = whoosh_index.open_dir(str(self.path))
         else:
             if whoosh_index.exists_in(str(self.path)):
-                log.warning("index at %s has an older schema; it will be rebuilt from the store", self.path)
+                log.warning("index at %s has an older schema or communities; rebuilding it from the store", self.path)
             self.needs_rebuild = True
             self.ix = whoosh_index.create_in(str(self.path), build_schema())
             self._write_state(0)
@@ -127,8 +132,11 @@ class SearchIndex:
 
     def _write_state(self, seq: int) -> None:
         tmp = self.path / (WATERMARK_FILE + ".tmp")
-        tmp.write_text(json.dumps({"seq": seq, "schema": SCHEMA_VERSION}), "utf-8")
+        tmp.write_text(json.dumps(self._state(seq)), "utf-8")
         os.replace(tmp, self.path / WATERMARK_FILE)
+
+    def _state(self, seq: int) -> dict:
+        return {"seq": seq, "schema": SCHEMA_VERSION, "communities": self.communities.fingerprint}
 
     @property
     def watermark(self) -> int:
@@ -155,7 +163,7 @@ class SearchIndex:
                     if doc is None:  # deleted (tombstoned) or gone
                         writer.delete_by_term("id", doc_id)
                     else:
-                        writer.update_document(**index_fields(doc))
+                        writer.update_document(**index_fields(doc, self.communities))
             seq = batch[-1][0]
             self._write_state(seq)
             applied += len(ids)
@@ -184,7 +192,7 @@ class SearchIndex:
             for doc in store.iter_documents():
                 if keep is not None and not keep(doc):
                     continue
-                writer.add_document(**index_fields(doc))
+                writer.add_document(**index_fields(doc, self.communities))
                 count += 1
                 if progress and count % 100 == 0:
                     progress(100)
@@ -194,7 +202,7 @@ class SearchIndex:
             raise
         if progress and count % 100:
             progress(count % 100)
-        (fresh / WATERMARK_FILE).write_text(json.dumps({"seq": start_seq, "schema": SCHEMA_VERSION}), "utf-8")
+        (fresh / WATERMARK_FILE).write_text(json.dumps(self._state(start_seq)), "utf-8")
         self.ix.close()
         old = self.path.with_name(self.path.name + ".old")
         shutil.rmtree(old, ignore_errors=True)

@@ -202,6 +202,39 @@ class Searcher:
         outcome.took_ms = (time.perf_counter() - started) * 1000
         return outcome
 
+    def ranked_documents(self, request: SearchRequest, limit: int = 100) -> list[tuple[str, list[str]]]:
+        """The top *limit* documents for *request* (no twin collapsing), with matched terms.
+
+        Experts are drawn from these: same query pipeline, same ACL.
+        """
+        text, include, exclude = split_filters((request.query or "")[:MAX_QUERY_CHARS])
+        for name, values in request.filters.items():
+            if name in FILTER_FIELDS and values:
+                include.setdefault(name, []).extend(values)
+        parsed, query = self.parse_text(text)
+        if query is NullQuery or not text.strip():
+            return []
+        full: Query = And([query, ConstantScoreQuery(self._allow(request.groups, include), 0.0)])
+        if exclude:
+            full = AndNot(full, Or([_filter_terms(n, v) for n, v in exclude.items()]))
+        with self.index.searcher() as searcher:
+            results = searcher.search(full, limit=limit, terms=True)
+            if len(results) < self.min_hits and len([c for c in parsed.clauses if not c.negated]) > 1:
+                relaxed = build_query(parsed, relaxed=True, cross_language=self.cross_language)
+                loose = And([relaxed, ConstantScoreQuery(self._allow(request.groups, include), 0.0)])
+                results = searcher.search(loose, limit=limit, terms=True)
+            out = []
+            for hit in results:
+                words = []
+                for fieldname, term in hit.matched_terms():
+                    if fieldname in ("acl", "agency", "source", "kind", "lang", "year", "communities", "tags"):
+                        continue
+                    word = term.decode("utf-8") if isinstance(term, bytes) else str(term)
+                    if word not in words:
+                        words.append(word)
+                out.append((hit["id"], words))
+            return out
+
     @staticmethod
     def _allow(groups: tuple[str, ...], include: dict[str, list[str]]) -> Query:
         visible = tuple(dict.fromkeys(g for g in groups if g)) or ("public",)

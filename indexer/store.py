@@ -116,8 +116,36 @@ people = Table(
     Column("agency", String(64), nullable=False),
     Column("username", Text),
     Column("name_norm", String(300), nullable=False, default=""),
+    Column("source_id", String(64), nullable=False, default=""),
+    # the resolved person this identity belongs to (derived: see indexer.experts)
+    Column("person_id", Integer, index=True),
     Index("ix_people_email", "email"),
     Index("ix_people_agency_name", "agency", "name_norm"),
+)
+
+#: resolved people: one row per human, recomputed from `people` and the directory
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("email", String(320)),
+    Column("agency", String(64), nullable=False),
+    Column("languages", JSON, nullable=False),
+    Column("topics", JSON, nullable=False),
+    Column("opted_out", Boolean, nullable=False, default=False),
+    Column("is_bot", Boolean, nullable=False, default=False),
+    Column("mass_editor", Boolean, nullable=False, default=False),
+    Column("doc_count", Integer, nullable=False, default=0),
+    Column("last_active", UTCDateTime()),
+)
+
+#: people who opted out themselves (the self-service seam until sign-in exists)
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("person_id", Integer, primary_key=True),
+    Column("time", UTCDateTime(), nullable=False),
 )
 
 contributions = Table(
@@ -202,6 +230,15 @@ leases = Table(
     Column("name", String(100), primary_key=True),
     Column("owner", String(200), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+
+#: small key/value facts about derived data (e.g. which people directory was applied)
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 
@@ -407,6 +444,19 @@ class Store:
             ).first()
         return row.owner if row and row.expires_at > now() else None
 
+    # -- meta -------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(meta.c.value).where(meta.c.key == key)).first()
+            return row.value if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.begin() as conn:
+            if conn.execute(select(meta.c.key).where(meta.c.key == key)).first():
+                conn.execute(update(meta).where(meta.c.key == key).values(value=value))
+            else:
+                conn.execute(insert(meta).values(key=key, value=value))
+
     # -- checkpoints ------------------------------------------------------------
     def checkpoint(self, source_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -502,7 +552,7 @@ class Store:
                     conn.execute(insert(documents).values(id=doc.id, first_seen=stamp, **values))
                 rows = []
                 for contribution in doc.contributions:
-                    person_id = self._person_id(conn, contribution.person, doc.agency, person_cache)
+                    person_id = self._person_id(conn, contribution.person, doc.agency, source_id, person_cache)
                     rows.append(
                         {
                             "document_id": doc.id,
@@ -528,30 +578,12 @@ class Store:
             if checkpoint is not None:
                 self._save_checkpoint(conn, source_id, checkpoint, run_id)
 
-    def _person_id(self, conn: Connection, person: Person, agency: str, cache: dict[str, int]) -> int:
-        """One row per human: by email, else by normalised name within the agency.
-
-        A name never matches across agencies, and two different emails never merge.
-        """
-        key = person_key(person.name, person.email, agency, person.username)
+    def _person_id(self, conn: Connection, person: Person, agency: str, source_id: str, cache: dict[str, int]) -> int:
+        """The raw identity row for a name as this source gives it (merging is derived later)."""
+        key = person_key(person.name, person.email, agency, person.username, source_id)
         if key in cache:
             return cache[key]
-        norm = normalise_name(person.name) or (person.username or "").casefold()
-        row = None
-        if person.email:
-            row = conn.execute(
-                select(people.c.id, people.c.email).where(people.c.email == person.email)
-            ).first()
-        if row is None and norm:
-            candidates = conn.execute(
-                select(people.c.id, people.c.email).where(
-                    people.c.agency == agency, people.c.name_norm == norm
-                )
-            ).all()
-            for candidate in candidates:
-                if not person.email or not candidate.email or candidate.email == person.email:
-                    row = candidate
-                    break
+        row = conn.execute(select(people.c.id).where(people.c.key == key)).first()
         if row is None:
             result = conn.execute(
                 insert(people).values(
@@ -560,14 +592,13 @@ class Store:
                     email=person.email,
                     agency=agency,
                     username=person.username,
-                    name_norm=norm,
+                    name_norm=normalise_name(person.name) or (person.username or "").casefold(),
+                    source_id=source_id,
                 )
             )
             person_id = int(result.inserted_primary_key[0])
         else:
             person_id = row.id
-            if person.email and not row.email:
-                conn.execute(update(people).where(people.c.id == person_id).values(email=person.email))
         cache[key] = person_id
         return person_id
 
@@ -654,7 +685,9 @@ class Store:
                     .group_by(documents.c.source_id)
                 )
             }
-            n_people = conn.execute(select(func.count()).select_from(people)).scalar_one()
+            n_people = conn.execute(select(func.count()).select_from(persons)).scalar_one()
+            if not n_people:
+                n_people = conn.execute(select(func.count()).select_from(people)).scalar_one()
         return {"documents": sum(per_source.values()), "per_source": per_source, "people": n_people}
 
 

@@ -127,6 +127,7 @@ def run_demo(config_path: str | None, *, port: int, site_port: int, serve: bool)
     settings = load_settings(config_path)
     settings.http.min_delay = 0.0  # our own loopback server: no need to wait between requests
     settings.http.jitter = 0.0
+    settings.people.file = str(DEMO_DIR / "people.toml")  # the demo's people directory
     try:
         server, base = start_site(site_port)
     except OSError as exc:

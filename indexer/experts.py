@@ -1,0 +1,328 @@
+"""Who knows about this: people behind the top hits of a query, with their evidence.
+
+Balog's Model 2 (document-centric; CombSUM voting): the top N hits of the user's
+query (same bilingual pipeline, same ACL) each weigh 1/(k + rank); each hit's
+weight is shared among its contributors by association a(d, p), the sum over the
+person's contributions of role weight x size factor x recency decay, capped. A
+person's total is divided mildly by how prolific they are overall.
+
+People are resolved here too (:func:`resolve_people`): the store keeps identities
+as sources give them; this derives one person per human by email, then the admins'
+directory, then the same normalised name within one agency (never across agencies
+on name alone), and flags bots and mass editors.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from statistics import median
+
+from sqlalchemy import delete, func, insert, select, update
+
+from config.loader import ExpertSettings
+from indexer.people import PeopleDirectory, normalise_name
+from indexer.store import Store, contributions, documents, opt_outs, people, persons
+
+BOT_NAME = re.compile(r"(?:^|[\s_-])bot$|bot(?:$|[\s_-])|^bot", re.IGNORECASE)
+SECONDS_PER_YEAR = 365.25 * 86400
+
+
+# -- identity -------------------------------------------------------------------
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[object, object] = {}
+
+    def find(self, x):
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a, b) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb, key=str)] = min(ra, rb, key=str)
+
+
+def resolve_people(store: Store, directory: PeopleDirectory, settings: ExpertSettings, opt_out: list[str] = ()) -> int:
+    """Recompute ``persons`` from raw identities; return how many people there are."""
+    with store.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(select(people))]
+        stats = {
+            r.person_id: r
+            for r in conn.execute(
+                select(
+                    contributions.c.person_id,
+                    func.count(func.distinct(contributions.c.document_id)).label("docs"),
+                    func.max(contributions.c.time).label("last"),
+                ).group_by(contributions.c.person_id)
+            )
+        }
+        touches = list(
+            conn.execute(
+                select(contributions.c.person_id, documents.c.source_id, contributions.c.document_id,
+                       contributions.c.size, contributions.c.role, contributions.c.minor)
+                .join(documents, documents.c.id == contributions.c.document_id)
+                .where(documents.c.deleted.is_(False))
+            )
+        )
+        pages_per_source = dict(
+            conn.execute(
+                select(documents.c.source_id, func.count()).where(documents.c.deleted.is_(False))
+                .group_by(documents.c.source_id)
+            ).all()
+        )
+        self_opted = {r.person_id for r in conn.execute(select(opt_outs.c.person_id))}
+    uf = _UnionFind()
+    by_id = {r["id"]: r for r in rows}
+    for r in rows:
+        uf.find(r["id"])
+    by_email: dict[str, int] = {}
+    for r in rows:
+        if r["email"]:
+            if r["email"] in by_email:
+                uf.union(r["id"], by_email[r["email"]])
+            else:
+                by_email[r["email"]] = r["id"]
+    entry_of: dict[int, dict] = {}
+    for r in rows:
+        entry = directory.find(r["name"], r["email"], r["username"], r["source_id"])
+        if entry is not None:
+            entry_of[r["id"]] = entry
+            uf.union(r["id"], ("directory", entry.get("email") or normalise_name(entry["name"])))
+    # the same name within one agency, unless two different emails say otherwise
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for r in rows:
+        if r["name_norm"]:
+            groups[(r["agency"], r["name_norm"])].append(r["id"])
+    for ids in groups.values():
+        emails = {by_id[i]["email"] for i in ids if by_id[i]["email"]}
+        if len(emails) <= 1:
+            for other in ids[1:]:
+                uf.union(ids[0], other)
+        else:
+            anchorless = [i for i in ids if not by_id[i]["email"]]
+            for i in anchorless[1:]:
+                uf.union(anchorless[0], i)
+    clusters: dict[object, list[int]] = defaultdict(list)
+    for r in rows:
+        clusters[uf.find(r["id"])].append(r["id"])
+
+    # per raw identity: pages touched per source and their edit sizes (mass editors)
+    touched: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    sizes: dict[int, list[int]] = defaultdict(list)
+    for t in touches:
+        touched[t.person_id][t.source_id].add(t.document_id)
+        sizes[t.person_id].append(abs(t.size or 0))
+
+    now = datetime.now(UTC)
+    person_rows, links = [], []
+    for members in clusters.values():
+        pid = min(members)
+        entries = [entry_of[m] for m in members if m in entry_of]
+        entry = entries[0] if entries else None
+        emailed = [by_id[m] for m in members if by_id[m]["email"]]
+        names = Counter(by_id[m]["name"] for m in members)
+        name = entry["name"] if entry else (emailed[0]["name"] if emailed else names.most_common(1)[0][0])
+        agency = (entry or {}).get("agency") or (emailed[0]["agency"] if emailed else by_id[pid]["agency"])
+        email = (entry or {}).get("email") or (emailed[0]["email"] if emailed else None)
+        docs = sum(stats[m].docs for m in members if m in stats)
+        last_times = [stats[m].last for m in members if m in stats and stats[m].last]
+        last = max(last_times) if last_times else None
+        is_bot = any(BOT_NAME.search(by_id[m]["name"] or "") or BOT_NAME.search(by_id[m]["username"] or "")
+                     for m in members)
+        mass = False
+        for m in members:
+            for source_id, pages in touched[m].items():
+                total = pages_per_source.get(source_id, 0)
+                if (total >= settings.mass_editor_min_pages and len(pages) >= settings.mass_editor_share * total
+                        and sizes[m] and median(sizes[m]) < settings.mass_editor_edit_size):
+                    mass = True
+        opted = (pid in self_opted or any(m in self_opted for m in members)
+                 or any(directory.opted_out(by_id[m]["name"], by_id[m]["email"]) for m in members)
+                 or any(normalise_name(v) == normalise_name(name) or (email and v.lower() == email) for v in opt_out))
+        person_rows.append({
+            "id": pid, "name": name, "email": email, "agency": agency,
+            "languages": list((entry or {}).get("languages", [])), "topics": list((entry or {}).get("topics", [])),
+            "opted_out": bool(opted), "is_bot": bool(is_bot), "mass_editor": mass, "doc_count": docs,
+            "last_active": last,
+        })
+        links.extend((m, pid) for m in members)
+    del now
+    with store.begin() as conn:
+        conn.execute(delete(persons))
+        if person_rows:
+            conn.execute(insert(persons), person_rows)
+        for member, pid in links:
+            conn.execute(update(people).where(people.c.id == member).values(person_id=pid))
+    return len(person_rows)
+
+
+# -- scoring --------------------------------------------------------------------
+
+
+@dataclass
+class Evidence:
+    document_id: str
+    title: str
+    url: str
+    source: str
+    agency: str
+    roles: list[str]
+    date: datetime | None
+    matched_terms: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Expert:
+    person_id: int
+    name: str
+    agency: str
+    score: float
+    evidence: list[Evidence]
+    counts: dict[str, int]  # role -> documents
+
+    def summary(self) -> dict[str, int]:
+        return self.counts
+
+
+def recency(when: datetime | None, now: datetime, settings: ExpertSettings) -> float:
+    if when is None:
+        return settings.recency_floor
+    years = max(0.0, (now - when).total_seconds() / SECONDS_PER_YEAR)
+    return max(settings.recency_floor, 0.5 ** (years / settings.half_life_years))
+
+
+def size_factor(size: int) -> float:
+    """Bigger contributions say more, mildly: 0.5 for nothing known, 1.0 from ~2,000 characters."""
+    return 0.5 + 0.5 * min(1.0, math.log1p(max(0, abs(size))) / math.log1p(2000))
+
+
+def role_weight(role: str, size: int, minor: bool, settings: ExpertSettings) -> float:
+    if minor:
+        return 0.0
+    if role == "author":
+        return settings.author
+    if role == "editor":
+        return settings.editor if size else settings.last_modifier
+    if role == "commenter":
+        return settings.commenter
+    return 0.0
+
+
+class ExpertFinder:
+    """Ranks people for a query. Use with a :class:`indexer.search.Searcher`."""
+
+    def __init__(self, searcher, store: Store, settings: ExpertSettings) -> None:
+        self.searcher = searcher
+        self.store = store
+        self.settings = settings
+
+    def suggest(self, request, *, ranked: list[tuple[str, list[str]]] | None = None,
+                now: datetime | None = None, variant: str = "model2") -> list[Expert]:
+        """The people to show for *request* (its groups decide what may be seen).
+
+        *variant* selects the benchmark's baselines: "votes" (count of supporting
+        documents), "no-roles" (every contribution weighs 1), "no-decay".
+        """
+        s = self.settings
+        now = now or datetime.now(UTC)
+        if ranked is None:
+            ranked = self.searcher.ranked_documents(request, limit=s.top_documents)
+        if not ranked:
+            return []
+        rank_of = {doc_id: rank for rank, (doc_id, _) in enumerate(ranked, start=1)}
+        terms_of = dict(ranked)
+        with self.store.engine.connect() as conn:
+            rows = list(
+                conn.execute(
+                    select(
+                        contributions.c.document_id, contributions.c.role, contributions.c.time,
+                        contributions.c.size, contributions.c.minor, people.c.person_id,
+                        documents.c.title, documents.c.url, documents.c.source_id, documents.c.agency,
+                        documents.c.modified,
+                    )
+                    .join(people, people.c.id == contributions.c.person_id)
+                    .join(documents, documents.c.id == contributions.c.document_id)
+                    .where(contributions.c.document_id.in_(list(rank_of)))
+                )
+            )
+            person_ids = {r.person_id for r in rows if r.person_id is not None}
+            info = {
+                r.id: r
+                for r in conn.execute(select(persons).where(persons.c.id.in_(list(person_ids))))
+            } if person_ids else {}
+        assoc: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        roles: dict[tuple[int, str], set[str]] = defaultdict(set)
+        doc_meta: dict[str, tuple] = {}
+        for r in rows:
+            if r.person_id is None or r.person_id not in info:
+                continue
+            p = info[r.person_id]
+            if p.is_bot or p.mass_editor:
+                continue
+            if variant == "no-roles":
+                weight = 1.0
+            else:
+                weight = role_weight(r.role, r.size or 0, bool(r.minor), s)
+            if weight <= 0:
+                continue
+            decay = 1.0 if variant in ("no-decay", "votes") else recency(r.time, now, s)
+            assoc[r.document_id][r.person_id] += weight * size_factor(r.size or 0) * decay
+            roles[(r.person_id, r.document_id)].add(r.role if not (r.role == "editor" and not r.size) else "editor")
+            doc_meta[r.document_id] = (r.title, r.url, r.source_id, r.agency, r.modified)
+        scores: dict[int, float] = defaultdict(float)
+        support: dict[int, list[str]] = defaultdict(list)
+        for doc_id, people_assoc in assoc.items():
+            capped = {p: min(a, s.association_cap) for p, a in people_assoc.items()}
+            total = sum(capped.values())
+            weight = 1.0 if variant == "votes" else 1.0 / (s.rank_constant + rank_of[doc_id])
+            for pid, a in capped.items():
+                scores[pid] += weight * (1.0 if variant == "votes" else a / total)
+                support[pid].append(doc_id)
+        active_since = now.timestamp() - s.active_within_years * SECONDS_PER_YEAR
+        experts = []
+        for pid, score in scores.items():
+            p = info[pid]
+            docs = support[pid]
+            if p.opted_out or len(docs) < s.min_documents:
+                continue
+            if not any(roles[(pid, d)] & {"author", "editor"} for d in docs):
+                continue
+            if p.last_active is None or p.last_active.timestamp() < active_since:
+                continue
+            if variant == "model2":
+                score /= (1.0 + math.log1p(p.doc_count or len(docs))) ** s.prolific_exponent
+            counts = Counter()
+            for d in docs:
+                for role in roles[(pid, d)]:
+                    counts[role] += 1
+            evidence = [
+                Evidence(d, doc_meta[d][0], doc_meta[d][1], doc_meta[d][2], doc_meta[d][3],
+                         sorted(roles[(pid, d)]), doc_meta[d][4], terms_of.get(d, []))
+                for d in sorted(docs, key=lambda d: rank_of[d])
+            ]
+            experts.append(Expert(pid, p.name, p.agency, score, evidence, dict(counts)))
+        experts.sort(key=lambda e: (-e.score, e.name))
+        return diversify(experts, s.per_agency_in_top, top=5)[: max(s.suggestions, 0) or None]
+
+
+def diversify(experts: list[Expert], per_agency: int, top: int = 5) -> list[Expert]:
+    """At most *per_agency* people of one agency among the first *top*; the rest follow."""
+    if per_agency <= 0:
+        return experts
+    head, rest, seen = [], [], Counter()
+    for expert in experts:
+        if len(head) < top and seen[expert.agency] < per_agency:
+            head.append(expert)
+            seen[expert.agency] += 1
+        else:
+            rest.append(expert)
+    return head + rest
