@@ -122,13 +122,21 @@ class Savoir:
         path = self.settings.people_path
         fingerprint = hashlib.sha256(
             (path.read_bytes() if path.exists() else b"")
-            + repr((self.settings.people.opt_out, self.settings.experts.mass_editor_share,
-                    self.settings.experts.mass_editor_min_pages, self.settings.experts.mass_editor_edit_size,
-                    self.store.max_change_seq())).encode()
+            + repr(
+                (
+                    self.settings.people.opt_out,
+                    self.settings.experts.mass_editor_share,
+                    self.settings.experts.mass_editor_min_pages,
+                    self.settings.experts.mass_editor_edit_size,
+                    self.store.max_change_seq(),
+                )
+            ).encode()
         ).hexdigest()
         if not force and self.store.get_meta("people_fingerprint") == fingerprint:
             return None
-        count = resolve_people(self.store, self.directory, self.settings.experts, self.settings.people.opt_out)
+        count = resolve_people(
+            self.store, self.directory, self.settings.experts, self.settings.people.opt_out
+        )
         self.store.set_meta("people_fingerprint", fingerprint)
         return count
 

@@ -41,7 +41,8 @@ class Communities:
         self.items = list(communities)
         self.by_id = {c.id: c for c in self.items}
         self._patterns = {
-            c.id: [re.compile(r"\b" + re.escape(_fold(k)) + r"\b") for k in c.keywords if _fold(k)] for c in self.items
+            c.id: [re.compile(r"\b" + re.escape(_fold(k)) + r"\b") for k in c.keywords if _fold(k)]
+            for c in self.items
         }
         self._tags = {c.id: {_fold(t) for t in c.tags} for c in self.items}
         blob = repr([(c.id, c.keywords, c.tags) for c in self.items]).encode("utf-8")
@@ -89,7 +90,9 @@ def load_communities(path: str | Path) -> Communities:
         where = f"{path}: community {raw.get('id', '#' + str(position))!r}"
         unknown = sorted(set(raw) - allowed)
         if unknown:
-            raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known fields: {', '.join(sorted(allowed))})")
+            raise ConfigError(
+                f"{where}: unknown field {unknown[0]!r} (known fields: {', '.join(sorted(allowed))})"
+            )
         for key in ("id", "name_en", "name_fr"):
             if not isinstance(raw.get(key), str) or not raw[key].strip():
                 raise ConfigError(f"{where}: field {key!r} is required")
@@ -104,9 +107,13 @@ def load_communities(path: str | Path) -> Communities:
                 raise ConfigError(f"{where}: field {key!r} must be a list of text")
         items.append(
             Community(
-                id=raw["id"], name_en=raw["name_en"], name_fr=raw["name_fr"],
-                description_en=raw.get("description_en", ""), description_fr=raw.get("description_fr", ""),
-                keywords=tuple(raw.get("keywords", [])), tags=tuple(raw.get("tags", [])),
+                id=raw["id"],
+                name_en=raw["name_en"],
+                name_fr=raw["name_fr"],
+                description_en=raw.get("description_en", ""),
+                description_fr=raw.get("description_fr", ""),
+                keywords=tuple(raw.get("keywords", [])),
+                tags=tuple(raw.get("tags", [])),
             )
         )
     return Communities(items)

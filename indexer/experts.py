@@ -51,7 +51,9 @@ class _UnionFind:
             self.parent[max(ra, rb, key=str)] = min(ra, rb, key=str)
 
 
-def resolve_people(store: Store, directory: PeopleDirectory, settings: ExpertSettings, opt_out: list[str] = ()) -> int:
+def resolve_people(
+    store: Store, directory: PeopleDirectory, settings: ExpertSettings, opt_out: list[str] = ()
+) -> int:
     """Recompute ``persons`` from raw identities; return how many people there are."""
     with store.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(select(people))]
@@ -67,15 +69,22 @@ def resolve_people(store: Store, directory: PeopleDirectory, settings: ExpertSet
         }
         touches = list(
             conn.execute(
-                select(contributions.c.person_id, documents.c.source_id, contributions.c.document_id,
-                       contributions.c.size, contributions.c.role, contributions.c.minor)
+                select(
+                    contributions.c.person_id,
+                    documents.c.source_id,
+                    contributions.c.document_id,
+                    contributions.c.size,
+                    contributions.c.role,
+                    contributions.c.minor,
+                )
                 .join(documents, documents.c.id == contributions.c.document_id)
                 .where(documents.c.deleted.is_(False))
             )
         )
         pages_per_source = dict(
             conn.execute(
-                select(documents.c.source_id, func.count()).where(documents.c.deleted.is_(False))
+                select(documents.c.source_id, func.count())
+                .where(documents.c.deleted.is_(False))
                 .group_by(documents.c.source_id)
             ).all()
         )
@@ -136,24 +145,44 @@ def resolve_people(store: Store, directory: PeopleDirectory, settings: ExpertSet
         docs = sum(stats[m].docs for m in members if m in stats)
         last_times = [stats[m].last for m in members if m in stats and stats[m].last]
         last = max(last_times) if last_times else None
-        is_bot = any(BOT_NAME.search(by_id[m]["name"] or "") or BOT_NAME.search(by_id[m]["username"] or "")
-                     for m in members)
+        is_bot = any(
+            BOT_NAME.search(by_id[m]["name"] or "") or BOT_NAME.search(by_id[m]["username"] or "")
+            for m in members
+        )
         mass = False
         for m in members:
             for source_id, pages in touched[m].items():
                 total = pages_per_source.get(source_id, 0)
-                if (total >= settings.mass_editor_min_pages and len(pages) >= settings.mass_editor_share * total
-                        and sizes[m] and median(sizes[m]) < settings.mass_editor_edit_size):
+                if (
+                    total >= settings.mass_editor_min_pages
+                    and len(pages) >= settings.mass_editor_share * total
+                    and sizes[m]
+                    and median(sizes[m]) < settings.mass_editor_edit_size
+                ):
                     mass = True
-        opted = (pid in self_opted or any(m in self_opted for m in members)
-                 or any(directory.opted_out(by_id[m]["name"], by_id[m]["email"]) for m in members)
-                 or any(normalise_name(v) == normalise_name(name) or (email and v.lower() == email) for v in opt_out))
-        person_rows.append({
-            "id": pid, "name": name, "email": email, "agency": agency,
-            "languages": list((entry or {}).get("languages", [])), "topics": list((entry or {}).get("topics", [])),
-            "opted_out": bool(opted), "is_bot": bool(is_bot), "mass_editor": mass, "doc_count": docs,
-            "last_active": last,
-        })
+        opted = (
+            pid in self_opted
+            or any(m in self_opted for m in members)
+            or any(directory.opted_out(by_id[m]["name"], by_id[m]["email"]) for m in members)
+            or any(
+                normalise_name(v) == normalise_name(name) or (email and v.lower() == email) for v in opt_out
+            )
+        )
+        person_rows.append(
+            {
+                "id": pid,
+                "name": name,
+                "email": email,
+                "agency": agency,
+                "languages": list((entry or {}).get("languages", [])),
+                "topics": list((entry or {}).get("topics", [])),
+                "opted_out": bool(opted),
+                "is_bot": bool(is_bot),
+                "mass_editor": mass,
+                "doc_count": docs,
+                "last_active": last,
+            }
+        )
         links.extend((m, pid) for m in members)
     del now
     with store.begin() as conn:
@@ -225,8 +254,14 @@ class ExpertFinder:
         self.store = store
         self.settings = settings
 
-    def suggest(self, request, *, ranked: list[tuple[str, list[str]]] | None = None,
-                now: datetime | None = None, variant: str = "model2") -> list[Expert]:
+    def suggest(
+        self,
+        request,
+        *,
+        ranked: list[tuple[str, list[str]]] | None = None,
+        now: datetime | None = None,
+        variant: str = "model2",
+    ) -> list[Expert]:
         """The people to show for *request* (its groups decide what may be seen).
 
         *variant* selects the benchmark's baselines: "votes" (count of supporting
@@ -244,9 +279,16 @@ class ExpertFinder:
             rows = list(
                 conn.execute(
                     select(
-                        contributions.c.document_id, contributions.c.role, contributions.c.time,
-                        contributions.c.size, contributions.c.minor, people.c.person_id,
-                        documents.c.title, documents.c.url, documents.c.source_id, documents.c.agency,
+                        contributions.c.document_id,
+                        contributions.c.role,
+                        contributions.c.time,
+                        contributions.c.size,
+                        contributions.c.minor,
+                        people.c.person_id,
+                        documents.c.title,
+                        documents.c.url,
+                        documents.c.source_id,
+                        documents.c.agency,
                         documents.c.modified,
                     )
                     .join(people, people.c.id == contributions.c.person_id)
@@ -255,10 +297,11 @@ class ExpertFinder:
                 )
             )
             person_ids = {r.person_id for r in rows if r.person_id is not None}
-            info = {
-                r.id: r
-                for r in conn.execute(select(persons).where(persons.c.id.in_(list(person_ids))))
-            } if person_ids else {}
+            info = (
+                {r.id: r for r in conn.execute(select(persons).where(persons.c.id.in_(list(person_ids))))}
+                if person_ids
+                else {}
+            )
         assoc: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         roles: dict[tuple[int, str], set[str]] = defaultdict(set)
         doc_meta: dict[str, tuple] = {}
@@ -276,7 +319,9 @@ class ExpertFinder:
                 continue
             decay = 1.0 if variant in ("no-decay", "votes") else recency(r.time, now, s)
             assoc[r.document_id][r.person_id] += weight * size_factor(r.size or 0) * decay
-            roles[(r.person_id, r.document_id)].add(r.role if not (r.role == "editor" and not r.size) else "editor")
+            roles[(r.person_id, r.document_id)].add(
+                r.role if not (r.role == "editor" and not r.size) else "editor"
+            )
             doc_meta[r.document_id] = (r.title, r.url, r.source_id, r.agency, r.modified)
         scores: dict[int, float] = defaultdict(float)
         support: dict[int, list[str]] = defaultdict(list)
@@ -305,8 +350,16 @@ class ExpertFinder:
                 for role in roles[(pid, d)]:
                     counts[role] += 1
             evidence = [
-                Evidence(d, doc_meta[d][0], doc_meta[d][1], doc_meta[d][2], doc_meta[d][3],
-                         sorted(roles[(pid, d)]), doc_meta[d][4], terms_of.get(d, []))
+                Evidence(
+                    d,
+                    doc_meta[d][0],
+                    doc_meta[d][1],
+                    doc_meta[d][2],
+                    doc_meta[d][3],
+                    sorted(roles[(pid, d)]),
+                    doc_meta[d][4],
+                    terms_of.get(d, []),
+                )
                 for d in sorted(docs, key=lambda d: rank_of[d])
             ]
             experts.append(Expert(pid, p.name, p.agency, score, evidence, dict(counts)))

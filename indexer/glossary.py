@@ -208,7 +208,13 @@ def _read_dictd(index_path: Path, dict_path: Path):
         for raw in entry.splitlines()[1:]:
             for sense in re.split(r"[,;]\s*", re.sub(r"^\d+\.\s*", "", raw)):
                 sense = sense.strip()
-                if sense and "/" not in sense and "(" not in sense and len(sense) < 60 and sense not in senses:
+                if (
+                    sense
+                    and "/" not in sense
+                    and "(" not in sense
+                    and len(sense) < 60
+                    and sense not in senses
+                ):
                     senses.append(sense)
         if senses:
             yield parts[0], senses
@@ -219,6 +225,10 @@ def load_glossary(paths: tuple[str, ...] = (), use_freedict: bool = True) -> Glo
     files = [DEFAULT_GLOSSARY, *map(Path, paths)]
     glossary = Glossary.load(files)
     extra = glossary.add_freedict() if use_freedict else 0
-    log.info("glossary: %d English terms from %s (+%d FreeDict senses)", len(glossary),
-             ", ".join(map(str, files)), extra)
+    log.info(
+        "glossary: %d English terms from %s (+%d FreeDict senses)",
+        len(glossary),
+        ", ".join(map(str, files)),
+        extra,
+    )
     return glossary

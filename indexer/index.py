@@ -87,7 +87,9 @@ def index_fields(doc: StoredDocument, communities: Communities | None = None) ->
         "acl": ",".join(doc.acl),
         "tags": ",".join(t.replace(",", " ") for t in doc.tags),
         "communities": ",".join(
-            communities.memberships(doc.title, doc.text, doc.tags, doc.communities) if communities else doc.communities
+            communities.memberships(doc.title, doc.text, doc.tags, doc.communities)
+            if communities
+            else doc.communities
         ),
         "author": ",".join(p for p in people if p),
         # twins share the original's id (the translation names it; the original names nothing)
@@ -113,12 +115,17 @@ class SearchIndex:
         #: documents: the caller then rebuilds from the store.
         self.needs_rebuild = False
         self._write_lock = threading.RLock()
-        current = state.get("schema") == SCHEMA_VERSION and state.get("communities", "") == self.communities.fingerprint
+        current = (
+            state.get("schema") == SCHEMA_VERSION
+            and state.get("communities", "") == self.communities.fingerprint
+        )
         if whoosh_index.exists_in(str(self.path)) and current:
             self.ix = whoosh_index.open_dir(str(self.path))
         else:
             if whoosh_index.exists_in(str(self.path)):
-                log.warning("index at %s has an older schema or communities; rebuilding it from the store", self.path)
+                log.warning(
+                    "index at %s has an older schema or communities; rebuilding it from the store", self.path
+                )
             self.needs_rebuild = True
             self.ix = whoosh_index.create_in(str(self.path), build_schema())
             self._write_state(0)
@@ -171,8 +178,13 @@ class SearchIndex:
                 progress(len(ids))
         return applied
 
-    def rebuild(self, store: Store, *, progress: Progress | None = None,
-                keep: Callable[[StoredDocument], bool] | None = None) -> int:
+    def rebuild(
+        self,
+        store: Store,
+        *,
+        progress: Progress | None = None,
+        keep: Callable[[StoredDocument], bool] | None = None,
+    ) -> int:
         """Build a fresh index from the store alone, then swap it in.
 
         *keep* (benchmarks only) leaves out the documents it refuses.

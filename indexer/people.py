@@ -33,7 +33,9 @@ def normalise_name(name: str) -> str:
     return " ".join(words)
 
 
-def person_key(name: str, email: str | None, agency: str, username: str | None = None, source_id: str = "") -> str:
+def person_key(
+    name: str, email: str | None, agency: str, username: str | None = None, source_id: str = ""
+) -> str:
     """The raw identity a source gives: its email, else its username there, else name + agency."""
     if email and "@" in email:
         return f"email:{email.strip().lower()}"
@@ -109,13 +111,17 @@ def load_people_directory(path, opt_out: list[str] | None = None) -> PeopleDirec
         where = f"{path}: person {raw.get('name', '#' + str(position))!r}"
         unknown = sorted(set(raw) - allowed)
         if unknown:
-            raise ConfigError(f"{where}: unknown field {unknown[0]!r} (known fields: {', '.join(sorted(allowed))})")
+            raise ConfigError(
+                f"{where}: unknown field {unknown[0]!r} (known fields: {', '.join(sorted(allowed))})"
+            )
         if not isinstance(raw.get("name"), str) or not raw["name"].strip():
             raise ConfigError(f"{where}: field 'name' is required")
         if not isinstance(raw.get("agency", ""), str):
             raise ConfigError(f"{where}: field 'agency' must be text")
         for key in ("aliases", "languages", "topics"):
-            if not isinstance(raw.get(key, []), list) or not all(isinstance(v, str) for v in raw.get(key, [])):
+            if not isinstance(raw.get(key, []), list) or not all(
+                isinstance(v, str) for v in raw.get(key, [])
+            ):
                 raise ConfigError(f"{where}: field {key!r} must be a list of text")
         if not isinstance(raw.get("usernames", {}), dict):
             raise ConfigError(f"{where}: field 'usernames' must be a table of source id = username")

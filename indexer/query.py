@@ -125,8 +125,11 @@ def parse(text: str, glossary: Glossary) -> ParsedQuery:
             m = spans.get(i)
             if m:
                 clauses.append(
-                    Clause(" ".join(words[m.start : m.end]), m.translations,
-                           None if m.source_language == "both" else m.source_language)
+                    Clause(
+                        " ".join(words[m.start : m.end]),
+                        m.translations,
+                        None if m.source_language == "both" else m.source_language,
+                    )
                 )
                 i = m.end
                 continue
@@ -226,7 +229,9 @@ def clause_query(clause: Clause, language: str | None, *, cross_language: bool =
 def build_query(parsed: ParsedQuery, *, relaxed: bool = False, cross_language: bool = True) -> Query:
     """AND of the clauses (OR when *relaxed*), minus the negated ones."""
     lang, cross = parsed.language, cross_language
-    required = [q for c in parsed.clauses if not c.negated and (q := clause_query(c, lang, cross_language=cross))]
+    required = [
+        q for c in parsed.clauses if not c.negated and (q := clause_query(c, lang, cross_language=cross))
+    ]
     excluded = [q for c in parsed.clauses if c.negated and (q := clause_query(c, lang, cross_language=cross))]
     if not required:
         return NullQuery

@@ -148,8 +148,15 @@ def _filter_terms(name: str, values: list[str]) -> Query:
 class Searcher:
     """Searches one index for one user at a time (pass the user's groups in the request)."""
 
-    def __init__(self, index: SearchIndex, store: Store, glossary: Glossary | None = None,
-                 *, min_hits: int = 3, cross_language: bool = True) -> None:
+    def __init__(
+        self,
+        index: SearchIndex,
+        store: Store,
+        glossary: Glossary | None = None,
+        *,
+        min_hits: int = 3,
+        cross_language: bool = True,
+    ) -> None:
         self.index = index
         self.store = store
         self.glossary = glossary if glossary is not None else load_glossary()
@@ -182,8 +189,16 @@ class Searcher:
         mask = Or([_filter_terms(n, v) for n, v in exclude.items()]) if exclude else None
         page = max(1, request.page)
         size = max(1, min(request.page_size, 100))
-        outcome = SearchResults(request=request, total=0, hits=[], facets={}, took_ms=0.0,
-                                filters=include, text_query=text, language=parsed.language)
+        outcome = SearchResults(
+            request=request,
+            total=0,
+            hits=[],
+            facets={},
+            took_ms=0.0,
+            filters=include,
+            text_query=text,
+            language=parsed.language,
+        )
         if query is not NullQuery:
             with self.index.searcher() as searcher:
                 prefer = parsed.language
@@ -227,13 +242,31 @@ class Searcher:
             for hit in results:
                 words = []
                 for fieldname, term in hit.matched_terms():
-                    if fieldname in ("acl", "agency", "source", "kind", "lang", "year", "communities", "tags"):
+                    if fieldname in (
+                        "acl",
+                        "agency",
+                        "source",
+                        "kind",
+                        "lang",
+                        "year",
+                        "communities",
+                        "tags",
+                    ):
                         continue
                     word = term.decode("utf-8") if isinstance(term, bytes) else str(term)
                     if word not in words:
                         words.append(word)
                 out.append((hit["id"], words))
             return out
+
+    def community_documents(
+        self, community: str, groups: tuple[str, ...], limit: int = 100
+    ) -> list[tuple[str, list[str]]]:
+        """A community's most recent documents this user may see (they vote for its peers)."""
+        allow = self._allow(groups, {"community": [community]})
+        with self.index.searcher() as searcher:
+            results = searcher.search(allow, limit=limit, sortedby=sorting.FieldFacet("date", reverse=True))
+            return [(hit["id"], []) for hit in results]
 
     @staticmethod
     def _allow(groups: tuple[str, ...], include: dict[str, list[str]]) -> Query:
@@ -243,8 +276,16 @@ class Searcher:
         return And(restrictions) if len(restrictions) > 1 else acl
 
     @staticmethod
-    def _run(searcher, query: Query, allow: Query, mask: Query | None, page: int, size: int, sort: str,
-             prefer: str | None = None):
+    def _run(
+        searcher,
+        query: Query,
+        allow: Query,
+        mask: Query | None,
+        page: int,
+        size: int,
+        sort: str,
+        prefer: str | None = None,
+    ):
         # The ACL and the filters go into the query itself and score nothing; they are
         # never applied after the search. (Whoosh's filter= also breaks collapsing.)
         full: Query = And([query, ConstantScoreQuery(allow, 0.0)])
@@ -308,11 +349,13 @@ class Searcher:
         return {
             other["lang"]: dict(other.fields())
             for other in others
-            if other["id"] != hit["id"] and other.get("lang") in ("en", "fr") and other.get("lang") != hit.get("lang")
+            if other["id"] != hit["id"]
+            and other.get("lang") in ("en", "fr")
+            and other.get("lang") != hit.get("lang")
         }
 
     def _suggest(self, searcher, parsed: ParsedQuery, text: str, allow: Query, total: int) -> str | None:
-        """"Did you mean": spelling fixes taken only from what this user may see."""
+        """ "Did you mean": spelling fixes taken only from what this user may see."""
         changed, fixed = False, text
         correctors = [searcher.corrector(name) for name in ("body_en", "body_fr", "neutral")]
         for clause in parsed.clauses:

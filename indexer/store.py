@@ -444,6 +444,13 @@ class Store:
             ).first()
         return row.owner if row and row.expires_at > now() else None
 
+    def opt_out(self, person_id: int) -> None:
+        with self.begin() as conn:
+            if not conn.execute(
+                select(opt_outs.c.person_id).where(opt_outs.c.person_id == person_id)
+            ).first():
+                conn.execute(insert(opt_outs).values(person_id=person_id, time=now()))
+
     # -- meta -------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         with self.engine.connect() as conn:
@@ -552,7 +559,9 @@ class Store:
                     conn.execute(insert(documents).values(id=doc.id, first_seen=stamp, **values))
                 rows = []
                 for contribution in doc.contributions:
-                    person_id = self._person_id(conn, contribution.person, doc.agency, source_id, person_cache)
+                    person_id = self._person_id(
+                        conn, contribution.person, doc.agency, source_id, person_cache
+                    )
                     rows.append(
                         {
                             "document_id": doc.id,
@@ -578,7 +587,9 @@ class Store:
             if checkpoint is not None:
                 self._save_checkpoint(conn, source_id, checkpoint, run_id)
 
-    def _person_id(self, conn: Connection, person: Person, agency: str, source_id: str, cache: dict[str, int]) -> int:
+    def _person_id(
+        self, conn: Connection, person: Person, agency: str, source_id: str, cache: dict[str, int]
+    ) -> int:
         """The raw identity row for a name as this source gives it (merging is derived later)."""
         key = person_key(person.name, person.email, agency, person.username, source_id)
         if key in cache:

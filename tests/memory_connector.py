@@ -60,6 +60,19 @@ class MemoryConnector(Connector):
     def to_document(self, name: str, page: dict) -> Document:
         when = page.get("modified", datetime(2025, 1, 1, tzinfo=UTC))
         author = page.get("author", "Alex Martin")
+        if "contributions" in page:  # [(name, email, role, time, size, minor, username), ...]
+            people = tuple(
+                Contribution(
+                    Person(c[0], c[1], c[6] if len(c) > 6 else None),
+                    Role(c[2]),
+                    c[3],
+                    c[4] if len(c) > 4 else 0,
+                    c[5] if len(c) > 5 else False,
+                )
+                for c in page["contributions"]
+            )
+        else:
+            people = (Contribution(Person(author, page.get("email")), Role.AUTHOR, when, len(page["text"])),)
         return Document(
             id=self.doc_id(name),
             url=f"memory://{self.source.id}/{name}",
@@ -69,9 +82,7 @@ class MemoryConnector(Connector):
             language=page.get("language"),
             created=when,
             modified=when,
-            contributions=(
-                Contribution(Person(author, page.get("email")), Role.AUTHOR, when, len(page["text"])),
-            ),
+            contributions=people,
             tags=tuple(page.get("tags", ())),
             communities=tuple(page.get("communities", ())),
             acl=tuple(page["acl"]) if "acl" in page else None,

@@ -30,9 +30,11 @@ def create_app(
     app.extensions["savoir"] = savoir
     savoir.open_index()
 
+    from webui.people_views import bp as people_bp
     from webui.search_views import bp as search_bp
 
     app.register_blueprint(search_bp)
+    app.register_blueprint(people_bp)
 
     @app.before_request
     def pick_language() -> None:

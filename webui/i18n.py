@@ -45,12 +45,30 @@ MESSAGES: dict[str, dict[str, str]] = {
     "clear_filters": {"en": "Clear filters", "fr": "Effacer les filtres"},
     "documents_indexed": {"en": "{n} documents from {s} sources", "fr": "{n} documents de {s} sources"},
     "took": {"en": "{ms} ms", "fr": "{ms} ms"},
+    "experts": {"en": "Who knows about this", "fr": "Qui s'y connaît"},
+    "experts_none": {
+        "en": "No one stands out yet for this query.",
+        "fr": "Personne ne se démarque encore pour cette recherche.",
+    },
+    "role_author": {"en": "wrote {n}", "fr": "a rédigé {n}"},
+    "role_editor": {"en": "edited {n}", "fr": "a modifié {n}"},
+    "role_commenter": {"en": "commented on {n}", "fr": "a commenté {n}"},
+    "evidence": {"en": "Why", "fr": "Pourquoi"},
+    "communities": {"en": "Communities of practice", "fr": "Communautés de pratique"},
+    "peers": {"en": "Peers across agencies", "fr": "Collègues de toutes les agences"},
+    "recent_documents": {"en": "Recent documents", "fr": "Documents récents"},
+    "recent_contributions": {"en": "Recent contributions", "fr": "Contributions récentes"},
+    "topics": {"en": "Writes about", "fr": "Écrit sur"},
+    "languages": {"en": "Languages", "fr": "Langues"},
+    "contact": {"en": "Contact", "fr": "Coordonnées"},
+    "agency": {"en": "Agency", "fr": "Agence"},
+    "no_documents": {"en": "Nothing to show yet.", "fr": "Rien à afficher pour l'instant."},
 }
 
 
-def translate(lang: str, key: str, **values: object) -> str:
+def translate(ui_lang: str, key: str, /, **values: object) -> str:
     entry = MESSAGES.get(key)
     if entry is None:
         return key
-    text = entry.get(lang) or entry["en"]
+    text = entry.get(ui_lang) or entry["en"]
     return text.format(**values) if values else text

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
 
+from indexer.experts import ExpertFinder
 from indexer.search import FACETS, SearchRequest
+from webui.identity import current_user
 
 bp = Blueprint("search", __name__)
 
 
 def _groups() -> tuple[str, ...]:
     # Until sign-in exists every visitor is anonymous and sees public documents only.
-    savoir = current_app.extensions["savoir"]
-    return tuple(savoir.settings.search.public_groups)
+    return current_user().groups
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -39,13 +40,18 @@ def _run_search():
         filters=filters,
     )
     if not query and not filters:
-        return search_request, None
-    return search_request, get_searcher(current_app).search(search_request)
+        return search_request, None, []
+    searcher = get_searcher(current_app)
+    results = searcher.search(search_request)
+    experts = (
+        ExpertFinder(searcher, savoir.store, savoir.settings.experts).suggest(search_request) if query else []
+    )
+    return search_request, results, experts
 
 
 @bp.route("/")
 def home():
-    search_request, results = _run_search()
+    search_request, results, experts = _run_search()
     savoir = current_app.extensions["savoir"]
     counts = savoir.store.counts()
 
@@ -62,6 +68,7 @@ def home():
         "search/home.html",
         req=search_request,
         results=results,
+        experts=experts,
         counts=counts,
         facet_names=FACETS,
         link=link,
@@ -72,7 +79,7 @@ def home():
 
 @bp.route("/api/search")
 def api_search():
-    search_request, results = _run_search()
+    search_request, results, experts = _run_search()
     if results is None:
         return jsonify({"error": "give a query with ?q="}), 400
     return jsonify(
@@ -98,6 +105,30 @@ def api_search():
                     "alternates": h.alternates,
                 }
                 for h in results.hits
+            ],
+            "suggestion": results.suggestion,
+            "relaxed": results.relaxed,
+            "experts": [
+                {
+                    "person_id": e.person_id,
+                    "name": e.name,
+                    "agency": e.agency,
+                    "score": round(e.score, 6),
+                    "counts": e.counts,
+                    "evidence": [
+                        {
+                            "id": ev.document_id,
+                            "title": ev.title,
+                            "url": ev.url,
+                            "source": ev.source,
+                            "roles": ev.roles,
+                            "date": ev.date.isoformat() if ev.date else None,
+                            "matched_terms": ev.matched_terms,
+                        }
+                        for ev in e.evidence
+                    ],
+                }
+                for e in experts
             ],
         }
     )

@@ -1,0 +1,215 @@
+"""Who knows about this: identity, scoring, traps, diversity, evidence and the ACL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from indexer.experts import ExpertFinder, diversify, recency, role_weight
+from indexer.search import Searcher, SearchRequest
+from indexer.store import persons
+from tests.conftest import memory_source
+from webui.app import create_app
+
+NOW = datetime.now(UTC)
+
+
+def ago(days: int) -> datetime:
+    return NOW - timedelta(days=days)
+
+
+def c(name, role="author", days=30, size=1500, minor=False, email=None, username=None):
+    return (name, email, role, ago(days), size, minor, username)
+
+
+def page(text, *contributions, **extra):
+    return {"title": text.rstrip("."), "text": text, "contributions": list(contributions), **extra}
+
+
+@pytest.fixture
+def world(savoir_factory, memory_content, tmp_path):
+    (tmp_path / "people.toml").write_text(
+        '[[person]]\nname = "Geneviève Tremblay"\nemail = "genevieve.tremblay@records.example"\n'
+        'agency = "records"\naliases = ["Tremblay, Geneviève"]\nlanguages = ["en", "fr"]\n'
+        'usernames = { wiki = "GTremblay" }\n'
+        '[[person]]\nname = "Olivia Hidden"\nagency = "supply"\nopt_out = true\n',
+        "utf-8",
+    )
+    (tmp_path / "communities.toml").write_text(
+        '[[community]]\nid = "fraud"\nname_en = "Fraud prevention"\nname_fr = "Prévention de la fraude"\n'
+        'keywords = ["procurement fraud", "fraude"]\n',
+        "utf-8",
+    )
+    gen = dict(email="genevieve.tremblay@records.example")
+    memory_content["wiki"] = {
+        "p1": page(
+            "Procurement fraud red flags in bid evaluation.",
+            c("Geneviève Tremblay", **gen),
+            c("Sam Okafor", "editor", size=800),
+            c("Cleanup Bot", "editor", size=3),
+        ),
+        "p2": page(
+            "Procurement fraud: contract splitting patterns.",
+            c("GTremblay", username="GTremblay"),
+            c("Sam Okafor", "commenter", size=200),
+        ),
+        "p3": page(
+            "Procurement fraud hotline statistics.",
+            c("Tremblay, Geneviève"),
+            c("Max Minor", "editor", size=5, minor=True),
+        ),
+        "p4": page(
+            "Procurement fraud training for contracting officers.",
+            c("Old Timer", days=3000),
+            c("Casey Commenter", "commenter", size=900),
+        ),
+        "p5": page(
+            "Procurement fraud case studies.",
+            c("Old Timer", days=3100),
+            c("Casey Commenter", "commenter", size=900),
+        ),
+        "p6": page(
+            "Procurement fraud and restricted vendor Zyxor.", c("Rita Restricted"), acl=["investigators"]
+        ),
+        "p7": page("Procurement fraud in restricted audits.", c("Rita Restricted"), acl=["investigators"]),
+        "p8": page("Procurement fraud by the book.", c("Olivia Hidden"), c("Sam Okafor", size=1200)),
+        "p9": page("Procurement fraud interviews.", c("Olivia Hidden")),
+    }
+    memory_content["supply"] = {
+        "s1": page("Procurement fraud prevention in solicitations.", c("Sam Okafor", days=60)),
+        "s2": page("Procurement fraud checks for buyers.", c("Sam Okafor", days=90)),
+    }
+    # an admin who swept every page of a big wiki with tiny edits
+    memory_content["big"] = {
+        f"b{i:02d}": page(
+            f"Telework guidance note {i}.", c(f"Writer {i % 7}"), c("Sweeping Admin", "editor", size=4)
+        )
+        for i in range(25)
+    }
+    savoir = savoir_factory(
+        [
+            memory_source("wiki"),
+            memory_source("supply", agency="supply"),
+            memory_source("big", agency="workplace"),
+        ],
+        people={"file": str(tmp_path / "people.toml"), "opt_out": ["casey commenter"]},
+    )
+    savoir.crawl()
+    savoir.refresh_people(force=True)
+    searcher = Searcher(savoir.open_index(), savoir.store)
+    return savoir, searcher, ExpertFinder(searcher, savoir.store, savoir.settings.experts)
+
+
+def names(experts) -> list[str]:
+    return [e.name for e in experts]
+
+
+def person_rows(savoir):
+    with savoir.store.engine.connect() as conn:
+        return {r.name: r for r in conn.execute(select(persons))}
+
+
+def test_one_person_per_human(world):
+    savoir, _, _ = world
+    rows = person_rows(savoir)
+    # email, username (directory) and "Last, First" (alias) are one person
+    assert "Geneviève Tremblay" in rows and "Tremblay, Geneviève" not in rows and "GTremblay" not in rows
+    # the same name in two agencies stays two people (never merged on name alone)
+    sams = [r for r in rows.values() if r.name == "Sam Okafor"]
+    with savoir.store.engine.connect() as conn:
+        agencies = sorted(
+            r.agency for r in conn.execute(select(persons).where(persons.c.name == "Sam Okafor"))
+        )
+    assert len(sams) >= 1 and agencies == ["records", "supply"]
+
+
+def test_traps_are_flagged(world):
+    rows = person_rows(world[0])
+    assert rows["Cleanup Bot"].is_bot
+    assert rows["Sweeping Admin"].mass_editor and not rows["Writer 1"].mass_editor
+    assert rows["Olivia Hidden"].opted_out and rows["Casey Commenter"].opted_out
+
+
+def test_ranking_and_eligibility(world):
+    _, _, finder = world
+    experts = finder.suggest(SearchRequest("procurement fraud"))
+    found = names(experts)
+    assert found[0] == "Geneviève Tremblay"
+    assert "Sam Okafor" in found
+    for trap in (
+        "Cleanup Bot",
+        "Max Minor",
+        "Sweeping Admin",
+        "Olivia Hidden",
+        "Casey Commenter",
+        "Old Timer",
+    ):
+        assert trap not in found, trap  # bot, minor-only, mass editor, opted out x2, inactive
+    top = experts[0]
+    assert top.counts == {"author": 3}
+    assert {ev.document_id for ev in top.evidence} == {"wiki:p1", "wiki:p2", "wiki:p3"}
+    assert all(ev.matched_terms for ev in top.evidence)
+
+
+def test_restricted_documents_never_make_or_show_an_expert(world):
+    _, _, finder = world
+    outsider = finder.suggest(SearchRequest("procurement fraud Zyxor OR procurement"))
+    assert "Rita Restricted" not in names(outsider)
+    assert all(ev.document_id not in ("wiki:p6", "wiki:p7") for e in outsider for ev in e.evidence)
+    insider = finder.suggest(SearchRequest("procurement fraud", groups=("public", "investigators")))
+    assert "Rita Restricted" in names(insider)
+
+
+def test_model_pieces():
+    settings = __import__("config.loader", fromlist=["ExpertSettings"]).ExpertSettings()
+    assert role_weight("author", 10, False, settings) == 1.0
+    assert role_weight("editor", 10, False, settings) == 0.6
+    assert role_weight("editor", 0, False, settings) == 0.3  # last modifier only
+    assert role_weight("commenter", 10, False, settings) == 0.3
+    assert role_weight("author", 10, True, settings) == 0.0
+    assert recency(NOW, NOW, settings) == 1.0
+    assert abs(recency(NOW - timedelta(days=730.5), NOW, settings) - 0.5) < 0.01
+    assert recency(NOW - timedelta(days=7300), NOW, settings) == settings.recency_floor
+
+
+def test_at_most_two_per_agency_in_the_top_five():
+    from indexer.experts import Expert
+
+    pool = [Expert(i, f"p{i}", "records" if i < 4 else "supply", 10 - i, [], {}) for i in range(7)]
+    # two per agency while other agencies have candidates; then the best of the rest
+    assert [e.name for e in diversify(pool, 2)] == ["p0", "p1", "p4", "p5", "p2", "p3", "p6"]
+
+
+def test_people_and_community_pages_respect_the_acl(world, tmp_path):
+    savoir, _, _ = world
+    client = create_app(savoir=savoir, test_config={"TESTING": True}).test_client()
+    rows = person_rows(savoir)
+    page_html = client.get(f"/people/{rows['Rita Restricted'].id}").get_data(as_text=True)
+    assert "memory://wiki/p6" not in page_html and "memory://wiki/p7" not in page_html
+    gen = client.get(f"/people/{rows['Geneviève Tremblay'].id}").get_data(as_text=True)
+    assert (
+        all(f"memory://wiki/p{i}" in gen for i in (1, 2, 3)) and "genevieve.tremblay@records.example" in gen
+    )
+    assert client.get(f"/people/{rows['Olivia Hidden'].id}").status_code == 404
+    assert client.get(f"/people/{rows['Cleanup Bot'].id}").status_code == 404
+    # no one can opt someone else out without signing in
+    assert client.post(f"/people/{rows['Geneviève Tremblay'].id}/opt-out").status_code == 403
+    search = client.get("/?q=procurement+fraud").get_data(as_text=True)
+    assert "Who knows about this" in search and "Geneviève Tremblay" in search
+    api = client.get("/api/search?q=procurement+fraud").get_json()
+    assert api["experts"][0]["name"] == "Geneviève Tremblay" and api["experts"][0]["evidence"]
+
+
+def test_community_page_lists_peers_across_agencies(world):
+    savoir, searcher, _ = world
+    client = create_app(savoir=savoir, test_config={"TESTING": True}).test_client()
+    html = client.get("/communities/fraud").get_data(as_text=True)
+    assert "Fraud prevention" in html and "Geneviève Tremblay" in html
+    assert "memory://wiki/p6" not in html and "Rita Restricted" not in html
+    french = client.get("/communities/fraud?lang=fr").get_data(as_text=True)
+    assert "Prévention de la fraude" in french
+    assert client.get("/communities/nope").status_code == 404
+    counts = dict(searcher.search(SearchRequest("procurement")).facets["communities"])
+    assert counts == {"fraud": 9}  # p1-p5, p8, p9, s1, s2: their titles name "procurement fraud"
