@@ -1,0 +1,114 @@
+"""Search and expert latency on a generated bilingual collection.
+
+    .venv/bin/python bench/search_latency.py --docs 100000 [--workdir DIR] [--queries 200]
+
+Builds the collection once (kept in --workdir for re-runs), then times complete
+searches (query pipeline, ACL, facets, twin collapsing, snippets from the store) and
+expert suggestions for the same queries, and prints p50/p95/max in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.synthetic import FIRST, LAST, TOPICS, generate  # noqa: E402
+from config.loader import SourceConfig, build_settings  # noqa: E402
+from connectors.base import Connector, Contribution, Document, Person, Role, register  # noqa: E402
+from crawler.runner import Savoir  # noqa: E402
+from indexer.experts import ExpertFinder  # noqa: E402
+from indexer.search import Searcher, SearchRequest  # noqa: E402
+
+COUNT = {"n": 0}
+
+
+@dataclass
+class _Settings:
+    pass
+
+
+@register("bench-synthetic")
+class Synthetic(Connector):
+    Settings = _Settings
+
+    def documents(self, checkpoint=None):
+        for d in generate(COUNT["n"]):
+            coauthor = f"{FIRST[hash(d['id']) % len(FIRST)]} {LAST[hash(d['title']) % len(LAST)]}"
+            yield Document(
+                id=self.doc_id(d["id"]), url=f"https://intranet.example/{d['id']}", title=d["title"],
+                text=d["text"], language=d["language"], created=d["modified"], modified=d["modified"],
+                contributions=(
+                    Contribution(Person(d["author"]), Role.AUTHOR, d["modified"], len(d["text"])),
+                    Contribution(Person(coauthor), Role.EDITOR, d["modified"], 300),
+                ),
+                acl=("public",) if int(d["id"][3:]) % 10 else ("restricted",),
+            )
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--workdir", default="bench/out/latency")
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    COUNT["n"] = args.docs
+    work = Path(args.workdir) / str(args.docs)
+    settings = build_settings({"store": {"data_dir": str(work)}, "crawler": {"batch_size": 1000}}, env={})
+    sources = [SourceConfig(id="synthetic", kind="bench-synthetic", agency="bench")]
+    savoir = Savoir(settings, sources)
+    if savoir.store.counts()["documents"] < args.docs:
+        print(f"building {args.docs} documents in {work} ...", flush=True)
+        started = time.perf_counter()
+        (report,) = savoir.crawl(full=True)
+        print(f"{report.summary()}  ({args.docs / (time.perf_counter() - started):.0f} docs/s)")
+    index = savoir.open_index()
+    searcher = Searcher(index, savoir.store)
+    finder = ExpertFinder(searcher, savoir.store, settings.experts)
+    rng = random.Random(3)
+    words = ["review", "checklist", "guidance", "regional", "training", "pilot", "committee", "analysts",
+             "dossiers", "formation", "gestionnaires", "équipes"]
+    queries = []
+    for _ in range(args.queries):
+        topic = rng.choice(list(TOPICS))
+        kind = rng.random()
+        if kind < 0.4:
+            queries.append(topic)
+        elif kind < 0.8:
+            queries.append(TOPICS[topic])
+        else:
+            queries.append(f"{topic} {rng.choice(words)}")
+    # warm up (first queries load the index's files)
+    for q in queries[:5]:
+        searcher.search(SearchRequest(q))
+    search_ms, expert_ms, totals = [], [], []
+    for q in queries:
+        request = SearchRequest(q, groups=("public",), page_size=10)
+        t0 = time.perf_counter()
+        results = searcher.search(request)
+        t1 = time.perf_counter()
+        finder.suggest(request)
+        t2 = time.perf_counter()
+        search_ms.append((t1 - t0) * 1000)
+        expert_ms.append((t2 - t1) * 1000)
+        totals.append(results.total)
+    print(f"documents: {index.doc_count()}  queries: {len(queries)}  mean hits: {statistics.mean(totals):.0f}")
+    for name, values in (("search (facets, snippets)", search_ms), ("experts (added)", expert_ms)):
+        print(f"{name:<28} p50 {percentile(values, 50):7.1f} ms   p95 {percentile(values, 95):7.1f} ms"
+              f"   max {max(values):7.1f} ms")
+    savoir.close()
+
+
+if __name__ == "__main__":
+    main()

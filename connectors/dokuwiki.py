@@ -1,0 +1,253 @@
+"""DokuWiki: one document per page, with its history as contributions.
+
+Client part: :mod:`connectors.dokuwiki_client` (XML-RPC through the crawler's session,
+login, history paging, errors). Mapping part, here: a page's rendered HTML as plain
+text, its first heading as title, and its history as contributions: the creator is
+the author, other people's edits make them editors, minor edits and reverts weigh
+nothing, and edits without a user (anonymous, or files changed on disk) are ignored.
+
+A full run walks ``dokuwiki.getPagelist`` (the page files, per namespace); an
+incremental run asks ``wiki.getRecentChanges`` for what changed since the checkpoint,
+and a changed page whose file is gone is a :class:`Deletion`. DokuWiki trims its recent
+changes after ``recent_days`` (7 by default), so an older checkpoint walks every page.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from connectors._text import html_fragment_to_text
+from connectors.base import (
+    Checkpoint,
+    Connector,
+    ConnectorConfigError,
+    Contribution,
+    Deletion,
+    Document,
+    Failure,
+    Item,
+    Person,
+    Role,
+    SourceUnavailableError,
+    register,
+    setting,
+)
+from connectors.dokuwiki_client import DokuWikiClient, DokuWikiFault, Version
+
+log = logging.getLogger(__name__)
+
+#: a full walk saves a checkpoint every this many pages, so a crash resumes mid-walk
+CHECKPOINT_EVERY = 50
+#: DokuWiki's default ``recent_days``: older recent changes may have been trimmed
+RECENT_DAYS = 7
+#: minor edits and reverts: kept as evidence, weigh nothing
+MINOR_TYPES = frozenset({"e", "R"})
+_HEADING = re.compile(r"<h[1-6][^>]*>(.*?)</h[1-6]>", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass
+class DokuWikiSettings:
+    url: str = setting(label="Wiki URL", help="The wiki's base address, where doku.php is.")
+    username: str = setting(
+        "",
+        label="Username",
+        help="An account allowed to use the API (the wiki's remoteuser setting); empty to read anonymously.",
+    )
+    password: str = setting("", label="Password", secret=True, help="That account's password.")
+    namespaces: list[str] = setting(
+        default_factory=list,
+        label="Namespaces",
+        help="Only pages in these namespaces and below, e.g. records, atip:guides; empty for the whole wiki.",
+    )
+    communities: dict = setting(
+        default_factory=dict,
+        label="Communities",
+        help='Namespace to community (or list of communities), e.g. atip = "access-to-information".',
+    )
+
+
+@register("dokuwiki")
+class DokuWikiConnector(Connector):
+    """Read a DokuWiki through its XML-RPC API."""
+
+    Settings = DokuWikiSettings
+    _dokuwiki: DokuWikiClient | None = None  # logged in on first use
+
+    # -- client ------------------------------------------------------------------
+    def _client(self) -> DokuWikiClient:
+        if self._dokuwiki is None:
+            s = self.settings
+            self._dokuwiki = DokuWikiClient(self.http, s.url, s.username, s.password)
+        return self._dokuwiki
+
+    def check(self) -> None:
+        client = self._client()
+        client.version()
+        for namespace in self._namespaces():
+            if not client.pages(namespace):
+                pages = client.pages()
+                known = ", ".join(sorted({p.split(":", 1)[0] for p in pages if ":" in p})) or "none"
+                raise ConnectorConfigError(
+                    f"{client.base} has no page the account may read in namespace {namespace!r}; "
+                    f"top namespaces it can read: {known}; check namespaces"
+                )
+
+    def ids(self) -> Iterable[str]:
+        return [self.doc_id(page) for page in self._pages(self._client())]
+
+    def _pages(self, client: DokuWikiClient) -> list[str]:
+        namespaces = self._namespaces()
+        if not namespaces:
+            return client.pages()
+        return sorted({page for namespace in namespaces for page in client.pages(namespace)})
+
+    # -- the run -------------------------------------------------------------------
+    def documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
+        client = self._client()
+        state = dict(checkpoint.state) if checkpoint else {}
+        since = state.get("since")
+        if since is not None and "after" not in state:
+            now = client.server_time()
+            if now - int(since) <= RECENT_DAYS * 86400:
+                yield from self._changes(client, int(since), set(state.get("done", [])))
+                return
+            log.info("checkpoint older than %d days: walking every page of %s", RECENT_DAYS, client.base)
+            state = {"since": now}
+        yield from self._walk(client, state)
+
+    def _walk(self, client: DokuWikiClient, state: dict) -> Iterator[Item]:
+        """Every page in id order; ``after`` resumes a walk a crash cut short."""
+        since = int(state.get("since") or client.server_time())
+        after = str(state.get("after", ""))
+        pages = [page for page in self._pages(client) if page > after]
+        read_at_since: set[str] = set()  # their change at *since* need not be read again
+        for count, page in enumerate(pages, start=1):
+            item = self._page(client, page)
+            if isinstance(item, Document) and item.modified and int(item.modified.timestamp()) == since:
+                read_at_since.add(page)
+            yield item
+            if count % CHECKPOINT_EVERY == 0 and count < len(pages):
+                yield Checkpoint({"since": since, "after": page})
+        if after:  # pages before the cursor may have changed while the walk was cut short
+            yield from self._changes(client, since, read_at_since, skip=set(pages))
+        else:
+            yield Checkpoint({"since": since, "done": sorted(read_at_since)})
+
+    def _changes(
+        self,
+        client: DokuWikiClient,
+        since: int,
+        done: set[str],
+        skip: frozenset[str] | set[str] = frozenset(),
+    ) -> Iterator[Item]:
+        """Pages changed at or after *since*; *done* were already read at exactly *since*."""
+        newest, at_newest = since, set(done)
+        for change in client.recent_changes(since):
+            page, version = str(change["name"]), int(change["version"])
+            if version > newest:
+                newest, at_newest = version, set()
+            if version == newest:
+                at_newest.add(page)
+            if (version == since and page in done) or page in skip or not self._wanted(page):
+                continue
+            # the change's size is that of the page file now: none when it was deleted
+            yield self._page(client, page) if change.get("size") else Deletion(self.doc_id(page))
+        yield Checkpoint({"since": newest, "done": sorted(at_newest)})
+
+    def _page(self, client: DokuWikiClient, page: str) -> Document | Deletion | Failure:
+        try:
+            versions = client.versions(page)
+            markup = client.html(page)
+        except (DokuWikiFault, SourceUnavailableError) as exc:
+            return Failure(
+                self.doc_id(page), f"{page}: {exc}", transient=isinstance(exc, SourceUnavailableError)
+            )
+        if not markup.strip():  # the wiki renders a missing page as nothing: deleted since listed
+            return Deletion(self.doc_id(page))
+        title = _title(markup) or page.rsplit(":", 1)[-1].replace("_", " ")
+        created, modified = _dates(versions)
+        return Document(
+            id=self.doc_id(page),
+            url=client.page_url(page),
+            title=title,
+            text=html_fragment_to_text(markup) or title,  # a page of images only still has a name
+            kind="page",
+            created=created,
+            modified=modified,
+            contributions=contributions(versions),
+            communities=self._communities(page),
+            source=self.source.id,
+            agency=self.source.agency,
+        )
+
+    # -- mapping -------------------------------------------------------------------
+    def _namespaces(self) -> list[str]:
+        return [ns.strip().strip(":") for ns in self.settings.namespaces if ns.strip().strip(":")]
+
+    def _wanted(self, page: str) -> bool:
+        namespaces = self._namespaces()
+        return not namespaces or any(_in_namespace(page, ns) for ns in namespaces)
+
+    def _communities(self, page: str) -> tuple[str, ...]:
+        found: list[str] = []
+        for namespace, names in sorted(self.settings.communities.items()):
+            if _in_namespace(page, str(namespace).strip(":")):
+                found += [names] if isinstance(names, str) else [str(n) for n in names]
+        return tuple(dict.fromkeys(n.strip() for n in found if n.strip()))
+
+
+def contributions(versions: list[Version]) -> tuple[Contribution, ...]:
+    """A page's history -> its author (the creator), then its editors by first edit.
+
+    Only what followed the page's last deletion counts (what came before is gone).
+    Edits without a user are ignored; if the creator is anonymous, the first named
+    person with a substantive edit is the author. An editor whose every edit was minor
+    or a revert gets a ``minor`` contribution, which weighs nothing.
+    """
+    named = [v for v in _current_life(versions) if v.user]
+    if not named:
+        return ()
+    creator = next(
+        (v for v in named if v.type == "C"), next((v for v in named if v.type not in MINOR_TYPES), named[0])
+    )
+    edits: dict[str, list[Version]] = {}
+    for v in named:
+        if v.user != creator.user:
+            edits.setdefault(v.user, []).append(v)
+    result = [Contribution(_person(creator.user), Role.AUTHOR, time=creator.time)]
+    for user, theirs in edits.items():
+        substantive = [v for v in theirs if v.type not in MINOR_TYPES]
+        latest = (substantive or theirs)[-1]
+        result.append(Contribution(_person(user), Role.EDITOR, time=latest.time, minor=not substantive))
+    return tuple(result)
+
+
+def _dates(versions: list[Version]) -> tuple[datetime | None, datetime | None]:
+    live = _current_life(versions)
+    return (live[0].time, live[-1].time) if live else (None, None)
+
+
+def _current_life(versions: list[Version]) -> list[Version]:
+    """The versions after the page's last deletion, oldest first."""
+    history = sorted(versions, key=lambda v: v.version)
+    deletions = [i for i, v in enumerate(history) if v.type == "D"]
+    return history[deletions[-1] + 1 :] if deletions else history
+
+
+def _person(user: str) -> Person:
+    # DokuWiki's API names people by login only; the store's alias table maps logins to people
+    return Person(user, username=user)
+
+
+def _title(markup: str) -> str:
+    match = _HEADING.search(markup)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", match.group(1))).split()) if match else ""
+
+
+def _in_namespace(page: str, namespace: str) -> bool:
+    return page.startswith(namespace + ":")
