@@ -42,8 +42,13 @@ class Synthetic(Connector):
         for d in generate(COUNT["n"]):
             coauthor = f"{FIRST[hash(d['id']) % len(FIRST)]} {LAST[hash(d['title']) % len(LAST)]}"
             yield Document(
-                id=self.doc_id(d["id"]), url=f"https://intranet.example/{d['id']}", title=d["title"],
-                text=d["text"], language=d["language"], created=d["modified"], modified=d["modified"],
+                id=self.doc_id(d["id"]),
+                url=f"https://intranet.example/{d['id']}",
+                title=d["title"],
+                text=d["text"],
+                language=d["language"],
+                created=d["modified"],
+                modified=d["modified"],
                 contributions=(
                     Contribution(Person(d["author"]), Role.AUTHOR, d["modified"], len(d["text"])),
                     Contribution(Person(coauthor), Role.EDITOR, d["modified"], 300),
@@ -58,7 +63,9 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--workdir", default="bench/out/latency")
     parser.add_argument("--queries", type=int, default=200)
@@ -77,8 +84,20 @@ def main() -> None:
     searcher = Searcher(index, savoir.store)
     finder = ExpertFinder(searcher, savoir.store, settings.experts)
     rng = random.Random(3)
-    words = ["review", "checklist", "guidance", "regional", "training", "pilot", "committee", "analysts",
-             "dossiers", "formation", "gestionnaires", "équipes"]
+    words = [
+        "review",
+        "checklist",
+        "guidance",
+        "regional",
+        "training",
+        "pilot",
+        "committee",
+        "analysts",
+        "dossiers",
+        "formation",
+        "gestionnaires",
+        "équipes",
+    ]
     queries = []
     for _ in range(args.queries):
         topic = rng.choice(list(TOPICS))
@@ -98,15 +117,19 @@ def main() -> None:
         t0 = time.perf_counter()
         results = searcher.search(request)
         t1 = time.perf_counter()
-        finder.suggest(request)
+        finder.suggest(request, ranked=results.ranked)  # as the UI does: no second search
         t2 = time.perf_counter()
         search_ms.append((t1 - t0) * 1000)
         expert_ms.append((t2 - t1) * 1000)
         totals.append(results.total)
-    print(f"documents: {index.doc_count()}  queries: {len(queries)}  mean hits: {statistics.mean(totals):.0f}")
+    print(
+        f"documents: {index.doc_count()}  queries: {len(queries)}  mean hits: {statistics.mean(totals):.0f}"
+    )
     for name, values in (("search (facets, snippets)", search_ms), ("experts (added)", expert_ms)):
-        print(f"{name:<28} p50 {percentile(values, 50):7.1f} ms   p95 {percentile(values, 95):7.1f} ms"
-              f"   max {max(values):7.1f} ms")
+        print(
+            f"{name:<28} p50 {percentile(values, 50):7.1f} ms   p95 {percentile(values, 95):7.1f} ms"
+            f"   max {max(values):7.1f} ms"
+        )
     savoir.close()
 
 

@@ -270,7 +270,7 @@ class ExpertFinder:
         s = self.settings
         now = now or datetime.now(UTC)
         if ranked is None:
-            ranked = self.searcher.ranked_documents(request, limit=s.top_documents)
+            ranked = self.searcher.search(request).ranked[: s.top_documents]
         if not ranked:
             return []
         rank_of = {doc_id: rank for rank, (doc_id, _) in enumerate(ranked, start=1)}

@@ -28,10 +28,13 @@ from indexer.store import Store, StoredDocument
 log = logging.getLogger(__name__)
 
 #: bump when the schema or the analysis changes: the index is then rebuilt
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 WATERMARK_FILE = "savoir-watermark.json"
 
 Progress = Callable[[int], None]
+#: batches at least this big are written by several processes
+PARALLEL_FROM = 1000
+MAX_PROCS = 4
 #: seconds a writer waits for another process's index lock
 WRITER_TIMEOUT = 120.0
 
@@ -39,7 +42,7 @@ WRITER_TIMEOUT = 120.0
 def build_schema() -> Schema:
     en, fr, neutral = english_analyzer(), french_analyzer(), neutral_analyzer()
     return Schema(
-        id=ID(stored=True, unique=True),
+        id=ID(stored=True, unique=True, sortable=True),
         source=ID(stored=True, sortable=True),
         agency=ID(stored=True, sortable=True),
         kind=ID(stored=True, sortable=True),
@@ -150,6 +153,14 @@ class SearchIndex:
         return int(self._read_state().get("seq", 0))
 
     # -- writing --------------------------------------------------------------
+    @staticmethod
+    def _writer(ix, size: int, **options):
+        """A writer; big batches are analysed by one process per core (Whoosh's MpWriter)."""
+        procs = min(os.cpu_count() or 1, MAX_PROCS)
+        if size >= PARALLEL_FROM and procs > 1:
+            return ix.writer(limitmb=128, procs=procs, multisegment=True, **options)
+        return ix.writer(limitmb=256, **options)
+
     def catch_up(self, store: Store, *, progress: Progress | None = None, chunk: int = 2000) -> int:
         """Apply every store change past the watermark; return how many documents."""
         with self._write_lock:
@@ -164,13 +175,20 @@ class SearchIndex:
                 break
             ids = list(dict.fromkeys(doc_id for _, doc_id in batch))
             docs = store.documents_by_id(ids)
-            with self.ix.writer(limitmb=256, timeout=WRITER_TIMEOUT) as writer:
+            with self.ix.searcher() as searcher:
+                # new documents are added, not "updated": an update leaves a deleted copy
+                # behind that still counts in the ranking statistics until segments merge
+                present = {i for i in ids if searcher.document_number(id=i) is not None}
+            with self._writer(self.ix, len(ids), timeout=WRITER_TIMEOUT) as writer:
                 for doc_id in ids:
                     doc = docs.get(doc_id)
                     if doc is None:  # deleted (tombstoned) or gone
-                        writer.delete_by_term("id", doc_id)
-                    else:
+                        if doc_id in present:
+                            writer.delete_by_term("id", doc_id)
+                    elif doc_id in present:
                         writer.update_document(**index_fields(doc, self.communities))
+                    else:
+                        writer.add_document(**index_fields(doc, self.communities))
             seq = batch[-1][0]
             self._write_state(seq)
             applied += len(ids)
@@ -199,7 +217,7 @@ class SearchIndex:
         fresh.mkdir(parents=True)
         ix = whoosh_index.create_in(str(fresh), build_schema())
         count = 0
-        writer = ix.writer(limitmb=256)
+        writer = self._writer(ix, PARALLEL_FROM)
         try:
             for doc in store.iter_documents():
                 if keep is not None and not keep(doc):

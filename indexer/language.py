@@ -84,6 +84,9 @@ def detect_blocks(text: str, stated: str | None = None) -> list[Block]:
     for i, block in enumerate(blocks):
         if block.language is None and i > 0:
             block.language = blocks[i - 1].language
+    if stated is None and blocks and all(block.language is None for block in blocks):
+        # only short blocks: the whole text together may still say which language it is
+        stated = detect_block(text, min_words=3)
     for block in blocks:
         if block.language is None:
             block.language = stated

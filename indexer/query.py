@@ -6,6 +6,11 @@ translations on the other language's fields a little lower, the raw words on the
 other language's fields lower still (names, acronyms, cognates). Boosts sit on
 leaf terms and phrases only: Whoosh mis-ranks boosted nested Or groups.
 Nothing here raises on odd input: unknown syntax is read as plain words.
+
+Whoosh's plain ``Or`` picks a matcher by context (a preloaded array on small
+indexes at the top level, a union tree inside an ``And``), and the two score
+nested groups differently; ``DefaultOr`` always builds the union tree, so a
+document scores the same however the query is wrapped or the index laid out.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from whoosh.query import And, AndNot, NullQuery, Or, Phrase, Query, Term
+from whoosh.query import And, AndNot, NullQuery, Phrase, Query, Term
+from whoosh.query.compound import DefaultOr as Or  # one scoring whatever the context (see below)
 
 from indexer.analysis import (
     EN_STOP,
@@ -170,12 +176,12 @@ def _field_match(fieldname: str, tokens: list[str], boost: float, phrase: bool) 
         return None
     if len(tokens) == 1:
         return Term(fieldname, tokens[0], boost=boost)
-    # a concept of several words weighs what one word weighs, plus a bonus when exact
-    exact = Phrase(fieldname, tokens, slop=1, boost=boost * PHRASE_BONUS)
     if phrase:
-        return exact
+        return Phrase(fieldname, tokens, slop=1, boost=boost)
+    # a concept of several words weighs what one word weighs (no phrase matching:
+    # positions cost more than they earn here, see bench/relevance and search_latency)
     share = boost / len(tokens)
-    return Or([And([Term(fieldname, t, boost=share) for t in tokens]), exact])
+    return And([Term(fieldname, t, boost=share) for t in tokens])
 
 
 def clause_query(clause: Clause, language: str | None, *, cross_language: bool = True) -> Query | None:
@@ -192,7 +198,10 @@ def clause_query(clause: Clause, language: str | None, *, cross_language: bool =
         weight = SAME_LANGUAGE if same else RAW_OTHER_LANGUAGE
         if clause.translated_from and clause.translated_from != lang:
             weight = RAW_OTHER_LANGUAGE  # the words are the other language's; their translation comes below
-        tokens = analyse(lang, clause.text)
+        if clause.translated_from and clause.translated_from != lang and " " in clause.text.strip():
+            tokens = []  # a multi-word concept in the other language: its translation stands for it
+        else:
+            tokens = analyse(lang, clause.text)
         for fieldname, factor in ((title_field, TITLE_FACTOR), (body_field, 1.0)):
             q = _field_match(fieldname, tokens, weight * factor, clause.phrase)
             if q is not None:
@@ -213,6 +222,7 @@ def clause_query(clause: Clause, language: str | None, *, cross_language: bool =
                 q = _field_match(body_field, t_tokens, TRANSLATED, clause.phrase)
                 if q is not None:
                     leaves.append(q)
+    # names, acronyms, codes and text in no clear language
     q = _field_match("neutral", analyse("neutral", clause.text), NEUTRAL, clause.phrase)
     if q is not None:
         leaves.append(q)

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from html import escape
 
 from whoosh import highlight, sorting
-from whoosh.query import And, AndNot, ConstantScoreQuery, DateRange, Every, NullQuery, Or, Query, Term
+from whoosh.query import And, AndNot, DateRange, Every, NullQuery, Query, Term
+from whoosh.query.compound import DefaultOr as Or  # see indexer.query: one scoring in every context
 
 from indexer.analysis import fold_accents
 from indexer.glossary import Glossary, load_glossary
@@ -45,7 +46,9 @@ FILTER_FIELDS = {
 _FILTER_RE = re.compile(r"(?<!\S)(-?)(" + "|".join(FILTER_FIELDS) + r'):("[^"]*"|\S+)', re.IGNORECASE)
 _SYNTAX = re.compile(r"[()\[\]{}^~*?:\\/+!]|\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
 MAX_QUERY_CHARS = 1000
-OVERLAPPING = {"communities"}  # a document may belong to several
+OVERLAPPING = {"communities"}
+TEXT_FIELDS = frozenset({"title_en", "body_en", "title_fr", "body_fr", "neutral"})
+TIE_MARGIN = 10  # a document may belong to several
 
 
 @dataclass
@@ -87,6 +90,8 @@ class SearchResults:
     language: str | None = None  # the query's language when clear
     relaxed: bool = False  # too few hits for all the words: these match some of them
     suggestion: str | None = None  # "did you mean"
+    #: the top documents, uncollapsed, with their matched terms (experts vote with these)
+    ranked: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
     def pages(self) -> int:
@@ -142,7 +147,8 @@ def _filter_terms(name: str, values: list[str]) -> Query:
         values = [normalise_name(v) for v in values]
     elif fieldname == "tags":
         values = [v.lower() for v in values]
-    return Or([Term(fieldname, v) for v in values]) if len(values) > 1 else Term(fieldname, values[0])
+    terms = [Term(fieldname, v, boost=0.0) for v in values]
+    return Or(terms) if len(terms) > 1 else terms[0]
 
 
 class Searcher:
@@ -156,6 +162,7 @@ class Searcher:
         *,
         min_hits: int = 3,
         cross_language: bool = True,
+        expert_depth: int = 100,
     ) -> None:
         self.index = index
         self.store = store
@@ -163,6 +170,8 @@ class Searcher:
         self.min_hits = min_hits
         #: False only for the relevance benchmark's same-language baseline
         self.cross_language = cross_language
+        #: how many top documents a search keeps for the experts
+        self.expert_depth = expert_depth
 
     def parse_text(self, text: str) -> tuple[ParsedQuery, Query]:
         """The text part of a query; never raises (odd syntax is read as plain words)."""
@@ -202,15 +211,17 @@ class Searcher:
         if query is not NullQuery:
             with self.index.searcher() as searcher:
                 prefer = parsed.language
-                results = self._run(searcher, query, allow, mask, page, size, request.sort, prefer)
+                depth = max(2 * page * size + TIE_MARGIN, self.expert_depth)
+                results = self._run(searcher, query, allow, mask, depth, request.sort)
                 if len(results) < self.min_hits and len([c for c in parsed.clauses if not c.negated]) > 1:
                     relaxed = build_query(parsed, relaxed=True, cross_language=self.cross_language)
-                    loose = self._run(searcher, relaxed, allow, mask, page, size, request.sort, prefer)
+                    loose = self._run(searcher, relaxed, allow, mask, depth, request.sort)
                     if len(loose) > len(results):
                         results, query, outcome.relaxed = loose, relaxed, True
                 outcome.total = len(results)
                 outcome.facets = _facet_counts(results)
-                page_hits = list(results)[(page - 1) * size : page * size]
+                outcome.ranked = results.ranked_documents(self.expert_depth)
+                page_hits = results.collapsed()[(page - 1) * size : page * size]
                 outcome.hits = self._hits(searcher, page_hits, query, allow, prefer)
                 if outcome.total < self.min_hits and text.strip():
                     outcome.suggestion = self._suggest(searcher, parsed, text, allow, outcome.total)
@@ -218,46 +229,8 @@ class Searcher:
         return outcome
 
     def ranked_documents(self, request: SearchRequest, limit: int = 100) -> list[tuple[str, list[str]]]:
-        """The top *limit* documents for *request* (no twin collapsing), with matched terms.
-
-        Experts are drawn from these: same query pipeline, same ACL.
-        """
-        text, include, exclude = split_filters((request.query or "")[:MAX_QUERY_CHARS])
-        for name, values in request.filters.items():
-            if name in FILTER_FIELDS and values:
-                include.setdefault(name, []).extend(values)
-        parsed, query = self.parse_text(text)
-        if query is NullQuery or not text.strip():
-            return []
-        full: Query = And([query, ConstantScoreQuery(self._allow(request.groups, include), 0.0)])
-        if exclude:
-            full = AndNot(full, Or([_filter_terms(n, v) for n, v in exclude.items()]))
-        with self.index.searcher() as searcher:
-            results = searcher.search(full, limit=limit, terms=True)
-            if len(results) < self.min_hits and len([c for c in parsed.clauses if not c.negated]) > 1:
-                relaxed = build_query(parsed, relaxed=True, cross_language=self.cross_language)
-                loose = And([relaxed, ConstantScoreQuery(self._allow(request.groups, include), 0.0)])
-                results = searcher.search(loose, limit=limit, terms=True)
-            out = []
-            for hit in results:
-                words = []
-                for fieldname, term in hit.matched_terms():
-                    if fieldname in (
-                        "acl",
-                        "agency",
-                        "source",
-                        "kind",
-                        "lang",
-                        "year",
-                        "communities",
-                        "tags",
-                    ):
-                        continue
-                    word = term.decode("utf-8") if isinstance(term, bytes) else str(term)
-                    if word not in words:
-                        words.append(word)
-                out.append((hit["id"], words))
-            return out
+        """The top *limit* documents for *request* (no twin collapsing), with matched terms."""
+        return self.search(request).ranked[:limit]
 
     def community_documents(
         self, community: str, groups: tuple[str, ...], limit: int = 100
@@ -271,43 +244,58 @@ class Searcher:
     @staticmethod
     def _allow(groups: tuple[str, ...], include: dict[str, list[str]]) -> Query:
         visible = tuple(dict.fromkeys(g for g in groups if g)) or ("public",)
-        acl = Or([Term("acl", g) for g in visible]) if len(visible) > 1 else Term("acl", visible[0])
+        acl = (
+            Or([Term("acl", g, boost=0.0) for g in visible])
+            if len(visible) > 1
+            else Term("acl", visible[0], boost=0.0)
+        )
         restrictions = [acl] + [_filter_terms(n, v) for n, v in include.items()]
         return And(restrictions) if len(restrictions) > 1 else acl
 
     @staticmethod
-    def _run(
-        searcher,
-        query: Query,
-        allow: Query,
-        mask: Query | None,
-        page: int,
-        size: int,
-        sort: str,
-        prefer: str | None = None,
-    ):
-        # The ACL and the filters go into the query itself and score nothing; they are
-        # never applied after the search. (Whoosh's filter= also breaks collapsing.)
-        full: Query = And([query, ConstantScoreQuery(allow, 0.0)])
+    def _run(searcher, query: Query, allow: Query, mask: Query | None, depth: int, sort: str) -> _Ranked:
+        # The ACL and the filters go into the query itself as zero-boost terms (they
+        # must match but score nothing); they are never applied after the search.
+        # (Whoosh's filter= breaks collapsing; ConstantScoreQuery(q, 0.0) scores 1.0
+        # and misleads the top-N block skipping; Require matches nothing in 2.7.4.)
+        full: Query = And([query, allow])
         if mask is not None:
             full = AndNot(full, mask)
-        return searcher.search(
+        # Two passes. The ranked pass takes the top *depth* documents, uncollapsed
+        # (the experts vote with them; twins are collapsed in Python for the page).
+        # The unscored pass visits every match for the total and the facets.
+        top = searcher.search(
             full,
-            limit=page * size,
-            sortedby=sorting.FieldFacet("date", reverse=True) if sort == "date" else None,
+            limit=depth,
+            sortedby=[sorting.FieldFacet("date", reverse=True), sorting.FieldFacet("id")]
+            if sort == "date"
+            else None,
+            terms=True,
+        )
+        counts = searcher.search(
+            full,
+            limit=None,
+            scored=False,
             groupedby={name: sorting.FieldFacet(name, allow_overlap=name in OVERLAPPING) for name in FACETS},
             maptype=sorting.Count,
             collapse=sorting.FieldFacet("twin"),
             collapse_limit=1,
+            collapse_order=sorting.FieldFacet("lang"),  # unscored: any order picks one of the twins
         )
+        return _Ranked(top, counts)
 
     def _hits(self, searcher, page_hits, query: Query, allow: Query, prefer: str | None = None) -> list[Hit]:
         # Of EN/FR twins (collapsed into one hit), show the one in the query's language.
+        twins_by_key = self._twin_fields(searcher, [hit.get("twin") for hit in page_hits], allow)
         chosen = []
         for hit in page_hits:
             fields = dict(hit.fields())
-            fields["_score"] = float(hit.score or 0.0)
-            twins = self._twin_fields(searcher, fields, allow)
+            fields["_score"] = _relevance(hit.score)
+            twins = {
+                lang: other
+                for lang, other in twins_by_key.get(fields.get("twin"), {}).items()
+                if other["id"] != fields["id"] and lang != fields.get("lang")
+            }
             if prefer and fields.get("lang") != prefer and prefer in twins:
                 twin = dict(twins[prefer])
                 twin["_score"] = fields["_score"]
@@ -340,19 +328,17 @@ class Searcher:
         return out
 
     @staticmethod
-    def _twin_fields(searcher, hit: dict, allow: Query) -> dict[str, dict]:
-        """The other-language versions of *hit* this user may see: language -> stored fields."""
-        key = hit.get("twin")
-        if not key:
+    def _twin_fields(searcher, keys: list[str | None], allow: Query) -> dict[str, dict[str, dict]]:
+        """For each twin key, the versions this user may see: key -> language -> stored fields."""
+        wanted = sorted({k for k in keys if k})
+        if not wanted:
             return {}
-        others = searcher.search(And([Term("twin", key), allow]), limit=5)
-        return {
-            other["lang"]: dict(other.fields())
-            for other in others
-            if other["id"] != hit["id"]
-            and other.get("lang") in ("en", "fr")
-            and other.get("lang") != hit.get("lang")
-        }
+        found = searcher.search(And([Or([Term("twin", k) for k in wanted]), allow]), limit=len(wanted) * 4)
+        out: dict[str, dict[str, dict]] = {}
+        for other in found:
+            if other.get("lang") in ("en", "fr"):
+                out.setdefault(other["twin"], {}).setdefault(other["lang"], dict(other.fields()))
+        return out
 
     def _suggest(self, searcher, parsed: ParsedQuery, text: str, allow: Query, total: int) -> str | None:
         """ "Did you mean": spelling fixes taken only from what this user may see."""
@@ -365,7 +351,7 @@ class Searcher:
             if len(word) < 4:
                 continue
             _, own = self.parse_text(clause.text)
-            if len(searcher.search(And([own, ConstantScoreQuery(allow, 0.0)]), limit=1)):
+            if searcher.search(And([own, allow]), limit=1).scored_length():
                 continue  # the word is found as it is
             candidates: dict[str, int] = {}
             for corrector in correctors:
@@ -374,14 +360,14 @@ class Searcher:
             for candidate in sorted(candidates, key=lambda c: (candidates[c], _distance(word, c), c)):
                 # a candidate counts only if a document this user may see has it
                 _, probe = self.parse_text(candidate)
-                if len(searcher.search(And([probe, ConstantScoreQuery(allow, 0.0)]), limit=1)):
+                if searcher.search(And([probe, allow]), limit=1).scored_length():
                     fixed = re.sub(re.escape(clause.text), candidate, fixed, count=1)
                     changed = True
                     break
         if not changed:
             return None
         _, query = self.parse_text(fixed)
-        check = searcher.search(And([query, ConstantScoreQuery(allow, 0.0)]), limit=1)
+        check = searcher.search(And([query, allow]), limit=1)
         return fixed if len(check) > total else None
 
 
@@ -394,6 +380,69 @@ def _distance(a: str, b: str) -> int:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
     return previous[-1]
+
+
+def _relevance(key) -> float:
+    """A hit's relevance score (with a sort order, Whoosh gives the sort key instead)."""
+    if isinstance(key, tuple):
+        key = key[0] if key else 0.0
+        # ScoreFacet sorts ascending on the negated score; a date key is not a score
+        return -float(key) if isinstance(key, (int, float)) else 0.0
+    return float(key or 0.0)
+
+
+class _Ranked:
+    """The ranked pass of a search and the unscored pass that counted every match."""
+
+    def __init__(self, top, counts) -> None:
+        self.top = top
+        self.counts = counts
+        self._sorted = None
+
+    def __len__(self) -> int:
+        # every document has exactly one source, so the source facet counts every match
+        # (len() of collapsed Whoosh results would run the whole query again)
+        return sum(self.counts.groups("source").values())
+
+    def ranked(self) -> list:
+        """The ranked hits; ties broken by document id, so a reindex gives identical results."""
+        if self._sorted is None:
+            # not list(self.top): list() asks len() first, and that re-runs the query
+            hits = [self.top[i] for i in range(self.top.scored_length())]
+            if hits and not isinstance(hits[0].score, tuple):
+                # the id column, not the stored fields: loading those costs far more
+                ids = self.top.searcher.reader().column_reader("id")
+                hits.sort(key=lambda hit: (-float(hit.score or 0.0), ids[hit.docnum]))
+            self._sorted = hits
+        return self._sorted
+
+    def collapsed(self) -> list:
+        """The ranked hits with EN/FR twins collapsed (the best of each pair stays)."""
+        twins = self.top.searcher.reader().column_reader("twin")
+        seen, out = set(), []
+        for hit in self.ranked():
+            key = twins[hit.docnum]
+            if key not in seen:
+                seen.add(key)
+                out.append(hit)
+        return out
+
+    def ranked_documents(self, limit: int) -> list[tuple[str, list[str]]]:
+        ids = self.top.searcher.reader().column_reader("id")
+        out = []
+        for hit in self.ranked()[:limit]:
+            words = []
+            for fieldname, term in hit.matched_terms():
+                if fieldname not in TEXT_FIELDS:
+                    continue  # filters (acl, dates...) are not evidence
+                word = term.decode("utf-8", "replace") if isinstance(term, bytes) else str(term)
+                if word not in words:
+                    words.append(word)
+            out.append((ids[hit.docnum], words))
+        return out
+
+    def groups(self, name: str):
+        return self.counts.groups(name)
 
 
 def _facet_counts(results) -> dict[str, list[tuple[str, int]]]:
@@ -426,23 +475,36 @@ def _query_terms(query: Query) -> dict[str, set[str]]:
 
 
 _FRAGMENTER = highlight.ContextFragmenter(maxchars=220, surround=60)
+#: snippets come from the start of long documents (highlighting is linear in the text)
+SNIPPET_TEXT_LIMIT = 20000
+
+
+def analyzers_by_family():
+    from indexer.query import analyzers
+
+    return analyzers()
+
+
 _FORMATTER = highlight.HtmlFormatter(tagname="mark", between=" … ")
 
 
 def make_snippet(text: str, terms: dict[str, set[str]], language: str) -> str:
     """Up to three escaped fragments of *text* with the matched terms in <mark>."""
-    from indexer.analysis import english_analyzer, french_analyzer, neutral_analyzer
-
     if not text:
         return ""
     order = ["fr", "en"] if language == "fr" else ["en", "fr"]
-    analyzers = {"en": english_analyzer, "fr": french_analyzer, "neutral": neutral_analyzer}
+    analyzers = analyzers_by_family()
     for family in [*order, "neutral"]:
         if not terms.get(family):
             continue
         try:
             fragment = highlight.highlight(
-                text, frozenset(terms[family]), analyzers[family](), _FRAGMENTER, _FORMATTER, top=3
+                text[:SNIPPET_TEXT_LIMIT],
+                frozenset(terms[family]),
+                analyzers[family],
+                _FRAGMENTER,
+                _FORMATTER,
+                top=3,
             )
         except Exception:  # noqa: BLE001 - a snippet is never worth a failed search
             fragment = ""

@@ -13,9 +13,13 @@ TOPICS = ["procurement", "telework", "accessibility", "fraud", "records", "priva
 
 
 def corpus(n: int) -> dict[str, dict]:
+    """Distinct documents: topic repeated 1-5 times and 0-96 filler words, so scores rarely tie."""
     return {
         f"doc{i:05d}": {
-            "text": f"Note {i} about {TOPICS[i % len(TOPICS)]} for public servants in region {i % 13}.",
+            "text": f"Note {i} for public servants in region {i % 13}. "
+            + " ".join([TOPICS[i % len(TOPICS)]] * (i % 5 + 1))
+            + " "
+            + " ".join(f"filler{j}" for j in range(i % 97)),
             "version": 1,
         }
         for i in range(n)

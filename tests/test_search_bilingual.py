@@ -16,27 +16,53 @@ def when(year: int, month: int = 6) -> datetime:
 
 
 DOCS = {
-    "green-en": {"title": "Green procurement criteria",
-                 "text": "Environmental criteria help buyers choose products with a lower footprint.",
-                 "language": "en", "modified": when(2025)},
-    "green-fr": {"title": "Critères d'approvisionnement écologique",
-                 "text": "Les critères environnementaux aident les acheteurs à choisir des produits durables.",
-                 "language": "fr", "translation_of": "wiki:green-en", "modified": when(2025)},
-    "deconnexion": {"title": "Le droit à la déconnexion",
-                    "text": "Le télétravail ne doit pas empêcher les employés de se déconnecter le soir.",
-                    "language": "fr", "modified": when(2023), "communities": ["telework"]},
-    "backlog": {"title": "Clearing an ATIP backlog",
-                "text": "Five lessons from clearing our access to information backlog in one year.",
-                "language": "en", "modified": when(2021), "communities": ["atip"]},
-    "secret-en": {"title": "Quarterly vendor screening results",
-                  "text": "Screening of vendor Quixotrax found serious procurement irregularities.",
-                  "language": "en", "acl": ["investigators"], "modified": when(2024)},
-    "public-fr": {"title": "Résultats trimestriels de la vérification des fournisseurs",
-                  "text": "La vérification des fournisseurs se poursuit selon le calendrier habituel.",
-                  "language": "fr", "translation_of": "wiki:secret-en", "modified": when(2024)},
-    "phishing": {"title": "Phishing campaigns targeting employees",
-                 "text": "Report phishing emails that ask for your payroll password.",
-                 "language": "en", "modified": when(2022)},
+    "green-en": {
+        "title": "Green procurement criteria",
+        "text": "Environmental criteria help buyers choose products with a lower footprint.",
+        "language": "en",
+        "modified": when(2025),
+    },
+    "green-fr": {
+        "title": "Critères d'approvisionnement écologique",
+        "text": "Les critères environnementaux aident les acheteurs à choisir des produits durables.",
+        "language": "fr",
+        "translation_of": "wiki:green-en",
+        "modified": when(2025),
+    },
+    "deconnexion": {
+        "title": "Le droit à la déconnexion",
+        "text": "Le télétravail ne doit pas empêcher les employés de se déconnecter le soir.",
+        "language": "fr",
+        "modified": when(2023),
+        "communities": ["telework"],
+    },
+    "backlog": {
+        "title": "Clearing an ATIP backlog",
+        "text": "Five lessons from clearing our access to information backlog in one year.",
+        "language": "en",
+        "modified": when(2021),
+        "communities": ["atip"],
+    },
+    "secret-en": {
+        "title": "Quarterly vendor screening results",
+        "text": "Screening of vendor Quixotrax found serious procurement irregularities.",
+        "language": "en",
+        "acl": ["investigators"],
+        "modified": when(2024),
+    },
+    "public-fr": {
+        "title": "Résultats trimestriels de la vérification des fournisseurs",
+        "text": "La vérification des fournisseurs se poursuit selon le calendrier habituel.",
+        "language": "fr",
+        "translation_of": "wiki:secret-en",
+        "modified": when(2024),
+    },
+    "phishing": {
+        "title": "Phishing campaigns targeting employees",
+        "text": "Report phishing emails that ask for your payroll password.",
+        "language": "en",
+        "modified": when(2022),
+    },
 }
 
 
@@ -138,4 +164,6 @@ def test_restricted_document_leaks_nowhere(searcher):
     assert insider.suggestion == "quixotrax"
     # insiders see the English original, linked to its public twin
     inside = searcher.search(SearchRequest("vendor screening", groups=("public", "investigators")))
-    assert ids(inside) == ["wiki:secret-en"] and inside.hits[0].alternates == {"fr": "memory://wiki/public-fr"}
+    assert ids(inside) == ["wiki:secret-en"] and inside.hits[0].alternates == {
+        "fr": "memory://wiki/public-fr"
+    }

@@ -71,21 +71,29 @@ def metrics(ranked_groups: list[str], relevant: set[str]) -> tuple[float, float,
         if group in relevant:
             rr = 1.0 / rank
             break
-    dcg = sum(1.0 / math.log2(rank + 1) for rank, g in enumerate(ranked_groups[:10], start=1) if g in relevant)
+    dcg = sum(
+        1.0 / math.log2(rank + 1) for rank, g in enumerate(ranked_groups[:10], start=1) if g in relevant
+    )
     ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(relevant), 10) + 1))
     recall = len(set(ranked_groups[:20]) & relevant) / len(relevant) if relevant else 0.0
     return rr, (dcg / ideal if ideal else 0.0), recall
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--show-misses", action="store_true", help="list queries with no relevant hit in the top 10")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--show-misses", action="store_true", help="list queries with no relevant hit in the top 10"
+    )
     parser.add_argument("--compare", action="store_true", help="list queries where the baseline does better")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="savoir-relevance-"))
     try:
         server, base = start_site(free_port())
-        settings = build_settings({"store": {"data_dir": str(work / "data")}, "http": {"min_delay": 0.0}}, env={})
+        settings = build_settings(
+            {"store": {"data_dir": str(work / "data")}, "http": {"min_delay": 0.0}}, env={}
+        )
         savoir = Savoir(settings, demo_sources(base))
         savoir.crawl()
         server.shutdown()
@@ -113,7 +121,9 @@ def main() -> None:
         sides = {}
         for side in ("en", "fr"):
             index = SearchIndex(work / f"index-{side}")
-            index.rebuild(store, keep=lambda d, side=side: d.id not in twinned or index_lang.get(d.id) == side)
+            index.rebuild(
+                store, keep=lambda d, side=side: d.id not in twinned or index_lang.get(d.id) == side
+            )
             sides[side] = index
 
         def run(searcher: Searcher, q: Query) -> list[str]:
@@ -144,7 +154,9 @@ def main() -> None:
                 if ours[-1][0] == 0:
                     misses.append((q, ranked[:3]))
             rows.append((f"Savoir, {lang} queries", ours))
-            rows.append((f"baseline, {lang} queries", [metrics(run(baseline, q), judged[q.qid]) for q in subset]))
+            rows.append(
+                (f"baseline, {lang} queries", [metrics(run(baseline, q), judged[q.qid]) for q in subset])
+            )
         table("Whole collection (all judged queries)", rows)
 
         twin_queries = [q for q in queries if q.qid.startswith("t")]
@@ -153,7 +165,9 @@ def main() -> None:
         for qlang in ("en", "fr"):
             for side in ("en", "fr"):
                 searcher = Searcher(sides[side], store)
-                values = [metrics(run(searcher, q), judged[q.qid]) for q in twin_queries if q.language == qlang]
+                values = [
+                    metrics(run(searcher, q), judged[q.qid]) for q in twin_queries if q.language == qlang
+                ]
                 kind = "mono" if qlang == side else "cross"
                 cells.append((f"{qlang} query -> {side} docs ({kind})", values))
         for qlang in ("en", "fr"):
@@ -166,7 +180,9 @@ def main() -> None:
             for side in ("en", "fr"):
                 searcher = Searcher(sides[side], store)
                 values = [metrics(run(searcher, q), judged[q.qid]) for q in held_out if q.language == qlang]
-                held.append((f"{qlang} query -> {side} docs ({'mono' if qlang == side else 'cross'})", values))
+                held.append(
+                    (f"{qlang} query -> {side} docs ({'mono' if qlang == side else 'cross'})", values)
+                )
         table("Held-out paraphrase queries (never used for tuning)", held)
         mono = [means["en query -> en docs (mono)"], means["fr query -> fr docs (mono)"]]
         cross = [means["en query -> fr docs (cross)"], means["fr query -> en docs (cross)"]]
@@ -179,7 +195,9 @@ def main() -> None:
             print("\nqueries where Savoir ranks below the same-language baseline (own side):")
             for q in twin_queries + held_out:
                 ours = metrics(run(Searcher(sides[q.language], store), q), judged[q.qid])
-                base = metrics(run(Searcher(sides[q.language], store, cross_language=False), q), judged[q.qid])
+                base = metrics(
+                    run(Searcher(sides[q.language], store, cross_language=False), q), judged[q.qid]
+                )
                 if ours[0] < base[0]:
                     print(f"  {q.qid} {q.text!r}: MRR {ours[0]:.2f} vs baseline {base[0]:.2f}")
         if args.show_misses:
