@@ -92,6 +92,8 @@ class ExpertSettings:
     association_cap: float = 1.5
     prolific_exponent: float = 0.5  # score / (1 + ln(1 + documents))^exponent
     min_documents: int = 2
+    min_focus: float = 0.1  # supporting documents / documents the person touched (up to top_documents)
+    min_relative_score: float = 0.3  # drop people scoring below this share of the best one
     active_within_years: float = 3.0
     per_agency_in_top: int = 2  # at most this many people of one agency in the top 5
     mass_editor_share: float = 0.3  # touched this share of a source's pages...

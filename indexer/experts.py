@@ -27,7 +27,16 @@ from config.loader import ExpertSettings
 from indexer.people import PeopleDirectory, normalise_name
 from indexer.store import Store, contributions, documents, opt_outs, people, persons
 
-BOT_NAME = re.compile(r"(?:^|[\s_-])bot$|bot(?:$|[\s_-])|^bot", re.IGNORECASE)
+#: "Bot" as a word of its own ("Cleanup Bot", "bot-42") or a CamelCase ending
+#: ("MaintenanceBot"); never inside a name ("Talbot")
+BOT_WORD = re.compile(r"(?:^|[\s_.\-])bot(?:$|[\s_.\-\d])", re.IGNORECASE)
+BOT_SUFFIX = re.compile(r"[a-z0-9]Bot$")
+
+
+def looks_like_bot(name: str | None) -> bool:
+    return bool(name) and bool(BOT_WORD.search(name) or BOT_SUFFIX.search(name))
+
+
 SECONDS_PER_YEAR = 365.25 * 86400
 
 
@@ -76,6 +85,7 @@ def resolve_people(
                     contributions.c.size,
                     contributions.c.role,
                     contributions.c.minor,
+                    documents.c.agency,
                 )
                 .join(documents, documents.c.id == contributions.c.document_id)
                 .where(documents.c.deleted.is_(False))
@@ -89,6 +99,27 @@ def resolve_people(
             ).all()
         )
         self_opted = {r.person_id for r in conn.execute(select(opt_outs.c.person_id))}
+    # where each raw identity actually works: an emailed identity is stored once for
+    # all sources, with the agency of whichever source named it first
+    worked_in: dict[int, Counter] = defaultdict(Counter)
+    for t in touches:
+        worked_in[t.person_id][t.agency] += 1
+    for r in rows:
+        if worked_in[r["id"]]:
+            r["home"] = worked_in[r["id"]].most_common(1)[0][0]
+            r["active_in"] = set(worked_in[r["id"]])
+        else:
+            r["home"], r["active_in"] = r["agency"], {r["agency"]}
+    # an email domain belongs to the agency most of its addresses work in
+    domain_votes: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        if r["email"] and "@" in r["email"]:
+            domain_votes[r["email"].rsplit("@", 1)[1]][r["home"]] += 1
+    domain_agency = {
+        domain: votes.most_common(1)[0][0]
+        for domain, votes in domain_votes.items()
+        if votes.most_common(1)[0][1] > sum(votes.values()) / 2
+    }
     uf = _UnionFind()
     by_id = {r["id"]: r for r in rows}
     for r in rows:
@@ -106,20 +137,26 @@ def resolve_people(
         if entry is not None:
             entry_of[r["id"]] = entry
             uf.union(r["id"], ("directory", entry.get("email") or normalise_name(entry["name"])))
-    # the same name within one agency, unless two different emails say otherwise
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    # The same name within one agency is one person, unless two different emails say
+    # otherwise: a name-only identity joins the one emailed identity of that name that
+    # works in its agency, and name-only identities of one agency join each other.
+    emailed_by_name: dict[str, list[dict]] = defaultdict(list)
+    nameless_groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for r in rows:
-        if r["name_norm"]:
-            groups[(r["agency"], r["name_norm"])].append(r["id"])
-    for ids in groups.values():
-        emails = {by_id[i]["email"] for i in ids if by_id[i]["email"]}
-        if len(emails) <= 1:
-            for other in ids[1:]:
-                uf.union(ids[0], other)
+        if not r["name_norm"]:
+            continue
+        if r["email"]:
+            emailed_by_name[r["name_norm"]].append(r)
         else:
-            anchorless = [i for i in ids if not by_id[i]["email"]]
-            for i in anchorless[1:]:
-                uf.union(anchorless[0], i)
+            nameless_groups[(r["agency"], r["name_norm"])].append(r["id"])
+    for (agency, norm), ids in nameless_groups.items():
+        for other in ids[1:]:
+            uf.union(ids[0], other)
+        candidates = {c["email"]: c for c in emailed_by_name.get(norm, []) if agency in c["active_in"]}
+        if len(candidates) > 1:  # namesakes both active here: the one who works here
+            candidates = {e: c for e, c in candidates.items() if _home_agency(c, domain_agency) == agency}
+        if len(candidates) == 1:
+            uf.union(ids[0], next(iter(candidates.values()))["id"])
     clusters: dict[object, list[int]] = defaultdict(list)
     for r in rows:
         clusters[uf.find(r["id"])].append(r["id"])
@@ -140,14 +177,15 @@ def resolve_people(
         emailed = [by_id[m] for m in members if by_id[m]["email"]]
         names = Counter(by_id[m]["name"] for m in members)
         name = entry["name"] if entry else (emailed[0]["name"] if emailed else names.most_common(1)[0][0])
-        agency = (entry or {}).get("agency") or (emailed[0]["agency"] if emailed else by_id[pid]["agency"])
+        agency = (entry or {}).get("agency") or (
+            _home_agency(emailed[0], domain_agency) if emailed else by_id[pid]["home"]
+        )
         email = (entry or {}).get("email") or (emailed[0]["email"] if emailed else None)
         docs = sum(stats[m].docs for m in members if m in stats)
         last_times = [stats[m].last for m in members if m in stats and stats[m].last]
         last = max(last_times) if last_times else None
         is_bot = any(
-            BOT_NAME.search(by_id[m]["name"] or "") or BOT_NAME.search(by_id[m]["username"] or "")
-            for m in members
+            looks_like_bot(by_id[m]["name"]) or looks_like_bot(by_id[m]["username"]) for m in members
         )
         mass = False
         for m in members:
@@ -192,6 +230,13 @@ def resolve_people(
         for member, pid in links:
             conn.execute(update(people).where(people.c.id == member).values(person_id=pid))
     return len(person_rows)
+
+
+def _home_agency(identity: dict, domain_agency: dict[str, str]) -> str:
+    """An emailed identity's agency: its email domain's, else where it works most."""
+    email = identity.get("email") or ""
+    domain = email.rsplit("@", 1)[1] if "@" in email else ""
+    return domain_agency.get(domain) or identity["home"]
 
 
 # -- scoring --------------------------------------------------------------------
@@ -327,7 +372,9 @@ class ExpertFinder:
         support: dict[int, list[str]] = defaultdict(list)
         for doc_id, people_assoc in assoc.items():
             capped = {p: min(a, s.association_cap) for p, a in people_assoc.items()}
-            total = sum(capped.values())
+            # shared among contributors, but a lone author of an old page keeps only
+            # what their (decayed) association is worth
+            total = max(sum(capped.values()), 1.0)
             weight = 1.0 if variant == "votes" else 1.0 / (s.rank_constant + rank_of[doc_id])
             for pid, a in capped.items():
                 scores[pid] += weight * (1.0 if variant == "votes" else a / total)
@@ -339,6 +386,8 @@ class ExpertFinder:
             docs = support[pid]
             if p.opted_out or len(docs) < s.min_documents:
                 continue
+            if p.doc_count and len(docs) < s.min_focus * min(p.doc_count, s.top_documents):
+                continue  # a generalist: this topic is a sliver of what they touch
             if not any(roles[(pid, d)] & {"author", "editor"} for d in docs):
                 continue
             if p.last_active is None or p.last_active.timestamp() < active_since:
@@ -364,6 +413,10 @@ class ExpertFinder:
             ]
             experts.append(Expert(pid, p.name, p.agency, score, evidence, dict(counts)))
         experts.sort(key=lambda e: (-e.score, e.name))
+        if experts and s.min_relative_score > 0:
+            # the list is not padded with people far behind the best match
+            floor = experts[0].score * s.min_relative_score
+            experts = [e for e in experts if e.score >= floor]
         return diversify(experts, s.per_agency_in_top, top=5)[: max(s.suggestions, 0) or None]
 
 

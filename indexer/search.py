@@ -418,9 +418,12 @@ class _Ranked:
 
     def collapsed(self) -> list:
         """The ranked hits with EN/FR twins collapsed (the best of each pair stays)."""
+        hits = self.ranked()
+        if not hits:
+            return []
         twins = self.top.searcher.reader().column_reader("twin")
         seen, out = set(), []
-        for hit in self.ranked():
+        for hit in hits:
             key = twins[hit.docnum]
             if key not in seen:
                 seen.add(key)
@@ -428,9 +431,12 @@ class _Ranked:
         return out
 
     def ranked_documents(self, limit: int) -> list[tuple[str, list[str]]]:
+        hits = self.ranked()[:limit]
+        if not hits:
+            return []
         ids = self.top.searcher.reader().column_reader("id")
         out = []
-        for hit in self.ranked()[:limit]:
+        for hit in hits:
             words = []
             for fieldname, term in hit.matched_terms():
                 if fieldname not in TEXT_FIELDS:

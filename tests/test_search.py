@@ -134,3 +134,9 @@ def test_restricted_document_never_shows_to_outsiders(corpus):
     )  # twins collapsed + mixed
     insider = corpus.search(SearchRequest("Zyxor", groups=("public", "fraud-investigators")))
     assert ids(insider) == ["records:secret"]
+
+
+def test_searching_an_empty_index(savoir_factory, memory_content):
+    savoir = savoir_factory([memory_source("empty")])
+    results = Searcher(savoir.open_index(), savoir.store).search(SearchRequest("anything at all"))
+    assert results.total == 0 and results.hits == [] and results.ranked == []
