@@ -47,6 +47,9 @@ _FILTER_RE = re.compile(r"(?<!\S)(-?)(" + "|".join(FILTER_FIELDS) + r'):("[^"]*"
 _SYNTAX = re.compile(r"[()\[\]{}^~*?:\\/+!]|\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
 MAX_QUERY_CHARS = 1000
 OVERLAPPING = {"communities"}
+#: filters (ACL, agency...) must match but should not score: Whoosh divides by the
+#: boost when it skips blocks, so "nothing" is a tiny weight, not zero
+FILTER_BOOST = 1e-9
 TEXT_FIELDS = frozenset({"title_en", "body_en", "title_fr", "body_fr", "neutral"})
 TIE_MARGIN = 10  # a document may belong to several
 
@@ -147,7 +150,7 @@ def _filter_terms(name: str, values: list[str]) -> Query:
         values = [normalise_name(v) for v in values]
     elif fieldname == "tags":
         values = [v.lower() for v in values]
-    terms = [Term(fieldname, v, boost=0.0) for v in values]
+    terms = [Term(fieldname, v, boost=FILTER_BOOST) for v in values]
     return Or(terms) if len(terms) > 1 else terms[0]
 
 
@@ -245,16 +248,16 @@ class Searcher:
     def _allow(groups: tuple[str, ...], include: dict[str, list[str]]) -> Query:
         visible = tuple(dict.fromkeys(g for g in groups if g)) or ("public",)
         acl = (
-            Or([Term("acl", g, boost=0.0) for g in visible])
+            Or([Term("acl", g, boost=FILTER_BOOST) for g in visible])
             if len(visible) > 1
-            else Term("acl", visible[0], boost=0.0)
+            else Term("acl", visible[0], boost=FILTER_BOOST)
         )
         restrictions = [acl] + [_filter_terms(n, v) for n, v in include.items()]
         return And(restrictions) if len(restrictions) > 1 else acl
 
     @staticmethod
     def _run(searcher, query: Query, allow: Query, mask: Query | None, depth: int, sort: str) -> _Ranked:
-        # The ACL and the filters go into the query itself as zero-boost terms (they
+        # The ACL and the filters go into the query itself as near-zero-boost terms (they
         # must match but score nothing); they are never applied after the search.
         # (Whoosh's filter= breaks collapsing; ConstantScoreQuery(q, 0.0) scores 1.0
         # and misleads the top-N block skipping; Require matches nothing in 2.7.4.)

@@ -43,6 +43,7 @@ class FaultServer:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 65536  # one send per response (unbuffered writes meet delayed ACKs)
 
             def log_message(self, *args):  # quiet
                 return
