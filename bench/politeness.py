@@ -28,7 +28,9 @@ def rate(session: HttpSession, base: str, count: int, prefix: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--polite-requests", type=int, default=10)
     args = parser.parse_args()
@@ -45,11 +47,17 @@ def main() -> None:
             again = HttpSession(HttpSettings(min_delay=0.0, jitter=0.0), cache=HttpCache(work / "cache"))
             rate(again, server.base, args.requests, "c")
             page_requests = sum(n for host, n in again.stats.requests.items())
-        print(f"politeness off (min_delay=0): {ceiling:8.1f} requests/s to one host ({args.requests} requests)")
-        print(f"defaults (min_delay={defaults.min_delay:g}s, jitter {defaults.jitter:.0%}, "
-              f"1 at a time): {setting:5.2f} requests/s ({args.polite_requests} requests)")
-        print(f"re-run of {args.requests} unchanged pages: {again.stats.not_modified} of {page_requests} requests "
-              f"answered 304 ({again.stats.not_modified / page_requests:.0%}; the rest is robots.txt)")
+        print(
+            f"politeness off (min_delay=0): {ceiling:8.1f} requests/s to one host ({args.requests} requests)"
+        )
+        print(
+            f"defaults (min_delay={defaults.min_delay:g}s, jitter {defaults.jitter:.0%}, "
+            f"1 at a time): {setting:5.2f} requests/s ({args.polite_requests} requests)"
+        )
+        print(
+            f"re-run of {args.requests} unchanged pages: {again.stats.not_modified} of {page_requests} requests "
+            f"answered 304 ({again.stats.not_modified / page_requests:.0%}; the rest is robots.txt)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -236,7 +236,9 @@ class ConnectorConformance:
             named += authors
             # whoever a source names, it names properly
             for c in doc.contributions:
-                assert c.person.name.strip() or c.person.email or c.person.username, f"{doc.id}: nameless person"
+                assert c.person.name.strip() or c.person.email or c.person.username, (
+                    f"{doc.id}: nameless person"
+                )
         # a source whose formats do not all name authors still names them where it can
         assert named, "no document of the full run names an author"
 

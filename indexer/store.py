@@ -530,6 +530,7 @@ class Store:
                 if upserts
                 else set()
             )
+            new_rows, contribution_rows, change_rows, updated = [], [], [], []
             for doc, digest in upserts:
                 values = {
                     "source_id": source_id,
@@ -554,15 +555,14 @@ class Store:
                 }
                 if doc.id in existing:
                     conn.execute(update(documents).where(documents.c.id == doc.id).values(**values))
-                    conn.execute(delete(contributions).where(contributions.c.document_id == doc.id))
+                    updated.append(doc.id)
                 else:
-                    conn.execute(insert(documents).values(id=doc.id, first_seen=stamp, **values))
-                rows = []
+                    new_rows.append({"id": doc.id, "first_seen": stamp, **values})
                 for contribution in doc.contributions:
                     person_id = self._person_id(
                         conn, contribution.person, doc.agency, source_id, person_cache
                     )
-                    rows.append(
+                    contribution_rows.append(
                         {
                             "document_id": doc.id,
                             "person_id": person_id,
@@ -572,9 +572,16 @@ class Store:
                             "minor": contribution.minor,
                         }
                     )
-                if rows:
-                    conn.execute(insert(contributions), rows)
-                conn.execute(insert(changes).values(document_id=doc.id, time=stamp))
+                change_rows.append({"document_id": doc.id, "time": stamp})
+            # one statement per kind of row, not per document
+            if updated:
+                conn.execute(delete(contributions).where(contributions.c.document_id.in_(updated)))
+            if new_rows:
+                conn.execute(insert(documents), new_rows)
+            if contribution_rows:
+                conn.execute(insert(contributions), contribution_rows)
+            if change_rows:
+                conn.execute(insert(changes), change_rows)
             for doc_id, reason in deletions:
                 result = conn.execute(
                     update(documents)

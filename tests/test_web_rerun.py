@@ -20,7 +20,9 @@ def site(tmp_path):
     root = tmp_path / "site"
     root.mkdir()
     links = "".join(f'<li><a href="p{i}.html">Page {i}</a></li>' for i in range(PAGES))
-    (root / "index.html").write_text(f"<html lang='en'><title>Home</title><main><ul>{links}</ul></main></html>")
+    (root / "index.html").write_text(
+        f"<html lang='en'><title>Home</title><main><ul>{links}</ul></main></html>"
+    )
     for i in range(PAGES):
         (root / f"p{i}.html").write_text(
             f"<html lang='en'><head><title>Guide {i}</title><meta name='author' content='Ana Lopez'></head>"
@@ -39,8 +41,12 @@ def site(tmp_path):
 
 
 def test_unchanged_site_rerun_is_mostly_304s(site, tmp_path):
-    source = SourceConfig(id="intranet", kind="web", agency="records",
-                          settings={"start_urls": [f"{site}/index.html"], "sitemaps": []})
+    source = SourceConfig(
+        id="intranet",
+        kind="web",
+        agency="records",
+        settings={"start_urls": [f"{site}/index.html"], "sitemaps": []},
+    )
     savoir = Savoir(make_settings(tmp_path, http={"min_delay": 0.0, "jitter": 0.0}), [source])
     (first,) = savoir.crawl()
     assert first.status == "success" and first.added == PAGES + 1
