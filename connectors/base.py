@@ -13,6 +13,7 @@ like third-party ones.
 
 from __future__ import annotations
 
+import abc
 import contextvars
 import dataclasses
 import enum
@@ -266,7 +267,7 @@ class SourceContext:
     name: str = ""
 
 
-class Connector:
+class Connector(abc.ABC):
     """Base class of every connector.
 
     Subclasses set ``kind``, a ``Settings`` dataclass, and implement
@@ -292,9 +293,9 @@ class Connector:
     def check(self) -> None:
         """Raise :class:`ConnectorError` if the source cannot be read as configured."""
 
+    @abc.abstractmethod
     def documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
         """Yield every item (no checkpoint) or what changed since *checkpoint*."""
-        raise NotImplementedError
 
     def ids(self) -> Iterable[str]:
         """Every document id the source still has (used to find deletions)."""

@@ -148,11 +148,11 @@ class ConnectorConformance:
 
     @pytest.fixture
     def make_connector(self) -> Callable[[], Connector]:
-        raise NotImplementedError("a conformance subclass must provide the make_connector fixture")
+        pytest.fail("a conformance subclass must provide the make_connector fixture")
 
     @pytest.fixture
     def mutate_source(self) -> Callable[[], Any]:
-        raise NotImplementedError("a conformance subclass must provide the mutate_source fixture")
+        pytest.fail("a conformance subclass must provide the mutate_source fixture")
 
     @pytest.fixture
     def full_run(self, make_connector: Callable[[], Connector]) -> Run:

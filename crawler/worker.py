@@ -62,9 +62,7 @@ class Worker:
         reports = self.savoir.crawl(
             source_ids, full=full, stop=self.stop, owner=f"{self.owner}:{source_ids[0]}"
         )
-        self.reports.extend(reports)
-        for report in reports:
-            log.warning("%s", report.summary())
+        self.reports.extend(reports)  # each run logs its own summary (crawler.sync)
 
     def schedule(self) -> int:
         count = 0
@@ -105,9 +103,7 @@ class Worker:
 
     def handle_signals(self) -> None:
         def stop(signum, _frame):
-            log.warning(
-                "received %s: finishing the current batch, then stopping", signal.Signals(signum).name
-            )
+            log.info("received %s: finishing the current batch, then stopping", signal.Signals(signum).name)
             self.stop.set()
 
         signal.signal(signal.SIGTERM, stop)
@@ -118,7 +114,7 @@ class Worker:
         self.savoir.mark_interrupted_runs()
         jobs = self.schedule()
         self.scheduler.start()
-        log.warning(
+        log.info(
             "worker %s started: %d scheduled sources, polling run requests every %gs",
             self.owner,
             jobs,
@@ -138,7 +134,7 @@ class Worker:
                 self.stop.wait(self.poll_seconds)
         finally:
             self.scheduler.shutdown(wait=True)
-            log.warning("worker stopped")
+            log.info("worker stopped")
 
 
 def run_worker(savoir: Savoir, *, poll_seconds: float = 2.0) -> None:

@@ -133,8 +133,9 @@ def worker(ctx: click.Context, poll: float) -> None:
     """Run every enabled source on its schedule and on request (the only index writer)."""
     from crawler.worker import run_worker
 
-    if not logging.getLogger().isEnabledFor(logging.WARNING):
-        logging.getLogger().setLevel(logging.WARNING)
+    # a long-running service says what it does: runs, their outcome, stops
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
     run_worker(_savoir(ctx), poll_seconds=poll)
 
 
