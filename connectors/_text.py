@@ -204,6 +204,10 @@ class ExtractedHtml:
     alternates: dict[str, str] = field(default_factory=dict)
     noindex: bool = False
     nofollow: bool = False
+    #: share of the main content's text that is link text (a hub page is mostly links)
+    link_density: float = 0.0
+    #: links inside the main content
+    main_links: int = 0
 
     def first(self, *names: str) -> str | None:
         for name in names:
@@ -244,7 +248,11 @@ def extract_html(markup: str) -> ExtractedHtml:
     title = " ".join(title_tag.get_text(" ").split()) if title_tag else ""
     h1 = soup.find("h1")
     out.title = title or (" ".join(h1.get_text(" ").split()) if h1 else "")
-    out.text = join_blocks(_main_blocks(soup))
+    stats: dict[str, int] = {}
+    out.text = join_blocks(_main_blocks(soup, stats=stats))
+    if stats.get("chars"):
+        out.link_density = min(1.0, stats.get("link_chars", 0) / stats["chars"])
+    out.main_links = stats.get("links", 0)
     return out
 
 
@@ -262,7 +270,9 @@ def _as_list(value: object) -> list[str]:
     return [str(v) for v in value]  # type: ignore[union-attr]
 
 
-def _main_blocks(soup: BeautifulSoup, *, find_main: bool = True) -> list[str]:
+def _main_blocks(
+    soup: BeautifulSoup, *, find_main: bool = True, stats: dict[str, int] | None = None
+) -> list[str]:
     body = soup.find("body") or soup
     container: Tag = body  # type: ignore[assignment]
     if find_main:
@@ -276,6 +286,11 @@ def _main_blocks(soup: BeautifulSoup, *, find_main: bool = True) -> list[str]:
             continue
         if tag.name in DROP_TAGS or _is_boilerplate(tag):
             tag.decompose()
+    if stats is not None:
+        anchors = container.find_all("a")
+        stats["links"] = len(anchors)
+        stats["link_chars"] = sum(len("".join(a.get_text().split())) for a in anchors)
+        stats["chars"] = len("".join(container.get_text().split()))
     blocks: list[str] = []
     buffer: list[str] = []
 

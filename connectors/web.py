@@ -52,6 +52,10 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024
 MAX_SITEMAP_NESTING = 3
+#: a page whose main content is at least this share of link text, over at least
+#: HUB_MIN_LINKS links, lists other pages and says little itself
+HUB_LINK_DENSITY = 0.5
+HUB_MIN_LINKS = 8
 
 
 @dataclass
@@ -74,6 +78,11 @@ class WebSettings:
     max_depth: int = setting(5, label="Maximum link depth", help="Links followed away from a start page.")
     max_pages: int = setting(10000, label="Maximum pages", help="Pages fetched per run at most.")
     follow_links: bool = setting(True, label="Follow links", help="Off: read only start pages and sitemaps.")
+    skip_hubs: bool = setting(
+        True,
+        label="Skip link-list pages",
+        help="Pages that are mostly links (indexes, menus) are crawled for their links but not indexed.",
+    )
 
 
 def normalise_url(url: str) -> str | None:
@@ -359,6 +368,19 @@ class WebConnector(Connector):
                 state.seen.add(canonical)
                 native = canonical
         if page.noindex:
+            return
+        if (
+            self.settings.skip_hubs
+            and page.main_links >= HUB_MIN_LINKS
+            and page.link_density >= HUB_LINK_DENSITY
+        ):
+            # a hub (an index or a menu page): its links are crawled, it is no document
+            log.debug(
+                "%s: %s is a hub page (%.0f%% link text); not indexed",
+                self.source.id,
+                native,
+                page.link_density * 100,
+            )
             return
         if not page.text:
             yield Failure(self.doc_id(native), f"{native}: no text in the page's main content")

@@ -18,6 +18,7 @@ from config.loader import HttpSettings
 from connectors.base import (
     ConnectorConfigError,
     Contribution,
+    Document,
     Person,
     Role,
     SourceContext,
@@ -59,7 +60,9 @@ def http():
 
 
 def make(site, http, **settings) -> WebConnector:
-    values = {"start_urls": [f"{site.base}/docs/"], **settings}
+    # the fixture's home page is a link list kept as a document here (skip_hubs is tested
+    # in test_web_rerun and test_hub_pages_are_followed_not_indexed)
+    values = {"start_urls": [f"{site.base}/docs/"], "skip_hubs": False, **settings}
     return WebConnector(SourceContext(id="hub", agency="tbs", kind="web"), WebSettings(**values), http)
 
 
@@ -313,3 +316,10 @@ def test_page_failing_for_now_stays_listed(site, http):
     listed = set(connector.ids())
     assert transient.ref in listed  # not tombstoned because the server hiccuped
     assert f"hub:{site.base}/docs/missing.html" not in listed  # a 404 is gone
+
+
+def test_hub_pages_are_followed_not_indexed(site, http):
+    docs = [i for i in make(site, http, skip_hubs=True).documents() if isinstance(i, Document)]
+    urls = {d.url.replace(site.base, "") for d in docs}
+    assert "/docs/" not in urls  # the home page is 54% link text over 11 links
+    assert "/docs/fraud.html" in urls  # its links were still followed
