@@ -28,7 +28,7 @@ from indexer.store import Store, StoredDocument
 log = logging.getLogger(__name__)
 
 #: bump when the schema or the analysis changes: the index is then rebuilt
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 WATERMARK_FILE = "savoir-watermark.json"
 
 Progress = Callable[[int], None]
@@ -86,7 +86,8 @@ def index_fields(doc: StoredDocument, communities: Communities | None = None) ->
         "url": doc.url,
         "body_en": "\n\n".join(body["en"]),
         "body_fr": "\n\n".join(body["fr"]),
-        "neutral": "\n".join([doc.title, *doc.contributors, *doc.tags, *body[None]]),
+        # names, tags and text in no clear language (the title is in its language's field)
+        "neutral": "\n".join([*doc.contributors, *doc.tags, *body[None]]),
         "acl": ",".join(doc.acl),
         "tags": ",".join(t.replace(",", " ") for t in doc.tags),
         "communities": ",".join(
