@@ -263,9 +263,6 @@ class Expert:
     evidence: list[Evidence]
     counts: dict[str, int]  # role -> documents
 
-    def summary(self) -> dict[str, int]:
-        return self.counts
-
 
 def recency(when: datetime | None, now: datetime, settings: ExpertSettings) -> float:
     if when is None:

@@ -38,7 +38,6 @@ TRANSLATED = 0.7
 RAW_OTHER_LANGUAGE = 0.5
 NEUTRAL = 0.6
 TITLE_FACTOR = 2.0
-PHRASE_BONUS = 0.5
 
 STOP_WORDS = frozenset(EN_STOP | FR_STOP)
 FAMILIES = {"en": ("title_en", "body_en"), "fr": ("title_fr", "body_fr")}

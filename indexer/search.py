@@ -231,10 +231,6 @@ class Searcher:
         outcome.took_ms = (time.perf_counter() - started) * 1000
         return outcome
 
-    def ranked_documents(self, request: SearchRequest, limit: int = 100) -> list[tuple[str, list[str]]]:
-        """The top *limit* documents for *request* (no twin collapsing), with matched terms."""
-        return self.search(request).ranked[:limit]
-
     def community_documents(
         self, community: str, groups: tuple[str, ...], limit: int = 100
     ) -> list[tuple[str, list[str]]]:

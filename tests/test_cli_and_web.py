@@ -110,3 +110,25 @@ def test_json_api(client):
     # the French guide is found through the glossary, ranked after the English one
     assert data["total"] == 2 and [h["id"] for h in data["hits"]] == ["wiki:a", "wiki:b"]
     assert client.get("/api/search").status_code == 400
+
+
+def test_sources_list_masks_secrets(tmp_path):
+    (tmp_path / "sources.toml").write_text(
+        '[[source]]\nid = "gcwiki"\nkind = "mediawiki"\nagency = "records"\n'
+        '[source.settings]\napi_url = "https://wiki.example/api.php"\nusername = "Savoir@bot"\n'
+        'password = "env:WIKI_PASSWORD"\n'
+    )
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[store]\ndata_dir = "{tmp_path / "data"}"\n')
+    result = run_cli(
+        "--config",
+        str(settings),
+        "sources",
+        "list",
+        "--settings",
+        env_extra={"WIKI_PASSWORD": "hunter2-secret"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "api_url = 'https://wiki.example/api.php'" in result.stdout
+    assert "password = '********'" in result.stdout
+    assert "hunter2" not in result.stdout + result.stderr

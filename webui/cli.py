@@ -209,8 +209,12 @@ def sources() -> None:
 
 
 @sources.command("list")
+@click.option(
+    "--settings", "show_settings", is_flag=True, help="Also print each source's settings (secrets masked)."
+)
 @click.pass_context
-def sources_list(ctx: click.Context) -> None:
+def sources_list(ctx: click.Context, show_settings: bool) -> None:
+    """The configured sources."""
     savoir = _savoir(ctx.find_root())
     click.echo(f"sources file: {savoir.settings.sources_path}")
     for source in savoir.sources:
@@ -218,6 +222,9 @@ def sources_list(ctx: click.Context) -> None:
         click.echo(
             f"{source.id:<20} {source.kind:<10} {source.agency:<12} {state:<9} {source.schedule or 'manual'}"
         )
+        if show_settings:
+            for item in savoir.describe_settings(source):
+                click.echo(f"    {item['name']} = {item['value']!r}")
 
 
 @sources.command("check")
