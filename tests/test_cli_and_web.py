@@ -132,3 +132,28 @@ def test_sources_list_masks_secrets(tmp_path):
     assert "api_url = 'https://wiki.example/api.php'" in result.stdout
     assert "password = '********'" in result.stdout
     assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_hostile_document_content_is_neutralised(savoir_factory, memory_content):
+    memory_content["evil"] = {
+        "x": {
+            "title": "<img src=x onerror=alert(1)> Procurement tricks",
+            "text": "Procurement <script>alert('pwned')</script> guidance for buyers.",
+            "language": "en",
+        },
+    }
+    savoir = savoir_factory([memory_source("evil")])
+    savoir.crawl()
+    # a source that hands us a javascript: link
+    from sqlalchemy import update
+
+    from indexer.store import documents
+
+    with savoir.store.begin() as conn:
+        conn.execute(update(documents).values(url="javascript:alert(document.cookie)"))
+    savoir.reindex()
+    client = create_app(savoir=savoir, test_config={"TESTING": True}).test_client()
+    page = client.get("/?q=procurement").get_data(as_text=True)
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "javascript:" not in page
+    assert "&lt;script&gt;" in page  # shown as text, not run

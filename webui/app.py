@@ -14,6 +14,9 @@ from webui.i18n import LANGUAGES, translate
 
 log = logging.getLogger(__name__)
 
+#: link schemes the pages may show for documents (sources are outside our control)
+SAFE_SCHEMES = frozenset({"http", "https", "file", "mailto"})
+
 
 def create_app(
     settings: Settings | None = None,
@@ -35,6 +38,13 @@ def create_app(
 
     app.register_blueprint(search_bp)
     app.register_blueprint(people_bp)
+
+    @app.template_filter("href")
+    def safe_href(url: str | None) -> str:
+        """A link a source gave, only if it is http(s), file or mailto (never javascript:...)."""
+        value = (url or "").strip()
+        scheme = value.split(":", 1)[0].lower() if ":" in value else ""
+        return value if scheme in SAFE_SCHEMES else "#"
 
     @app.before_request
     def pick_language() -> None:
