@@ -156,31 +156,42 @@ class SourceSync:
         return report
 
     def _consume(self, checkpoint: Checkpoint | None, report: RunReport) -> None:
-        batch = _Batch()
-        for item in self.connector.documents(checkpoint):
-            if isinstance(item, Document):
-                report.fetched += 1
-                self._add_document(item, batch, report)
-                self.on_item("document")
-            elif isinstance(item, Deletion):
-                batch.deletions[item.id] = item.reason
-                batch.docs.pop(item.id, None)
-                self.on_item("deletion")
-            elif isinstance(item, Failure):
-                batch.failures.append((item.ref, item.reason, item.transient))
-                self.failed_refs.add(item.ref)
-                report.failed += 1
-                report.failures.append((item.ref, item.reason))
-                self.on_item("failure")
-            elif isinstance(item, Checkpoint):
-                self._flush(batch, report, checkpoint=item.state)
-                batch = _Batch()
-            if len(batch) >= self.batch_size:
-                self._flush(batch, report)
-                batch = _Batch()
-            if self.stop.is_set():
-                break
-        self._flush(batch, report)
+        self._batch = _Batch()
+        try:
+            for item in self.connector.documents(checkpoint):
+                self._take(item, report)
+                if self.stop.is_set():
+                    break
+        except Exception:
+            # the source failed mid-way: what it gave so far is kept (without moving
+            # the checkpoint, so the next run reads it again and finds it unchanged)
+            self._flush(self._batch, report)
+            raise
+        self._flush(self._batch, report)
+
+    def _take(self, item: object, report: RunReport) -> None:
+        batch = self._batch
+        if isinstance(item, Document):
+            report.fetched += 1
+            self._add_document(item, batch, report)
+            self.on_item("document")
+        elif isinstance(item, Deletion):
+            batch.deletions[item.id] = item.reason
+            batch.docs.pop(item.id, None)
+            self.on_item("deletion")
+        elif isinstance(item, Failure):
+            batch.failures.append((item.ref, item.reason, item.transient))
+            self.failed_refs.add(item.ref)
+            report.failed += 1
+            report.failures.append((item.ref, item.reason))
+            self.on_item("failure")
+        elif isinstance(item, Checkpoint):
+            self._flush(batch, report, checkpoint=item.state)
+            self._batch = _Batch()
+            return
+        if len(batch) >= self.batch_size:
+            self._flush(batch, report)
+            self._batch = _Batch()
 
     def _add_document(self, doc: Document, batch: _Batch, report: RunReport) -> None:
         prefix = self.source.id + ":"

@@ -105,6 +105,7 @@ def test_checkpoint_is_saved_with_its_batch(savoir_factory, memory_content, data
     source.kind = "exploding"  # dies after two documents, before any checkpoint
     savoir.crawl()
     assert savoir.store.checkpoint("wiki") is None
+    assert len(savoir.store.live_ids("wiki")) == 2  # what the source gave before failing is kept
     source.kind = "memory"
     savoir.crawl()
     assert savoir.store.checkpoint("wiki") == {"version": 0}
