@@ -157,3 +157,16 @@ def test_hostile_document_content_is_neutralised(savoir_factory, memory_content)
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "javascript:" not in page
     assert "&lt;script&gt;" in page  # shown as text, not run
+
+
+def test_demo_on_a_busy_port_says_so_before_any_work(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("demo", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "savoir-data").exists()  # nothing crawled

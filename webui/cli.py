@@ -37,6 +37,25 @@ def _progress_factory(enabled: bool) -> Callable | None:
     return factory
 
 
+def ensure_free(host: str, port: int) -> None:
+    """A port in use is a one-line error before any work, not a traceback after it."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {exc.strerror}; stop what uses it or pass --port"
+            ) from None
+
+
+def run_app(app, host: str, port: int) -> None:
+    ensure_free(host, port)
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
 def print_reports(reports) -> None:
     for report in reports:
         click.echo(report.summary())
@@ -91,7 +110,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     host = host or savoir.settings.web.host
     port = port or savoir.settings.web.port
     click.echo(f"Savoir is serving on http://{host}:{port}/")
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    run_app(app, host, port)
 
 
 @cli.command()

@@ -124,6 +124,10 @@ def demo_sources(base: str) -> list[SourceConfig]:
 
 
 def run_demo(config_path: str | None, *, port: int, site_port: int, serve: bool) -> None:
+    from webui.cli import _progress_factory, ensure_free, print_reports, run_app
+
+    if serve:
+        ensure_free("127.0.0.1", port)
     settings = load_settings(config_path)
     settings.http.min_delay = 0.0  # our own loopback server: no need to wait between requests
     settings.http.jitter = 0.0
@@ -137,8 +141,6 @@ def run_demo(config_path: str | None, *, port: int, site_port: int, serve: bool)
         ) from None
     click.echo(f"demo intranet at {base}/ ; data in {settings.data_dir}")
     savoir = Savoir(settings, demo_sources(base))
-    from webui.cli import _progress_factory, print_reports
-
     factory = _progress_factory(True)
     reports = savoir.crawl(on_item_factory=factory)
     for bar in getattr(factory, "bars", []):
@@ -153,4 +155,4 @@ def run_demo(config_path: str | None, *, port: int, site_port: int, serve: bool)
 
     app = create_app(savoir=savoir)
     click.echo(f"\nSavoir demo: open http://127.0.0.1:{port}/  (Ctrl+C to stop)", file=sys.stderr)
-    app.run(host="127.0.0.1", port=port, threaded=True, use_reloader=False)
+    run_app(app, "127.0.0.1", port)
