@@ -87,9 +87,6 @@ class PeopleDirectory:
     def opted_out(self, name: str, email: str | None) -> bool:
         return bool((email and email.lower() in self._opt_out) or normalise_name(name) in self._opt_out)
 
-    def entry_for(self, name: str, email: str | None) -> dict | None:
-        return self.find(name, email, None, "")
-
 
 def load_people_directory(path, opt_out: list[str] | None = None) -> PeopleDirectory:
     """Read config/people.toml; a missing file is an empty directory, a bad one an error."""

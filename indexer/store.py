@@ -482,11 +482,6 @@ class Store:
         else:
             conn.execute(insert(checkpoints).values(source_id=source_id, **values))
 
-    def clear_checkpoint(self, source_id: str) -> None:
-        with self.begin() as conn:
-            conn.execute(delete(checkpoints).where(checkpoints.c.source_id == source_id))
-
-    # -- documents --------------------------------------------------------------
     def hashes(self, ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
         """Current (content hash, deleted) of the given ids that the store has."""
         out: dict[str, tuple[str, bool]] = {}
@@ -688,10 +683,6 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [(r.seq, r.document_id) for r in conn.execute(query)]
-
-    def prune_changes(self, up_to: int) -> None:
-        with self.begin() as conn:
-            conn.execute(delete(changes).where(changes.c.seq <= up_to))
 
     def counts(self) -> dict[str, Any]:
         with self.engine.connect() as conn:
