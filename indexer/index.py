@@ -19,6 +19,7 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 
+from indexer.accel import Accelerator
 from indexer.analysis import english_analyzer, french_analyzer, neutral_analyzer
 from indexer.communities import Communities
 from indexer.language import detect_blocks, detect_title, document_language
@@ -37,6 +38,8 @@ PARALLEL_FROM = 1000
 MAX_PROCS = 4
 #: seconds a writer waits for another process's index lock
 WRITER_TIMEOUT = 120.0
+#: the fields whose terms are text (matched words are evidence; the rest are filters)
+TEXT_FIELDS = frozenset({"title_en", "body_en", "title_fr", "body_fr", "neutral"})
 
 
 def build_schema() -> Schema:
@@ -133,6 +136,8 @@ class SearchIndex:
             self.needs_rebuild = True
             self.ix = whoosh_index.create_in(str(self.path), build_schema())
             self._write_state(0)
+        #: vectorised query evaluation over this index (see indexer.accel)
+        self.accel = Accelerator(self.ix, TEXT_FIELDS)
 
     # -- watermark ------------------------------------------------------------
     def _read_state(self) -> dict:
@@ -241,6 +246,8 @@ class SearchIndex:
         os.replace(fresh, self.path)
         shutil.rmtree(old, ignore_errors=True)
         self.ix = whoosh_index.open_dir(str(self.path))
+        self.accel.close()
+        self.accel = Accelerator(self.ix, TEXT_FIELDS)
         # changes committed while we were building are replayed now
         if keep is None:
             self._catch_up(store, None, 2000)
@@ -253,4 +260,5 @@ class SearchIndex:
         return self.ix.searcher()
 
     def close(self) -> None:
+        self.accel.close()
         self.ix.close()

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html import escape
 
+import numpy as np
 from whoosh import highlight, sorting
 from whoosh.query import And, AndNot, DateRange, Every, NullQuery, Query, Term
 from whoosh.query.compound import DefaultOr as Or  # see indexer.query: one scoring in every context
 
+from indexer.accel import Accelerator, Evaluation
 from indexer.analysis import fold_accents
 from indexer.glossary import Glossary, load_glossary
 from indexer.index import SearchIndex
@@ -50,7 +52,6 @@ OVERLAPPING = {"communities"}
 #: filters (ACL, agency...) must match but should not score: Whoosh divides by the
 #: boost when it skips blocks, so "nothing" is a tiny weight, not zero
 FILTER_BOOST = 1e-9
-TEXT_FIELDS = frozenset({"title_en", "body_en", "title_fr", "body_fr", "neutral"})
 TIE_MARGIN = 10  # a document may belong to several
 
 
@@ -212,7 +213,7 @@ class Searcher:
             language=parsed.language,
         )
         if query is not NullQuery:
-            with self.index.searcher() as searcher:
+            with self.index.accel.searcher() as searcher:
                 prefer = parsed.language
                 depth = max(2 * page * size + TIE_MARGIN, self.expert_depth)
                 results = self._run(searcher, query, allow, mask, depth, request.sort)
@@ -251,45 +252,29 @@ class Searcher:
         restrictions = [acl] + [_filter_terms(n, v) for n, v in include.items()]
         return And(restrictions) if len(restrictions) > 1 else acl
 
-    @staticmethod
-    def _run(searcher, query: Query, allow: Query, mask: Query | None, depth: int, sort: str) -> _Ranked:
-        # The ACL and the filters go into the query itself as near-zero-boost terms (they
-        # must match but score nothing); they are never applied after the search.
-        # (Whoosh's filter= breaks collapsing; ConstantScoreQuery(q, 0.0) scores 1.0
-        # and misleads the top-N block skipping; Require matches nothing in 2.7.4.)
+    def _run(
+        self, searcher, query: Query, allow: Query, mask: Query | None, depth: int, sort: str
+    ) -> _Ranked:
+        # The ACL and the filters go into the query itself (they must match; their
+        # near-zero boost keeps them out of the score); they are never applied after
+        # the search. indexer.accel evaluates the tree with Whoosh's own scoring.
         full: Query = And([query, allow])
         if mask is not None:
             full = AndNot(full, mask)
-        # Two passes. The ranked pass takes the top *depth* documents, uncollapsed
-        # (the experts vote with them; twins are collapsed in Python for the page).
-        # The unscored pass visits every match for the total and the facets.
-        top = searcher.search(
-            full,
-            limit=depth,
-            sortedby=[sorting.FieldFacet("date", reverse=True), sorting.FieldFacet("id")]
-            if sort == "date"
-            else None,
-            terms=True,
-        )
-        counts = searcher.search(
-            full,
-            limit=None,
-            scored=False,
-            groupedby={name: sorting.FieldFacet(name, allow_overlap=name in OVERLAPPING) for name in FACETS},
-            maptype=sorting.Count,
-            collapse=sorting.FieldFacet("twin"),
-            collapse_limit=1,
-            collapse_order=sorting.FieldFacet("lang"),  # unscored: any order picks one of the twins
-        )
-        return _Ranked(top, counts)
+        evaluation = self.index.accel.evaluate(searcher, full)
+        return _Ranked(self.index.accel, evaluation, depth, sort)
+
+    def _exists(self, searcher, query: Query) -> bool:
+        evaluation = self.index.accel.evaluate(searcher, query)
+        return any(bool(m.any()) for m in evaluation.masks)
 
     def _hits(self, searcher, page_hits, query: Query, allow: Query, prefer: str | None = None) -> list[Hit]:
         # Of EN/FR twins (collapsed into one hit), show the one in the query's language.
-        twins_by_key = self._twin_fields(searcher, [hit.get("twin") for hit in page_hits], allow)
+        twins_by_key = self._twin_fields(searcher, [hit.twin for hit in page_hits], allow)
         chosen = []
         for hit in page_hits:
-            fields = dict(hit.fields())
-            fields["_score"] = _relevance(hit.score)
+            fields = dict(searcher.stored_fields(hit.docnum))
+            fields["_score"] = hit.score
             twins = {
                 lang: other
                 for lang, other in twins_by_key.get(fields.get("twin"), {}).items()
@@ -350,7 +335,7 @@ class Searcher:
             if len(word) < 4:
                 continue
             _, own = self.parse_text(clause.text)
-            if searcher.search(And([own, allow]), limit=1).scored_length():
+            if self._exists(searcher, And([own, allow])):
                 continue  # the word is found as it is
             candidates: dict[str, int] = {}
             for corrector in correctors:
@@ -359,14 +344,14 @@ class Searcher:
             for candidate in sorted(candidates, key=lambda c: (candidates[c], _distance(word, c), c)):
                 # a candidate counts only if a document this user may see has it
                 _, probe = self.parse_text(candidate)
-                if searcher.search(And([probe, allow]), limit=1).scored_length():
+                if self._exists(searcher, And([probe, allow])):
                     fixed = re.sub(re.escape(clause.text), candidate, fixed, count=1)
                     changed = True
                     break
         if not changed:
             return None
         _, query = self.parse_text(fixed)
-        check = searcher.search(And([query, allow]), limit=1)
+        check = self._run(searcher, query, allow, None, 1, "relevance")
         return fixed if len(check) > total else None
 
 
@@ -381,73 +366,143 @@ def _distance(a: str, b: str) -> int:
     return previous[-1]
 
 
-def _relevance(key) -> float:
-    """A hit's relevance score (with a sort order, Whoosh gives the sort key instead)."""
-    if isinstance(key, tuple):
-        key = key[0] if key else 0.0
-        # ScoreFacet sorts ascending on the negated score; a date key is not a score
-        return -float(key) if isinstance(key, (int, float)) else 0.0
-    return float(key or 0.0)
+@dataclass
+class _Doc:
+    """One ranked document: its number in the searcher, score, id and twin key."""
+
+    docnum: int
+    score: float
+    id: str
+    twin: str
+    part: int
+    local: int
 
 
 class _Ranked:
-    """The ranked pass of a search and the unscored pass that counted every match."""
+    """A search's matches: the top documents (uncollapsed), the total and the facets.
 
-    def __init__(self, top, counts) -> None:
-        self.top = top
-        self.counts = counts
-        self._sorted = None
+    The total and the facet counts collapse EN/FR twins (a pair counts once, as its
+    English version when both match); the ranked list keeps both for the experts.
+    """
+
+    def __init__(self, accel: Accelerator, evaluation: Evaluation, depth: int, sort: str) -> None:
+        self.evaluation = evaluation
+        self.accel = accel
+        locals_ = [np.flatnonzero(mask) for mask in evaluation.masks]
+        self._locals = locals_
+        self.total, self._groups = self._count(locals_)
+        self.docs = self._top(locals_, depth, sort)
 
     def __len__(self) -> int:
-        # every document has exactly one source, so the source facet counts every match
-        # (len() of collapsed Whoosh results would run the whole query again)
-        return sum(self.counts.groups("source").values())
+        return self.total
 
-    def ranked(self) -> list:
-        """The ranked hits; ties broken by document id, so a reindex gives identical results."""
-        if self._sorted is None:
-            # not list(self.top): list() asks len() first, and that re-runs the query
-            hits = [self.top[i] for i in range(self.top.scored_length())]
-            if hits and not isinstance(hits[0].score, tuple):
-                # the id column, not the stored fields: loading those costs far more
-                ids = self.top.searcher.reader().column_reader("id")
-                hits.sort(key=lambda hit: (-float(hit.score or 0.0), ids[hit.docnum]))
-            self._sorted = hits
-        return self._sorted
+    def _count(self, locals_: list[np.ndarray]) -> tuple[int, dict[str, dict[str, int]]]:
+        accel, parts = self.accel, self.evaluation.parts
+        if not any(len(x) for x in locals_):
+            return 0, {name: {} for name in FACETS}
+        twin_keys, lang_ranks, owners = [], [], []
+        for i, (part, local) in enumerate(zip(parts, locals_, strict=True)):
+            codes, values = accel.codes(part, "lang")
+            rank = {value: r for r, value in enumerate(sorted(values))}
+            table = np.array([rank[v] for v in values] + [len(values)], dtype=np.int32)
+            lang_ranks.append(table[codes[local]])  # code -1 (no language) picks the last
+            twin_keys.append(accel.hashes(part, "twin")[local])
+            owners.append(np.full(len(local), i, dtype=np.int32))
+        keys, ranks, owner = np.concatenate(twin_keys), np.concatenate(lang_ranks), np.concatenate(owners)
+        position = np.concatenate([np.arange(len(x)) for x in locals_])
+        order = np.lexsort((ranks, keys))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = keys[order][1:] != keys[order][:-1]
+        kept = order[first]
+        groups: dict[str, dict[str, int]] = {name: {} for name in FACETS}
+        for i, part in enumerate(parts):
+            chosen = locals_[i][position[kept[owner[kept] == i]]]
+            if not len(chosen):
+                continue
+            for name in FACETS:
+                counts = groups[name]
+                if name in OVERLAPPING:
+                    for value, mask in accel.value_masks(part, name):
+                        n = int(mask[chosen].sum())
+                        if n:
+                            counts[value] = counts.get(value, 0) + n
+                    continue
+                codes, values = accel.codes(part, name)
+                picked = codes[chosen]
+                tally = np.bincount(picked[picked >= 0], minlength=len(values))
+                for code in np.flatnonzero(tally):
+                    counts[values[code]] = counts.get(values[code], 0) + int(tally[code])
+        return len(kept), groups
 
-    def collapsed(self) -> list:
-        """The ranked hits with EN/FR twins collapsed (the best of each pair stays)."""
-        hits = self.ranked()
-        if not hits:
+    def _top(self, locals_: list[np.ndarray], depth: int, sort: str) -> list[_Doc]:
+        """The *depth* best documents; ties broken by document id (a reindex changes nothing)."""
+        accel, parts, scores = self.accel, self.evaluation.parts, self.evaluation.scores
+        score = (
+            np.concatenate([s[x] for s, x in zip(scores, locals_, strict=True)]) if locals_ else np.zeros(0)
+        )
+        if not len(score):
             return []
-        twins = self.top.searcher.reader().column_reader("twin")
+        if sort == "date":
+            key = np.concatenate([accel.numbers(p, "date")[x] for p, x in zip(parts, locals_, strict=True)])
+        else:
+            key = score
+        owner = np.concatenate([np.full(len(x), i, dtype=np.int32) for i, x in enumerate(locals_)])
+        local = np.concatenate(locals_)
+        if len(key) > depth:
+            threshold = np.partition(key, len(key) - depth)[len(key) - depth]
+            pick = np.flatnonzero(key >= threshold)  # every tie at the boundary, sorted by id below
+        else:
+            pick = np.arange(len(key))
+        docs = []
+        for j in pick.tolist():
+            i, n = int(owner[j]), int(local[j])
+            part = parts[i]
+            docs.append(
+                (
+                    -float(key[j]),
+                    accel.column(part, "id")[n],
+                    _Doc(
+                        part.offset + n,
+                        float(score[j]),
+                        accel.column(part, "id")[n],
+                        accel.column(part, "twin")[n],
+                        i,
+                        n,
+                    ),
+                )
+            )
+        docs.sort(key=lambda d: (d[0], d[1]))
+        return [d[2] for d in docs[:depth]]
+
+    def ranked(self) -> list[_Doc]:
+        return self.docs
+
+    def collapsed(self) -> list[_Doc]:
+        """The ranked documents with EN/FR twins collapsed (the best of each pair stays)."""
         seen, out = set(), []
-        for hit in hits:
-            key = twins[hit.docnum]
-            if key not in seen:
-                seen.add(key)
-                out.append(hit)
+        for doc in self.docs:
+            if doc.twin not in seen:
+                seen.add(doc.twin)
+                out.append(doc)
         return out
 
     def ranked_documents(self, limit: int) -> list[tuple[str, list[str]]]:
-        hits = self.ranked()[:limit]
-        if not hits:
-            return []
-        ids = self.top.searcher.reader().column_reader("id")
-        out = []
-        for hit in hits:
-            words = []
-            for fieldname, term in hit.matched_terms():
-                if fieldname not in TEXT_FIELDS:
-                    continue  # filters (acl, dates...) are not evidence
-                word = term.decode("utf-8", "replace") if isinstance(term, bytes) else str(term)
-                if word not in words:
-                    words.append(word)
-            out.append((ids[hit.docnum], words))
-        return out
+        """The top documents with the query words each one matched (the experts' evidence)."""
+        docs = self.docs[:limit]
+        offsets = [p.offset for p in self.evaluation.parts]
+        words: list[list[str]] = [[] for _ in docs]
+        for _fieldname, text, by_part in self.evaluation.leaves:
+            for k, doc in enumerate(docs):
+                ids = by_part.get(offsets[doc.part])
+                if ids is None or not len(ids) or text in words[k]:
+                    continue
+                at = np.searchsorted(ids, doc.local)
+                if at < len(ids) and ids[at] == doc.local:
+                    words[k].append(text)
+        return [(doc.id, words[k]) for k, doc in enumerate(docs)]
 
-    def groups(self, name: str):
-        return self.counts.groups(name)
+    def groups(self, name: str) -> dict[str, int]:
+        return self._groups.get(name, {})
 
 
 def _facet_counts(results) -> dict[str, list[tuple[str, int]]]:

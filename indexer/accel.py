@@ -1,0 +1,473 @@
+"""Vectorised evaluation of Savoir's Whoosh queries (numpy over cached postings).
+
+Whoosh matches, scores and counts one posting at a time in pure Python; at 100k
+documents a query over common words walks tens of thousands of postings three
+times (top hits, total, facets) and costs ~0.5 s. This module evaluates the same
+query trees with numpy instead: each segment's postings, field lengths and facet
+columns are read once (block by block, not posting by posting) and kept, and
+every query is then a handful of array operations per leaf.
+
+The scores are Whoosh's own BM25F (same idf, average field length, quantised field
+lengths, field boosts and term boosts; sums for AND/OR), so rankings do not change:
+``tests/test_accel.py`` checks hits, scores, totals and facets against Whoosh.
+Whoosh stays the index format, the analysis and the reference; anything this module
+does not know (phrases, odd query types) is asked of Whoosh's own matcher.
+
+Segments never change once written except for deletions, so their arrays are kept
+across index generations (keyed by segment id) and only new segments are read
+after a crawl; deletions are a per-generation mask.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+from whoosh.query import And, AndNot, DateRange, Every, NullQuery, Or, Query, Term
+from whoosh.query.compound import DefaultOr
+from whoosh.query.wrappers import ConstantScoreQuery
+from whoosh.util.numeric import byte_to_length
+
+#: Whoosh's BM25F defaults (the index uses the default weighting)
+K1, B = 1.2, 0.75
+#: postings kept in memory across queries (ids and weights: ~12 bytes each)
+MAX_CACHED_POSTINGS = 6_000_000
+#: searchers kept open for reuse (one per concurrent request)
+POOL_SIZE = 4
+_BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
+
+
+class Unsupported(Exception):
+    """The index uses something this evaluator does not model (Whoosh answers instead)."""
+
+
+class SegmentData:
+    """What one immutable Whoosh segment gives every query, read once and kept."""
+
+    def __init__(self, segment_id: str, size: int) -> None:
+        self.id = segment_id
+        self.size = size
+        self.lengths: dict[str, np.ndarray] = {}
+        self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
+        self.masks: dict[str, list[tuple[str, np.ndarray]]] = {}
+        self.columns: dict[str, list] = {}
+        self.hashes: dict[str, np.ndarray] = {}
+
+
+class PostingsCache:
+    """(segment, field, term) -> (local doc ids, weights), least recently used dropped first."""
+
+    def __init__(self, limit: int = MAX_CACHED_POSTINGS) -> None:
+        self.limit = limit
+        self.size = 0
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = value
+            self.size += len(value[0])
+            while self.size > self.limit and len(self._items) > 1:
+                _, (ids, _) = self._items.popitem(last=False)
+                self.size -= len(ids)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.size = 0
+
+    def forget(self, segment_ids: set[str]) -> None:
+        with self._lock:
+            for key in [k for k in self._items if k[0] not in segment_ids]:
+                self.size -= len(self._items.pop(key)[0])
+
+
+def _read_postings(matcher) -> tuple[np.ndarray, np.ndarray]:
+    """All (ids, weights) of a leaf matcher, a block at a time where the codec allows."""
+    ids: list = []
+    weights: list = []
+    if all(hasattr(matcher, a) for a in ("_read_data", "_next_block", "_byteids", "_blocklength")):
+        # Whoosh 3 codec: blocks of up to 128 postings, each a pickled (ids, weights, ...)
+        # tuple; decoded here as arrays (ids are deltas unless stored as bytes)
+        while matcher.is_active():
+            if matcher._data is None:
+                matcher._read_data()
+            raw_ids, raw_weights = matcher._data[0], matcher._data[1]
+            block = np.asarray(raw_ids, dtype=np.int64)
+            ids.append(block if matcher._byteids else np.cumsum(block))
+            if raw_weights is None:
+                weights.append(np.ones(matcher._blocklength))
+            elif isinstance(raw_weights, float):
+                weights.append(np.full(matcher._blocklength, raw_weights))
+            else:
+                weights.append(np.asarray(raw_weights, dtype=np.float64))
+            matcher._next_block()
+        if not ids:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        return np.concatenate(ids), np.concatenate(weights)
+    else:  # inlined postings of rare terms, other codecs
+        while matcher.is_active():
+            ids.append(matcher.id())
+            weights.append(matcher.weight())
+            matcher.next()
+    return np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float64)
+
+
+@dataclass
+class Part:
+    """One segment as seen by one query: its data, reader, first docnum and live docs."""
+
+    data: SegmentData
+    reader: object
+    offset: int
+    alive: np.ndarray | None  # None: no deletions
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+
+@dataclass
+class Evaluation:
+    """A query's matches and scores in every segment (dense arrays per segment)."""
+
+    parts: list[Part]
+    masks: list[np.ndarray]
+    scores: list[np.ndarray]
+    #: text-field leaves as (field, text, {segment offset: local ids}), for "matched terms"
+    leaves: list[tuple[str, str, dict[int, np.ndarray]]] = field(default_factory=list)
+
+
+class Accelerator:
+    """Vectorised query evaluation over one Whoosh index, shared by every request."""
+
+    def __init__(self, ix, text_fields: frozenset[str]) -> None:
+        self.ix = ix
+        self.text_fields = text_fields
+        self.postings = PostingsCache()
+        self._segments: dict[str, SegmentData] = {}
+        self._pool: list = []
+        self._lock = threading.Lock()
+
+    # -- searchers ------------------------------------------------------------
+    @contextmanager
+    def searcher(self) -> Iterator:
+        """A Whoosh searcher on the index's latest generation (pooled, never shared)."""
+        searcher = None
+        with self._lock:
+            while self._pool and searcher is None:
+                candidate = self._pool.pop()
+                if candidate.up_to_date():
+                    searcher = candidate
+                else:
+                    candidate.close()
+        if searcher is None:
+            searcher = self.ix.searcher()
+        try:
+            yield searcher
+        finally:
+            with self._lock:
+                if len(self._pool) < POOL_SIZE and searcher.up_to_date():
+                    self._pool.append(searcher)
+                    searcher = None
+            if searcher is not None:
+                searcher.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for searcher in self._pool:
+                searcher.close()
+            self._pool.clear()
+
+    def parts(self, searcher) -> list[Part]:
+        reader = searcher.reader()
+        if reader.doc_count_all() == 0:
+            return []
+        leaves = reader.leaf_readers() if hasattr(reader, "leaf_readers") else [(reader, 0)]
+        parts = []
+        current = set()
+        for segreader, offset in leaves:
+            if not hasattr(segreader, "segment"):
+                raise Unsupported(f"reader {type(segreader).__name__}")
+            segment = segreader.segment()
+            key = segment.segment_id()
+            current.add(key)
+            data = self._segments.get(key)
+            if data is None:
+                data = self._segments.setdefault(key, SegmentData(key, segreader.doc_count_all()))
+            alive = None
+            if segreader.has_deletions():
+                alive = np.ones(data.size, dtype=bool)
+                deleted = np.fromiter(segment.deleted_docs(), dtype=np.int64)
+                alive[deleted[deleted < data.size]] = False
+            parts.append(Part(data, segreader, offset, alive))
+        if len(self._segments) > len(current) + 8:  # segments merged away: drop their data
+            with self._lock:
+                for key in [k for k in self._segments if k not in current]:
+                    del self._segments[key]
+            self.postings.forget(current)
+        return parts
+
+    # -- per-segment data -------------------------------------------------------
+    def _postings(self, part: Part, fieldname: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
+        key = (part.data.id, fieldname, btext)
+        cached = self.postings.get(key)
+        if cached is not None:
+            return cached
+        reader = part.reader
+        if (fieldname, btext) not in reader:
+            value = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+        else:
+            fmt = reader.schema[fieldname].format
+            value = _read_postings(reader._terms.matcher(fieldname, btext, fmt))
+        self.postings.put(key, value)
+        return value
+
+    def _lengths(self, part: Part, fieldname: str) -> np.ndarray:
+        lengths = part.data.lengths.get(fieldname)
+        if lengths is None:
+            from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+
+            column = part.reader._perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+            raw = np.zeros(part.size, dtype=np.uint8)
+            if getattr(column, "_typecode", None) == "B" and hasattr(column, "_dbfile"):
+                # one byte per document: read the column's bytes in one go
+                count = min(column._count, part.size)
+                raw[:count] = np.frombuffer(column._dbfile.get(column._basepos, count), dtype=np.uint8)
+                raw[count:] = column._default or 0
+            elif column is not None:
+                raw = np.fromiter((column[i] for i in range(part.size)), dtype=np.uint8, count=part.size)
+            lengths = _BYTE_TO_LENGTH[raw]
+            part.data.lengths[fieldname] = lengths
+        return lengths
+
+    def codes(self, part: Part, fieldname: str) -> tuple[np.ndarray, list[str]]:
+        """A single-valued field as one code per document (-1: none) and the values."""
+        found = part.data.codes.get(fieldname)
+        if found is None:
+            codes = np.full(part.size, -1, dtype=np.int32)
+            values: list[str] = []
+            for btext in part.reader.lexicon(fieldname):
+                ids, _ = self._postings_uncached(part, fieldname, btext)
+                codes[ids] = len(values)
+                values.append(btext.decode("utf-8"))
+            found = part.data.codes[fieldname] = (codes, values)
+        return found
+
+    def value_masks(self, part: Part, fieldname: str) -> list[tuple[str, np.ndarray]]:
+        """A multi-valued field as one document mask per value."""
+        found = part.data.masks.get(fieldname)
+        if found is None:
+            found = []
+            for btext in part.reader.lexicon(fieldname):
+                ids, _ = self._postings_uncached(part, fieldname, btext)
+                mask = np.zeros(part.size, dtype=bool)
+                mask[ids] = True
+                found.append((btext.decode("utf-8"), mask))
+            part.data.masks[fieldname] = found
+        return found
+
+    def _postings_uncached(self, part: Part, fieldname: str, btext: bytes):
+        fmt = part.reader.schema[fieldname].format
+        return _read_postings(part.reader._terms.matcher(fieldname, btext, fmt))
+
+    def column(self, part: Part, fieldname: str) -> list:
+        """A sortable field's stored column for every document of the segment."""
+        found = part.data.columns.get(fieldname)
+        if found is None:
+            raw = part.reader.column_reader(fieldname, translate=False)
+            if (
+                all(hasattr(raw, a) for a in ("_offsets", "_lengths", "_basepos", "_dbfile"))
+                and not len(getattr(raw, "_offsets", ())) < part.size
+            ):
+                # variable-length bytes: read the column's data in one go and slice it
+                offsets, lengths = raw._offsets, raw._lengths
+                end = max((o + n for o, n in zip(offsets, lengths, strict=False)), default=0)
+                blob = raw._dbfile.get(raw._basepos, end) if end else b""
+                fld = part.reader.schema[fieldname]
+                found = [
+                    fld.from_column_value(blob[o : o + n]) if n else fld.from_column_value(b"")
+                    for o, n in zip(offsets, lengths, strict=False)
+                ]
+            else:
+                reader = part.reader.column_reader(fieldname)
+                found = [reader[i] for i in range(part.size)]
+            part.data.columns[fieldname] = found
+        return found
+
+    def hashes(self, part: Part, fieldname: str) -> np.ndarray:
+        """A column's values hashed to int64 (to group documents by value with numpy)."""
+        found = part.data.hashes.get(fieldname)
+        if found is None:
+            values = self.column(part, fieldname)
+            found = np.fromiter((hash(v) for v in values), dtype=np.int64, count=part.size)
+            part.data.hashes[fieldname] = found
+        return found
+
+    def numbers(self, part: Part, fieldname: str) -> np.ndarray:
+        """A sortable numeric/date column as float64 (missing values: -inf)."""
+        key = fieldname + "#num"
+        found = part.data.lengths.get(key)
+        if found is None:
+            values = self.column(part, fieldname)
+            found = np.fromiter((_as_number(v) for v in values), dtype=np.float64, count=part.size)
+            part.data.lengths[key] = found
+        return found
+
+    # -- evaluation -------------------------------------------------------------
+    def evaluate(self, searcher, query: Query) -> Evaluation:
+        parts = self.parts(searcher)
+        stats = _Stats(searcher)
+        evaluation = Evaluation(parts, [], [])
+        generic: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        leaves: dict[tuple[str, str], dict[int, np.ndarray]] = {}
+        for part in parts:
+            mask, score = self._eval(query, part, stats, searcher, generic, leaves)
+            if part.alive is not None:
+                mask &= part.alive
+            score[~mask] = 0.0
+            evaluation.masks.append(mask)
+            evaluation.scores.append(score)
+        evaluation.leaves = [(f, t, ids) for (f, t), ids in leaves.items()]
+        return evaluation
+
+    def _eval(self, q: Query, part: Part, stats, searcher, generic, leaves) -> tuple[np.ndarray, np.ndarray]:
+        n = part.size
+        if q is NullQuery or type(q).__name__ == "_NullQuery":
+            return np.zeros(n, dtype=bool), np.zeros(n)
+        if isinstance(q, Term):
+            return self._term(q, part, stats, leaves)
+        if type(q) is And:
+            subs = list(q.subqueries)
+            if not subs:
+                return np.zeros(n, dtype=bool), np.zeros(n)
+            mask, score = self._eval(subs[0], part, stats, searcher, generic, leaves)
+            for sub in subs[1:]:
+                m, s = self._eval(sub, part, stats, searcher, generic, leaves)
+                mask &= m
+                score += s
+            score *= mask
+            return mask, score
+        if type(q) in (Or, DefaultOr) and q.scale is None and not q.minmatch:
+            mask, score = np.zeros(n, dtype=bool), np.zeros(n)
+            for sub in q.subqueries:
+                m, s = self._eval(sub, part, stats, searcher, generic, leaves)
+                mask |= m
+                score += s
+            return mask, score
+        if isinstance(q, AndNot):
+            mask, score = self._eval(q.a, part, stats, searcher, generic, leaves)
+            m, _ = self._eval(q.b, part, stats, searcher, {}, {})
+            mask &= ~m
+            score *= mask
+            return mask, score
+        if isinstance(q, Every) and not q.fieldname:
+            return np.ones(n, dtype=bool), np.full(n, float(q.boost))
+        if isinstance(q, ConstantScoreQuery):
+            mask, _ = self._eval(q.child, part, stats, searcher, generic, leaves)
+            return mask, mask * float(q.score)
+        if isinstance(q, DateRange) and q.constantscore and part.reader.has_column(q.fieldname):
+            return self._date_range(q, part)
+        return self._generic(q, part, searcher, generic)
+
+    def _term(self, q: Term, part: Part, stats, leaves) -> tuple[np.ndarray, np.ndarray]:
+        n = part.size
+        mask, score = np.zeros(n, dtype=bool), np.zeros(n)
+        schema = part.reader.schema
+        if q.fieldname not in schema:
+            return mask, score
+        fld = schema[q.fieldname]
+        try:
+            btext = fld.to_bytes(q.text)
+        except ValueError:
+            return mask, score
+        ids, weights = self._postings(part, q.fieldname, btext)
+        if q.fieldname in self.text_fields:
+            text = btext.decode("utf-8", "replace")
+            leaves.setdefault((q.fieldname, text), {})[part.offset] = ids
+        if not len(ids):
+            return mask, score
+        mask[ids] = True
+        if fld.scorable:
+            idf, avg = stats.term(q.fieldname, btext)
+            lengths = self._lengths(part, q.fieldname)[ids]
+            values = idf * ((weights * (K1 + 1)) / (weights + K1 * ((1 - B) + B * lengths / avg)))
+        else:
+            values = weights
+        score[ids] = values * q.boost if q.boost != 1.0 else values
+        return mask, score
+
+    def _date_range(self, q: DateRange, part: Part) -> tuple[np.ndarray, np.ndarray]:
+        """A date range from the date column (Whoosh scores every match with the boost)."""
+        when = self.numbers(part, q.fieldname)
+        mask = when > -math.inf
+        if q.startdate is not None:
+            start = _as_number(q.startdate)
+            mask &= (when > start) if q.startexcl else (when >= start)
+        if q.enddate is not None:
+            end = _as_number(q.enddate)
+            mask &= (when < end) if q.endexcl else (when <= end)
+        return mask, mask * float(q.boost)
+
+    def _generic(self, q: Query, part: Part, searcher, generic) -> tuple[np.ndarray, np.ndarray]:
+        """Ask Whoosh's own matcher (over the whole index, once per query)."""
+        found = generic.get(id(q))
+        if found is None:
+            ids, scores = [], []
+            matcher = q.matcher(searcher, searcher.context())
+            while matcher.is_active():
+                ids.append(matcher.id())
+                scores.append(matcher.score())
+                matcher.next()
+            found = generic[id(q)] = (np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float64))
+        ids, scores = found
+        local = (ids >= part.offset) & (ids < part.offset + part.size)
+        mask, score = np.zeros(part.size, dtype=bool), np.zeros(part.size)
+        mask[ids[local] - part.offset] = True
+        score[ids[local] - part.offset] = scores[local]
+        return mask, score
+
+
+class _Stats:
+    """Index-wide term statistics (Whoosh's idf and average field length)."""
+
+    def __init__(self, searcher) -> None:
+        self.searcher = searcher
+        self._cache: dict = {}
+
+    def term(self, fieldname: str, btext: bytes) -> tuple[float, float]:
+        key = (fieldname, btext)
+        found = self._cache.get(key)
+        if found is None:
+            idf = self.searcher.idf(fieldname, btext)
+            avg = self.searcher.avg_field_length(fieldname) or 1
+            found = self._cache[key] = (float(idf), float(avg))
+        return found
+
+
+def _as_number(value) -> float:
+    if value is None:
+        return -math.inf
+    if hasattr(value, "timestamp"):
+        try:
+            return value.timestamp()
+        except (OverflowError, OSError, ValueError):
+            return -math.inf
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return -math.inf
