@@ -35,7 +35,7 @@ from whoosh.util.numeric import byte_to_length
 
 #: Whoosh's BM25F defaults (the index uses the default weighting)
 K1, B = 1.2, 0.75
-#: postings kept in memory across queries (ids and weights: ~12 bytes each)
+#: postings kept in memory across queries (int32 id + float32 weight: 8 bytes each)
 MAX_CACHED_POSTINGS = 6_000_000
 #: searchers kept open for reuse (one per concurrent request)
 POOL_SIZE = 4
@@ -117,14 +117,14 @@ def _read_postings(matcher) -> tuple[np.ndarray, np.ndarray]:
                 weights.append(np.asarray(raw_weights, dtype=np.float64))
             matcher._next_block()
         if not ids:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
-        return np.concatenate(ids), np.concatenate(weights)
+            return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+        return np.concatenate(ids).astype(np.int32), np.concatenate(weights).astype(np.float32)
     else:  # inlined postings of rare terms, other codecs
         while matcher.is_active():
             ids.append(matcher.id())
             weights.append(matcher.weight())
             matcher.next()
-    return np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float64)
+    return np.asarray(ids, dtype=np.int32), np.asarray(weights, dtype=np.float32)
 
 
 @dataclass
@@ -230,7 +230,7 @@ class Accelerator:
             return cached
         reader = part.reader
         if (fieldname, btext) not in reader:
-            value = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+            value = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32))
         else:
             fmt = reader.schema[fieldname].format
             value = _read_postings(reader._terms.matcher(fieldname, btext, fmt))
@@ -402,6 +402,7 @@ class Accelerator:
         if not len(ids):
             return mask, score
         mask[ids] = True
+        weights = weights.astype(np.float64)  # Whoosh scores in double precision
         if fld.scorable:
             idf, avg = stats.term(q.fieldname, btext)
             lengths = self._lengths(part, q.fieldname)[ids]
