@@ -19,17 +19,20 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 
+from indexer import whoosh_fixes  # noqa: F401 - patches Whoosh before any index is opened
 from indexer.accel import Accelerator
 from indexer.analysis import english_analyzer, french_analyzer, neutral_analyzer
 from indexer.communities import Communities
 from indexer.language import detect_blocks, detect_title, document_language
 from indexer.people import normalise_name
 from indexer.store import Store, StoredDocument
+from indexer.vocabulary import DIRECTORY as VOCABULARY_DIR
+from indexer.vocabulary import Vocabulary, words_of_text
 
 log = logging.getLogger(__name__)
 
 #: bump when the schema or the analysis changes: the index is then rebuilt
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 WATERMARK_FILE = "savoir-watermark.json"
 
 Progress = Callable[[int], None]
@@ -56,9 +59,9 @@ def build_schema() -> Schema:
         title=STORED(),
         url=STORED(),
         title_en=TEXT(analyzer=en, field_boost=2.0),
-        body_en=TEXT(analyzer=en, spelling=True),
+        body_en=TEXT(analyzer=en),
         title_fr=TEXT(analyzer=fr, field_boost=2.0),
-        body_fr=TEXT(analyzer=fr, spelling=True),
+        body_fr=TEXT(analyzer=fr),
         neutral=TEXT(analyzer=neutral),
         acl=KEYWORD(commas=True),
         tags=KEYWORD(commas=True, lowercase=True, stored=True),
@@ -138,6 +141,8 @@ class SearchIndex:
             self._write_state(0)
         #: vectorised query evaluation over this index (see indexer.accel)
         self.accel = Accelerator(self.ix, TEXT_FIELDS)
+        #: the collection's words, for "did you mean"
+        self.vocabulary = Vocabulary(self.path / VOCABULARY_DIR)
 
     # -- watermark ------------------------------------------------------------
     def _read_state(self) -> dict:
@@ -186,6 +191,7 @@ class SearchIndex:
                 # behind that still counts in the ranking statistics until segments merge
                 present = {i for i in ids if searcher.document_number(id=i) is not None}
             with self._writer(self.ix, len(ids), timeout=WRITER_TIMEOUT) as writer:
+                self.vocabulary.add(words_of_text(*(t for d in docs.values() for t in (d.title, d.text))))
                 for doc_id in ids:
                     doc = docs.get(doc_id)
                     if doc is None:  # deleted (tombstoned) or gone
@@ -223,15 +229,23 @@ class SearchIndex:
         fresh.mkdir(parents=True)
         ix = whoosh_index.create_in(str(fresh), build_schema())
         count = 0
+        vocabulary = Vocabulary(fresh / VOCABULARY_DIR)
+        words: set[str] = set()
         writer = self._writer(ix, PARALLEL_FROM)
         try:
             for doc in store.iter_documents():
                 if keep is not None and not keep(doc):
                     continue
                 writer.add_document(**index_fields(doc, self.communities))
+                words |= words_of_text(doc.title, doc.text)
                 count += 1
                 if progress and count % 100 == 0:
                     progress(100)
+                if count % 5000 == 0:
+                    vocabulary.add(words)
+                    words.clear()
+            vocabulary.add(words)
+            vocabulary.close()
             writer.commit()
         except BaseException:
             writer.cancel()
@@ -240,6 +254,7 @@ class SearchIndex:
             progress(count % 100)
         (fresh / WATERMARK_FILE).write_text(json.dumps(self._state(start_seq)), "utf-8")
         self.ix.close()
+        self.vocabulary.close()
         old = self.path.with_name(self.path.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(self.path, old)
@@ -248,6 +263,7 @@ class SearchIndex:
         self.ix = whoosh_index.open_dir(str(self.path))
         self.accel.close()
         self.accel = Accelerator(self.ix, TEXT_FIELDS)
+        self.vocabulary = Vocabulary(self.path / VOCABULARY_DIR)
         # changes committed while we were building are replayed now
         if keep is None:
             self._catch_up(store, None, 2000)
@@ -261,4 +277,5 @@ class SearchIndex:
 
     def close(self) -> None:
         self.accel.close()
+        self.vocabulary.close()
         self.ix.close()

@@ -327,7 +327,7 @@ class Searcher:
     def _suggest(self, searcher, parsed: ParsedQuery, text: str, allow: Query, total: int) -> str | None:
         """ "Did you mean": spelling fixes taken only from what this user may see."""
         changed, fixed = False, text
-        correctors = [searcher.corrector(name) for name in ("body_en", "body_fr", "neutral")]
+        neutral = searcher.corrector("neutral")  # names and codes, as written
         for clause in parsed.clauses:
             if clause.negated or clause.phrase or " " in clause.text or clause.translations:
                 continue
@@ -338,8 +338,11 @@ class Searcher:
             if self._exists(searcher, And([own, allow])):
                 continue  # the word is found as it is
             candidates: dict[str, int] = {}
-            for corrector in correctors:
-                for rank, candidate in enumerate(corrector.suggest(word, limit=5, maxdist=2)):
+            for suggestions in (
+                self.index.vocabulary.suggest(word, limit=5, maxdist=2),
+                neutral.suggest(word, limit=5, maxdist=2),
+            ):
+                for rank, candidate in enumerate(suggestions):
                     candidates.setdefault(candidate, rank)
             for candidate in sorted(candidates, key=lambda c: (candidates[c], _distance(word, c), c)):
                 # a candidate counts only if a document this user may see has it

@@ -143,6 +143,24 @@ def test_date_range_and_community_filters(searcher):
 def test_did_you_mean(searcher):
     results = searcher.search(SearchRequest("phisihng"))
     assert results.total == 0 and results.suggestion == "phishing"
+    # French words are suggested as the user would write them (accents aside)
+    french = searcher.search(SearchRequest("vérifcation"))
+    assert (french.total, french.suggestion) == (0, "verification")
+
+
+def test_did_you_mean_survives_a_rebuild_and_learns_new_words(savoir_factory, memory_content):
+    memory_content["wiki"] = {"a": {"title": "Phishing drills", "text": "Phishing drills for all staff."}}
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    searcher = Searcher(savoir.open_index(), savoir.store)
+    assert searcher.search(SearchRequest("phisihng")).suggestion == "phishing"
+    savoir.reindex()
+    searcher = Searcher(savoir.open_index(), savoir.store)
+    assert searcher.search(SearchRequest("phisihng")).suggestion == "phishing"
+    memory_content["wiki"]["b"] = {"title": "Tabletop exercises", "text": "Quarterly tabletop exercises."}
+    savoir.crawl(full=True)
+    assert searcher.search(SearchRequest("tabletop")).total == 1
+    assert searcher.search(SearchRequest("tabeltop")).suggestion == "tabletop"
 
 
 def test_restricted_document_leaks_nowhere(searcher):
