@@ -175,7 +175,17 @@ class SearchIndex:
     def catch_up(self, store: Store, *, progress: Progress | None = None, chunk: int = 2000) -> int:
         """Apply every store change past the watermark; return how many documents."""
         with self._write_lock:
-            return self._catch_up(store, progress, chunk)
+            oldest = store.oldest_change_seq()
+            if oldest and self.watermark < oldest - 1:
+                # changes this index never saw were pruned (it was restored from an old
+                # copy, or built against another store): only a rebuild is complete
+                log.warning("index %s is older than the store's change log; rebuilding it", self.path)
+                return self._rebuild(store, progress)
+            applied = self._catch_up(store, progress, chunk)
+            if applied:
+                # what the index holds need not be replayed again; the newest row stays
+                store.prune_changes(self.watermark)
+            return applied
 
     def _catch_up(self, store: Store, progress: Progress | None, chunk: int) -> int:
         applied = 0

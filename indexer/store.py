@@ -674,6 +674,22 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.coalesce(func.max(changes.c.seq), 0))).scalar_one())
 
+    def oldest_change_seq(self) -> int:
+        """The first change still kept (0 when none is)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.coalesce(func.min(changes.c.seq), 0))).scalar_one())
+
+    def prune_changes(self, upto: int) -> int:
+        """Forget changes up to *upto* (an index holds them), always keeping the newest.
+
+        The newest row stays so that sequence numbers never restart: SQLite hands out
+        max(seq) + 1, and an empty table would reuse numbers an index already passed.
+        """
+        with self.engine.begin() as conn:
+            newest = int(conn.execute(select(func.coalesce(func.max(changes.c.seq), 0))).scalar_one())
+            limit = min(upto + 1, newest)
+            return conn.execute(delete(changes).where(changes.c.seq < limit)).rowcount or 0
+
     def changes_since(self, seq: int, limit: int = 1000) -> list[tuple[int, str]]:
         query = (
             select(changes.c.seq, changes.c.document_id)

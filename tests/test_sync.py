@@ -159,3 +159,29 @@ def test_ids_outside_the_source_are_refused(savoir_factory, memory_content, bad_
     savoir = savoir_factory([source])
     (report,) = savoir.crawl()
     assert report.failed == 1 and report.added == 0
+
+
+def test_change_log_is_pruned_once_indexed_and_an_older_index_rebuilds(
+    savoir_factory, memory_content, database_url, tmp_path
+):
+    memory_content["wiki"] = {f"p{i}": page(f"Records retention note {i}.", version=1) for i in range(12)}
+    savoir = savoir_factory([memory_source()], database_url, crawler={"batch_size": 5})
+    savoir.crawl()
+    store = savoir.store
+    newest = store.max_change_seq()
+    # the index holds every change: only the newest row is kept (numbers never restart)
+    assert store.changes_since(0) == [(newest, store.changes_since(newest - 1)[0][1])]
+    memory_content["wiki"]["p3"] = page("Records retention note 3, revised for telework.", version=2)
+    savoir.crawl()
+    assert store.max_change_seq() == newest + 1 and len(store.changes_since(0)) == 1
+    assert ids_found(savoir, "telework") == {"wiki:p3"}
+
+    # an index copied before those changes cannot replay them: it rebuilds, complete
+    from indexer.index import SearchIndex
+
+    stale = SearchIndex(tmp_path / "stale-index")
+    stale._write_state(1)  # as if it had seen only the first change
+    stale.catch_up(store)
+    with stale.searcher() as s:
+        assert s.doc_count() == 12
+    stale.close()
