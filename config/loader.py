@@ -62,6 +62,7 @@ class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     page_size: int = 10
+    threads: int = 8
 
 
 @dataclass
@@ -276,6 +277,8 @@ def build_settings(
         raise ConfigError(f"{source}: [http]: field 'per_host_concurrency' must be at least 1")
     if settings.http.min_delay < 0:
         raise ConfigError(f"{source}: [http]: field 'min_delay' cannot be negative")
+    if not 1 <= settings.web.threads <= 256:
+        raise ConfigError(f"{source}: [web]: field 'threads' must be between 1 and 256")
     return settings
 
 

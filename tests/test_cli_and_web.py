@@ -170,3 +170,41 @@ def test_demo_on_a_busy_port_says_so_before_any_work(tmp_path):
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "savoir-data").exists()  # nothing crawled
+
+
+def test_serve_answers_through_a_production_server(tmp_path):
+    import os
+    import time
+
+    import requests
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[store]\ndata_dir = "{tmp_path / "data"}"\n[web]\nport = {port}\nthreads = 2\n')
+    (tmp_path / "sources.toml").write_text("")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "webui.cli", "--config", str(settings), "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/?q=telework", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None, server.stderr.read()
+                assert time.monotonic() < deadline, "the server never answered"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert response.headers["Server"] == "Savoir"  # waitress, not Werkzeug's development server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

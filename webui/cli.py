@@ -51,9 +51,12 @@ def ensure_free(host: str, port: int) -> None:
             ) from None
 
 
-def run_app(app, host: str, port: int) -> None:
+def run_app(app, host: str, port: int, threads: int = 8) -> None:
+    """Serve *app* with waitress, a production WSGI server (Flask's own is for development)."""
+    from waitress import serve as waitress_serve
+
     ensure_free(host, port)
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    waitress_serve(app, host=host, port=port, threads=threads, ident="Savoir", _quiet=True)
 
 
 def print_reports(reports) -> None:
@@ -110,7 +113,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     host = host or savoir.settings.web.host
     port = port or savoir.settings.web.port
     click.echo(f"Savoir is serving on http://{host}:{port}/")
-    run_app(app, host, port)
+    run_app(app, host, port, savoir.settings.web.threads)
 
 
 @cli.command()
