@@ -196,3 +196,47 @@ def test_new_segments_and_deletions_are_seen_at_once(world, memory_content):
     assert "second:extra" in {h.id for h in searcher.search(SearchRequest("Moncton telework")).hits}
     assert not {f"second:{n}" for n in doomed[:3]} & ids
     assert after.total != before
+
+
+def test_searches_in_threads_while_crawls_commit(world, memory_content):
+    import threading
+
+    savoir, index = world
+    searcher = Searcher(index, savoir.store)
+    errors: list[BaseException] = []
+    done = threading.Event()
+    counts: list[int] = []
+
+    def search_loop() -> None:
+        queries = ["telework", "approvisionnement", "privacy OR dotation", "agency:fraud"]
+        i = 0
+        while not done.is_set():
+            try:
+                results = searcher.search(SearchRequest(queries[i % len(queries)], groups=("public",)))
+                assert results.total == sum(n for _, n in results.facets["source"])
+                counts.append(results.total)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+                return
+            i += 1
+
+    threads = [threading.Thread(target=search_loop) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        for round_ in range(3):
+            for name in list(memory_content["second"])[round_ * 20 : round_ * 20 + 20]:
+                memory_content["second"][name]["text"] += f" Telework revision {round_}."
+            for name in list(memory_content["second"])[-5 * (round_ + 1) :][:5]:
+                del memory_content["second"][name]
+            savoir.crawl(["second"], full=True)
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not errors, errors
+    assert len(counts) > 10
+    # after the last crawl every thread's searcher agrees with a fresh one
+    final = searcher.search(SearchRequest("telework", groups=("public",)))
+    fresh = Searcher(savoir.open_index(), savoir.store).search(SearchRequest("telework", groups=("public",)))
+    assert final.total == fresh.total and [h.id for h in final.hits] == [h.id for h in fresh.hits]
