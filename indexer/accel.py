@@ -33,6 +33,8 @@ from whoosh.query.compound import DefaultOr
 from whoosh.query.wrappers import ConstantScoreQuery
 from whoosh.util.numeric import byte_to_length
 
+from indexer.query import AtLeast
+
 #: Whoosh's BM25F defaults (the index uses the default weighting)
 K1, B = 1.2, 0.75
 #: postings kept in memory across queries (int32 id + float32 weight: 8 bytes each)
@@ -360,6 +362,16 @@ class Accelerator:
                 m, s = self._eval(sub, part, stats, searcher, generic, leaves)
                 mask &= m
                 score += s
+            score *= mask
+            return mask, score
+        if type(q) is AtLeast and q.scale is None:
+            counts = np.zeros(n, dtype=np.int32)
+            score = np.zeros(n)
+            for sub in q.subqueries:
+                m, s = self._eval(sub, part, stats, searcher, generic, leaves)
+                counts += m
+                score += s
+            mask = counts >= q.minmatch
             score *= mask
             return mask, score
         if type(q) in (Or, DefaultOr) and q.scale is None and not q.minmatch:

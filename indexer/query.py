@@ -21,6 +21,7 @@ from functools import lru_cache
 
 from whoosh.query import And, AndNot, NullQuery, Phrase, Query, Term
 from whoosh.query.compound import DefaultOr as Or  # one scoring whatever the context (see below)
+from whoosh.query.wrappers import ConstantScoreQuery
 
 from indexer.analysis import (
     EN_STOP,
@@ -39,7 +40,23 @@ RAW_OTHER_LANGUAGE = 0.5
 NEUTRAL = 0.6
 TITLE_FACTOR = 2.0
 
-STOP_WORDS = frozenset(EN_STOP | FR_STOP)
+#: Function words a query never requires. The index keeps short stop lists (EN_STOP,
+#: FR_STOP); a query drops the fuller Snowball-style lists too, because every word of
+#: a query is required: "my", "after" or "ayant" would otherwise have to appear, in
+#: some language, in every hit (and have no useful translation).
+QUERY_FUNCTION_WORDS = frozenset(
+    """i me my myself we us ours ourselves you yours yourself yourselves he him his himself
+    she her hers herself it itself they them theirs themselves am being having doing
+    because until while about against between through during before after above below up
+    down out off over under again further once here both few more most some nor only own
+    same should now just would could shall might must
+    ayant ayante ayantes ayants eue eues eus eut eûmes eûtes eurent aie aies ait ayons
+    ayez aient étant étante étantes étants étée fûmes fûtes furent sois soit soyons soyez
+    soient avons avez suis es est sommes êtes sont mon ton son ma ta sa mes tes ses notre
+    votre nos vos leur leurs quel quelle quels quelles lequel laquelle lesquels lesquelles
+    après avant pendant durant depuis vers chez contre parmi encore ensuite puis ici là""".split()
+)
+STOP_WORDS = frozenset(EN_STOP | FR_STOP | {fold_accents(w) for w in QUERY_FUNCTION_WORDS})
 FAMILIES = {"en": ("title_en", "body_en"), "fr": ("title_fr", "body_fr")}
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _FR_HINT = re.compile(r"[àâçéèêëîïôûùüÿœæ]|\b(?:[ldjnmstc]|qu)['’]", re.IGNORECASE)
@@ -123,7 +140,12 @@ def parse(text: str, glossary: Glossary) -> ParsedQuery:
         if not run:
             return
         words = [w for token in run for w in words_of(token)]
-        spans = {m.start: m for m in glossary.matches(words)}
+        spans = {
+            m.start: m
+            for m in glossary.matches(words)
+            # a lone function word ("après") is not a concept, even if a dictionary has it
+            if m.end - m.start > 1 or fold_accents(words[m.start].lower()) not in STOP_WORDS
+        }
         content = [w for w in words if fold_accents(w.lower()) not in STOP_WORDS]
         i = 0
         while i < len(words):
@@ -235,16 +257,71 @@ def clause_query(clause: Clause, language: str | None, *, cross_language: bool =
     return Or(unique) if len(unique) > 1 else unique[0]
 
 
+class AtLeast(Or):
+    """Documents matching at least ``minmatch`` of the subqueries, scored as their sum.
+
+    Whoosh 2.7.4 accepts ``minmatch`` on ``Or`` but does not implement it; the search
+    path evaluates this node in ``indexer.accel``, and :meth:`matcher` gives Whoosh the
+    same semantics (slowly: it is the reference the tests compare with).
+    """
+
+    def matcher(self, searcher, context=None):
+        from whoosh.matching import FilterMatcher, NullMatcher
+
+        counts: dict[int, int] = {}
+        for sub in self.subqueries:
+            for docnum in sub.matcher(searcher, context).all_ids():
+                counts[docnum] = counts.get(docnum, 0) + 1
+        keep = frozenset(d for d, n in counts.items() if n >= self.minmatch)
+        if not keep:
+            return NullMatcher()
+        return FilterMatcher(Or(self.subqueries).matcher(searcher, context), keep)
+
+
+def required_clauses(count: int) -> int:
+    """How many of *count* clauses a document must match: all of one or two, then 3/4.
+
+    A long natural-language query ("keeping or destroying old files") rarely has
+    every word in the best page, least of all through a translation; requiring
+    three quarters keeps the precision of AND without its cliff.
+    """
+    return count if count <= 2 else max(2, (3 * count) // 4)
+
+
+#: what matching most of the words adds to a relaxed (any-word) search's score:
+#: more than any text score, so those documents come first
+MOST_WORDS_BONUS = 1000.0
+
+
 def build_query(parsed: ParsedQuery, *, relaxed: bool = False, cross_language: bool = True) -> Query:
-    """AND of the clauses (OR when *relaxed*), minus the negated ones."""
+    """All the clauses (any of them when *relaxed*), minus the negated ones.
+
+    A relaxed search ranks the documents that match most of the words (three
+    quarters, see :func:`required_clauses`) above those matching fewer: it keeps the
+    recall of OR without letting one common word outrank the rest of the query.
+    """
     lang, cross = parsed.language, cross_language
-    required = [
-        q for c in parsed.clauses if not c.negated and (q := clause_query(c, lang, cross_language=cross))
+    phrases = [
+        q
+        for c in parsed.clauses
+        if c.phrase and not c.negated and (q := clause_query(c, lang, cross_language=cross))
+    ]
+    words = [
+        q
+        for c in parsed.clauses
+        if not c.phrase and not c.negated and (q := clause_query(c, lang, cross_language=cross))
     ]
     excluded = [q for c in parsed.clauses if c.negated and (q := clause_query(c, lang, cross_language=cross))]
+    required = phrases + words
     if not required:
         return NullQuery
-    query: Query = required[0] if len(required) == 1 else (Or(required) if relaxed else And(required))
+    if not relaxed or len(required) == 1:
+        query: Query = required[0] if len(required) == 1 else And(required)
+    elif len(words) >= 2:
+        most = AtLeast(words, minmatch=required_clauses(len(words)))
+        query = Or([Or(required), ConstantScoreQuery(most, MOST_WORDS_BONUS)])
+    else:
+        query = Or(required)
     if excluded:
         query = AndNot(query, Or(excluded))
     return query

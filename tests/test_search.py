@@ -140,3 +140,22 @@ def test_searching_an_empty_index(savoir_factory, memory_content):
     savoir = savoir_factory([memory_source("empty")])
     results = Searcher(savoir.open_index(), savoir.store).search(SearchRequest("anything at all"))
     assert results.total == 0 and results.hits == [] and results.ranked == []
+
+
+def test_relaxed_search_ranks_documents_with_most_words_first(savoir_factory, memory_content):
+    memory_content["wiki"] = {
+        "most": {"title": "Regional notes", "text": "A telework checklist for regional offices."},
+        "one": {"title": "Pilot", "text": "Pilot pilot pilot: the pilot of the pilot project, piloted."},
+        "two": {"title": "Checklists", "text": "A pilot checklist."},
+    }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    searcher = Searcher(savoir.open_index(), savoir.store)
+    # no page has all four words: the relaxed search puts 3 of 4 before 2 of 4 and 1 of 4
+    results = searcher.search(SearchRequest("telework checklist regional pilot"))
+    assert results.relaxed
+    assert [h.id for h in results.hits] == ["wiki:most", "wiki:two", "wiki:one"]
+    # function words are never required ("my", "après", "ayant")
+    assert searcher.parse_text("my telework checklist")[0].words == ["telework", "checklist"]
+    assert searcher.parse_text("après ayant télétravail")[0].words == ["télétravail"]
+    assert searcher.search(SearchRequest("my telework checklist")).hits[0].id == "wiki:most"
