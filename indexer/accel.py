@@ -311,6 +311,17 @@ class Accelerator:
             part.data.columns[fieldname] = found
         return found
 
+    def id_ranks(self, part: Part) -> np.ndarray:
+        """Each document's position in the segment's documents sorted by id."""
+        found = part.data.hashes.get("#id-rank")
+        if found is None:
+            ids = self.column(part, "id")
+            order = sorted(range(part.size), key=ids.__getitem__)
+            found = np.empty(part.size, dtype=np.int64)
+            found[np.asarray(order, dtype=np.int64)] = np.arange(part.size)
+            part.data.hashes["#id-rank"] = found
+        return found
+
     def hashes(self, part: Part, fieldname: str) -> np.ndarray:
         """A column's values hashed to int64 (to group documents by value with numpy)."""
         found = part.data.hashes.get(fieldname)

@@ -453,7 +453,20 @@ class _Ranked:
         local = np.concatenate(locals_)
         if len(key) > depth:
             threshold = np.partition(key, len(key) - depth)[len(key) - depth]
-            pick = np.flatnonzero(key >= threshold)  # every tie at the boundary, sorted by id below
+            above = np.flatnonzero(key > threshold)
+            tied = np.flatnonzero(key == threshold)
+            need = depth - len(above)
+            if len(tied) > need:
+                # many equal keys (a filter-only search scores every match alike): the
+                # smallest ids win, found per segment with each segment's id order
+                chosen = []
+                for i, part in enumerate(parts):
+                    mine = tied[owner[tied] == i]
+                    if len(mine):
+                        ranks = accel.id_ranks(part)[local[mine]]
+                        chosen.append(mine[np.argsort(ranks, kind="stable")[:need]])
+                tied = np.concatenate(chosen)
+            pick = np.concatenate([above, tied])  # sorted by (key, id) below
         else:
             pick = np.arange(len(key))
         docs = []

@@ -251,3 +251,16 @@ def test_searches_in_threads_while_crawls_commit(world, memory_content):
     final = searcher.search(SearchRequest("telework", groups=("public",)))
     fresh = Searcher(savoir.open_index(), savoir.store).search(SearchRequest("telework", groups=("public",)))
     assert final.total == fresh.total and [h.id for h in final.hits] == [h.id for h in fresh.hits]
+
+
+def test_top_documents_break_ties_by_id_across_segments(world):
+    savoir, index = world
+    searcher = Searcher(index, savoir.store)
+    with index.accel.searcher() as whoosh_searcher:
+        for text in ("agency:fraud", "", "year:2021 -source:first", "telework"):
+            full = _full_query(searcher, text, ("public",))
+            expected = _reference(whoosh_searcher, full)
+            ids = {d: whoosh_searcher.stored_fields(d)["id"] for d in expected}
+            best = sorted(expected, key=lambda d: (-round(expected[d], 9), ids[d]))[:15]
+            ranked = _Ranked(index.accel, index.accel.evaluate(whoosh_searcher, full), 15, "relevance")
+            assert [d.id for d in ranked.ranked()] == [ids[d] for d in best], text
