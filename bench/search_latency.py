@@ -135,13 +135,38 @@ def main() -> None:
         t0 = time.perf_counter()
         searcher.search(SearchRequest(q, groups=("public",), page_size=10))
         cold_ms.append((time.perf_counter() - t0) * 1000)
+    # quoted phrases (positions are read and kept per term on first use) and filter-only searches
+    phrases = [f'"{topic}"' for topic in TOPICS] + [f'"{fr}"' for fr in TOPICS.values()]
+    phrase_cold, phrase_ms = [], []
+    for q in phrases:
+        index.accel.postings.clear()
+        t0 = time.perf_counter()
+        searcher.search(SearchRequest(q, groups=("public",)))
+        phrase_cold.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        searcher.search(SearchRequest(q, groups=("public",)))
+        phrase_ms.append((time.perf_counter() - t0) * 1000)
+    browse_ms = []
+    browse = ["", "agency:bench", "year:2021", "year:2022 lang:fr", "after:2024-01-01"]
+    t0 = time.perf_counter()
+    for q in browse:  # the first use reads each segment's date column and id order
+        searcher.search(SearchRequest(q, groups=("public",)))
+    browse_first_ms = (time.perf_counter() - t0) * 1000
+    for q in browse * 4:
+        t0 = time.perf_counter()
+        searcher.search(SearchRequest(q, groups=("public",)))
+        browse_ms.append((time.perf_counter() - t0) * 1000)
     print(
         f"documents: {index.doc_count()}  queries: {len(queries)}  mean hits: {statistics.mean(totals):.0f}"
     )
     print(f"first search after opening the index: {first_ms:.0f} ms")
+    print(f"first five filter-only searches (date column, id order): {browse_first_ms:.0f} ms")
     for name, values in (
         ("search (facets, snippets)", search_ms),
         ("search, postings not cached", cold_ms),
+        ("phrase search", phrase_ms),
+        ("phrase, positions not cached", phrase_cold),
+        ("filters only (no words)", browse_ms),
         ("experts (added)", expert_ms),
     ):
         print(

@@ -26,9 +26,11 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pickle import loads
 
 import numpy as np
-from whoosh.query import And, AndNot, DateRange, Every, NullQuery, Or, Query, Term
+from whoosh.formats import Positions
+from whoosh.query import And, AndNot, DateRange, Every, NullQuery, Or, Phrase, Query, Term
 from whoosh.query.compound import DefaultOr
 from whoosh.query.wrappers import ConstantScoreQuery
 from whoosh.util.numeric import byte_to_length
@@ -37,7 +39,7 @@ from indexer.query import AtLeast
 
 #: Whoosh's BM25F defaults (the index uses the default weighting)
 K1, B = 1.2, 0.75
-#: postings kept in memory across queries (int32 id + float32 weight: 8 bytes each)
+#: postings kept in memory across queries, counted in array entries (4 or 8 bytes each)
 MAX_CACHED_POSTINGS = 6_000_000
 #: searchers kept open for reuse (one per concurrent request)
 POOL_SIZE = 4
@@ -82,10 +84,10 @@ class PostingsCache:
             if key in self._items:
                 return
             self._items[key] = value
-            self.size += len(value[0])
+            self.size += _entries(value)
             while self.size > self.limit and len(self._items) > 1:
-                _, (ids, _) = self._items.popitem(last=False)
-                self.size -= len(ids)
+                _, dropped = self._items.popitem(last=False)
+                self.size -= _entries(dropped)
 
     def clear(self) -> None:
         with self._lock:
@@ -95,7 +97,11 @@ class PostingsCache:
     def forget(self, segment_ids: set[str]) -> None:
         with self._lock:
             for key in [k for k in self._items if k[0] not in segment_ids]:
-                self.size -= len(self._items.pop(key)[0])
+                self.size -= _entries(self._items.pop(key))
+
+
+def _entries(value: tuple[np.ndarray, ...]) -> int:
+    return sum(len(array) for array in value)
 
 
 def _read_postings(matcher) -> tuple[np.ndarray, np.ndarray]:
@@ -316,9 +322,10 @@ class Accelerator:
         found = part.data.hashes.get("#id-rank")
         if found is None:
             ids = self.column(part, "id")
-            order = sorted(range(part.size), key=ids.__getitem__)
+            # numpy compares unicode strings by code point, as Python does
+            order = np.argsort(np.asarray(ids, dtype=str), kind="stable")
             found = np.empty(part.size, dtype=np.int64)
-            found[np.asarray(order, dtype=np.int64)] = np.arange(part.size)
+            found[order] = np.arange(part.size)
             part.data.hashes["#id-rank"] = found
         return found
 
@@ -403,6 +410,8 @@ class Accelerator:
         if isinstance(q, ConstantScoreQuery):
             mask, _ = self._eval(q.child, part, stats, searcher, generic, leaves)
             return mask, mask * float(q.score)
+        if type(q) is Phrase and q.words:
+            return self._phrase(q, part, stats, leaves)
         if isinstance(q, DateRange) and q.constantscore and part.reader.has_column(q.fieldname):
             return self._date_range(q, part)
         return self._generic(q, part, searcher, generic)
@@ -434,6 +443,112 @@ class Accelerator:
             values = weights
         score[ids] = values * q.boost if q.boost != 1.0 else values
         return mask, score
+
+    def _phrase(self, q: Phrase, part: Part, stats, leaves) -> tuple[np.ndarray, np.ndarray]:
+        """Whoosh's phrase (SpanNear2, ordered, mindist 1): the words at increasing
+        positions, each at most *slop* after the previous; scored as the sum of the
+        words' BM25F, times the phrase's boost. Positions are read for the documents
+        that have every word only."""
+        n = part.size
+        nothing = np.zeros(n, dtype=bool), np.zeros(n)
+        schema = part.reader.schema
+        if q.fieldname not in schema or not schema[q.fieldname].format.supports("positions"):
+            return nothing
+        fld = schema[q.fieldname]
+        whole = stats.searcher.reader()
+        words = []
+        for word in q.words:
+            try:
+                btext = fld.to_bytes(word)
+            except ValueError:
+                return nothing
+            if (q.fieldname, btext) not in whole:
+                return nothing
+            words.append(btext)
+        mask, score = np.ones(n, dtype=bool), np.zeros(n)
+        for btext in words:
+            m, s = self._term(Term(q.fieldname, btext), part, stats, leaves)
+            mask &= m
+            score += s
+        if not mask.any():
+            return mask, score * mask
+        # (document, position) pairs as one int64 key each; a chain of words is kept
+        # where the next word sits 1..slop positions after the previous one
+        ends = None
+        for btext in words:
+            ids, counts, flat = self._positions(part, q.fieldname, btext)
+            docs = np.repeat(ids, counts)
+            inside = mask[docs]
+            keys = (docs[inside] << 32) | flat[inside]
+            if ends is None:
+                ends = keys
+                continue
+            near = np.zeros(len(keys), dtype=bool)
+            for gap in range(1, int(q.slop) + 1):
+                near |= np.isin(keys - gap, ends)
+            ends = keys[near]
+            if not len(ends):
+                break
+        mask = np.zeros(n, dtype=bool)
+        mask[np.unique(ends >> 32)] = True
+        return mask, score * mask * float(q.boost)
+
+    def _positions(
+        self, part: Part, fieldname: str, btext: bytes
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A term's postings with positions: (local ids, positions per id, all positions)."""
+        key = (part.data.id, fieldname, btext, "positions")
+        cached = self.postings.get(key)
+        if cached is not None:
+            return cached
+        reader = part.reader
+        fmt = reader.schema[fieldname].format
+        ids: list[int] = []
+        counts: list[int] = []
+        flat: list[int] = []
+        matcher = reader._terms.matcher(fieldname, btext, fmt) if (fieldname, btext) in reader else None
+        if (
+            matcher is not None
+            and type(fmt) is Positions
+            and all(hasattr(matcher, a) for a in ("_read_data", "_read_values", "_next_block", "_byteids"))
+        ):
+            # Whoosh's Positions value: a 4-byte count, then a pickled list of deltas whose
+            # final STOP opcode was trimmed; decoded a block at a time, summed with numpy
+            deltas: list[int] = []
+            while matcher.is_active():
+                if matcher._data is None:
+                    matcher._read_data()
+                raw = np.asarray(matcher._data[0], dtype=np.int64)
+                ids.extend((raw if matcher._byteids else np.cumsum(raw)).tolist())
+                matcher._read_values()
+                for v in matcher._values:
+                    codes = loads(v[4:] if v.endswith(b".") else v[4:] + b".")
+                    counts.append(len(codes))
+                    deltas.extend(codes)
+                matcher._next_block()
+            running = np.cumsum(np.asarray(deltas, dtype=np.int64))
+            counts_array = np.asarray(counts, dtype=np.int64)
+            starts = np.cumsum(counts_array) - counts_array
+            before = np.where(starts > 0, running[np.maximum(starts - 1, 0)], 0) if len(running) else starts
+            value = (
+                np.asarray(ids, dtype=np.int64),
+                counts_array,
+                running - np.repeat(before, counts_array),
+            )
+        else:
+            while matcher is not None and matcher.is_active():
+                ids.append(matcher.id())
+                found = fmt.decode_positions(matcher.value())
+                counts.append(len(found))
+                flat.extend(found)
+                matcher.next()
+            value = (
+                np.asarray(ids, dtype=np.int64),
+                np.asarray(counts, dtype=np.int64),
+                np.asarray(flat, dtype=np.int64),
+            )
+        self.postings.put(key, value)
+        return value
 
     def _date_range(self, q: DateRange, part: Part) -> tuple[np.ndarray, np.ndarray]:
         """A date range from the date column (Whoosh scores every match with the boost)."""

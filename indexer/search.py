@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from html import escape
 
 import numpy as np
-from whoosh import highlight, sorting
+from whoosh import highlight
 from whoosh.query import And, AndNot, DateRange, Every, NullQuery, Query, Term
 from whoosh.query.compound import DefaultOr as Or  # see indexer.query: one scoring in every context
 
@@ -237,9 +237,9 @@ class Searcher:
     ) -> list[tuple[str, list[str]]]:
         """A community's most recent documents this user may see (they vote for its peers)."""
         allow = self._allow(groups, {"community": [community]})
-        with self.index.searcher() as searcher:
-            results = searcher.search(allow, limit=limit, sortedby=sorting.FieldFacet("date", reverse=True))
-            return [(hit["id"], []) for hit in results]
+        with self.index.accel.searcher() as searcher:
+            ranked = _Ranked(self.index.accel, self.index.accel.evaluate(searcher, allow), limit, "date")
+            return [(doc.id, []) for doc in ranked.ranked()]
 
     @staticmethod
     def _allow(groups: tuple[str, ...], include: dict[str, list[str]]) -> Query:
@@ -311,17 +311,20 @@ class Searcher:
             )
         return out
 
-    @staticmethod
-    def _twin_fields(searcher, keys: list[str | None], allow: Query) -> dict[str, dict[str, dict]]:
+    def _twin_fields(self, searcher, keys: list[str | None], allow: Query) -> dict[str, dict[str, dict]]:
         """For each twin key, the versions this user may see: key -> language -> stored fields."""
         wanted = sorted({k for k in keys if k})
         if not wanted:
             return {}
-        found = searcher.search(And([Or([Term("twin", k) for k in wanted]), allow]), limit=len(wanted) * 4)
+        query = And([Or([Term("twin", k) for k in wanted]), allow])
+        found = _Ranked(
+            self.index.accel, self.index.accel.evaluate(searcher, query), len(wanted) * 4, "relevance"
+        )
         out: dict[str, dict[str, dict]] = {}
-        for other in found:
+        for doc in found.ranked():
+            other = searcher.stored_fields(doc.docnum)
             if other.get("lang") in ("en", "fr"):
-                out.setdefault(other["twin"], {}).setdefault(other["lang"], dict(other.fields()))
+                out.setdefault(other["twin"], {}).setdefault(other["lang"], dict(other))
         return out
 
     def _suggest(self, searcher, parsed: ParsedQuery, text: str, allow: Query, total: int) -> str | None:
