@@ -56,11 +56,8 @@ class SegmentData:
     def __init__(self, segment_id: str, size: int) -> None:
         self.id = segment_id
         self.size = size
-        self.lengths: dict[str, np.ndarray] = {}
-        self.codes: dict[str, tuple[np.ndarray, list[str]]] = {}
-        self.masks: dict[str, list[tuple[str, np.ndarray]]] = {}
-        self.columns: dict[str, list] = {}
-        self.hashes: dict[str, np.ndarray] = {}
+        #: (kind, field) -> lengths, facet codes, value masks, columns... (see Accelerator)
+        self.derived: dict[tuple[str, str], object] = {}
 
 
 class PostingsCache:
@@ -245,108 +242,114 @@ class Accelerator:
         self.postings.put(key, value)
         return value
 
-    def _lengths(self, part: Part, fieldname: str) -> np.ndarray:
-        lengths = part.data.lengths.get(fieldname)
-        if lengths is None:
-            from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+    def _derived(self, part: Part, kind: str, fieldname: str, build):
+        """Per-segment data, built once by ``build(part, fieldname)`` and kept."""
+        key = (kind, fieldname)
+        found = part.data.derived.get(key)
+        if found is None:
+            found = part.data.derived[key] = build(part, fieldname)
+        return found
 
-            column = part.reader._perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
-            raw = np.zeros(part.size, dtype=np.uint8)
-            if getattr(column, "_typecode", None) == "B" and hasattr(column, "_dbfile"):
-                # one byte per document: read the column's bytes in one go
-                count = min(column._count, part.size)
-                raw[:count] = np.frombuffer(column._dbfile.get(column._basepos, count), dtype=np.uint8)
-                raw[count:] = column._default or 0
-            elif column is not None:
-                raw = np.fromiter((column[i] for i in range(part.size)), dtype=np.uint8, count=part.size)
-            lengths = _BYTE_TO_LENGTH[raw]
-            part.data.lengths[fieldname] = lengths
-        return lengths
+    def _lengths(self, part: Part, fieldname: str) -> np.ndarray:
+        """Each document's (quantised) length in a text field, as Whoosh scores it."""
+        return self._derived(part, "lengths", fieldname, self._build_lengths)
 
     def codes(self, part: Part, fieldname: str) -> tuple[np.ndarray, list[str]]:
         """A single-valued field as one code per document (-1: none) and the values."""
-        found = part.data.codes.get(fieldname)
-        if found is None:
-            codes = np.full(part.size, -1, dtype=np.int32)
-            values: list[str] = []
-            for btext in part.reader.lexicon(fieldname):
-                ids, _ = self._postings_uncached(part, fieldname, btext)
-                codes[ids] = len(values)
-                values.append(btext.decode("utf-8"))
-            found = part.data.codes[fieldname] = (codes, values)
-        return found
+        return self._derived(part, "codes", fieldname, self._build_codes)
 
     def value_masks(self, part: Part, fieldname: str) -> list[tuple[str, np.ndarray]]:
         """A multi-valued field as one document mask per value."""
-        found = part.data.masks.get(fieldname)
-        if found is None:
-            found = []
-            for btext in part.reader.lexicon(fieldname):
-                ids, _ = self._postings_uncached(part, fieldname, btext)
-                mask = np.zeros(part.size, dtype=bool)
-                mask[ids] = True
-                found.append((btext.decode("utf-8"), mask))
-            part.data.masks[fieldname] = found
-        return found
-
-    def _postings_uncached(self, part: Part, fieldname: str, btext: bytes):
-        fmt = part.reader.schema[fieldname].format
-        return _read_postings(part.reader._terms.matcher(fieldname, btext, fmt))
+        return self._derived(part, "masks", fieldname, self._build_masks)
 
     def column(self, part: Part, fieldname: str) -> list:
         """A sortable field's stored column for every document of the segment."""
-        found = part.data.columns.get(fieldname)
-        if found is None:
-            raw = part.reader.column_reader(fieldname, translate=False)
-            if (
-                all(hasattr(raw, a) for a in ("_offsets", "_lengths", "_basepos", "_dbfile"))
-                and not len(getattr(raw, "_offsets", ())) < part.size
-            ):
-                # variable-length bytes: read the column's data in one go and slice it
-                offsets, lengths = raw._offsets, raw._lengths
-                end = max((o + n for o, n in zip(offsets, lengths, strict=False)), default=0)
-                blob = raw._dbfile.get(raw._basepos, end) if end else b""
-                fld = part.reader.schema[fieldname]
-                found = [
-                    fld.from_column_value(blob[o : o + n]) if n else fld.from_column_value(b"")
-                    for o, n in zip(offsets, lengths, strict=False)
-                ]
-            else:
-                reader = part.reader.column_reader(fieldname)
-                found = [reader[i] for i in range(part.size)]
-            part.data.columns[fieldname] = found
-        return found
+        return self._derived(part, "column", fieldname, self._build_column)
 
     def id_ranks(self, part: Part) -> np.ndarray:
         """Each document's position in the segment's documents sorted by id."""
-        found = part.data.hashes.get("#id-rank")
-        if found is None:
-            ids = self.column(part, "id")
-            # numpy compares unicode strings by code point, as Python does
-            order = np.argsort(np.asarray(ids, dtype=str), kind="stable")
-            found = np.empty(part.size, dtype=np.int64)
-            found[order] = np.arange(part.size)
-            part.data.hashes["#id-rank"] = found
-        return found
+        return self._derived(part, "ranks", "id", self._build_ranks)
 
     def hashes(self, part: Part, fieldname: str) -> np.ndarray:
         """A column's values hashed to int64 (to group documents by value with numpy)."""
-        found = part.data.hashes.get(fieldname)
-        if found is None:
-            values = self.column(part, fieldname)
-            found = np.fromiter((hash(v) for v in values), dtype=np.int64, count=part.size)
-            part.data.hashes[fieldname] = found
-        return found
+        return self._derived(part, "hashes", fieldname, self._build_hashes)
 
     def numbers(self, part: Part, fieldname: str) -> np.ndarray:
         """A sortable numeric/date column as float64 (missing values: -inf)."""
-        key = fieldname + "#num"
-        found = part.data.lengths.get(key)
-        if found is None:
-            values = self.column(part, fieldname)
-            found = np.fromiter((_as_number(v) for v in values), dtype=np.float64, count=part.size)
-            part.data.lengths[key] = found
+        return self._derived(part, "numbers", fieldname, self._build_numbers)
+
+    @staticmethod
+    def _build_lengths(part: Part, fieldname: str) -> np.ndarray:
+        from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+
+        column = part.reader._perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+        raw = np.zeros(part.size, dtype=np.uint8)
+        if getattr(column, "_typecode", None) == "B" and hasattr(column, "_dbfile"):
+            # one byte per document: read the column's bytes in one go
+            count = min(column._count, part.size)
+            raw[:count] = np.frombuffer(column._dbfile.get(column._basepos, count), dtype=np.uint8)
+            raw[count:] = column._default or 0
+        elif column is not None:
+            raw = np.fromiter((column[i] for i in range(part.size)), dtype=np.uint8, count=part.size)
+        return _BYTE_TO_LENGTH[raw]
+
+    @staticmethod
+    def _build_codes(part: Part, fieldname: str) -> tuple[np.ndarray, list[str]]:
+        codes = np.full(part.size, -1, dtype=np.int32)
+        values: list[str] = []
+        for btext in part.reader.lexicon(fieldname):
+            ids, _ = _read_postings(
+                part.reader._terms.matcher(fieldname, btext, part.reader.schema[fieldname].format)
+            )
+            codes[ids] = len(values)
+            values.append(btext.decode("utf-8"))
+        return codes, values
+
+    @staticmethod
+    def _build_masks(part: Part, fieldname: str) -> list[tuple[str, np.ndarray]]:
+        found = []
+        for btext in part.reader.lexicon(fieldname):
+            ids, _ = _read_postings(
+                part.reader._terms.matcher(fieldname, btext, part.reader.schema[fieldname].format)
+            )
+            mask = np.zeros(part.size, dtype=bool)
+            mask[ids] = True
+            found.append((btext.decode("utf-8"), mask))
         return found
+
+    @staticmethod
+    def _build_column(part: Part, fieldname: str) -> list:
+        raw = part.reader.column_reader(fieldname, translate=False)
+        if (
+            all(hasattr(raw, a) for a in ("_offsets", "_lengths", "_basepos", "_dbfile"))
+            and not len(getattr(raw, "_offsets", ())) < part.size
+        ):
+            # variable-length bytes: read the column's data in one go and slice it
+            offsets, lengths = raw._offsets, raw._lengths
+            end = max((o + n for o, n in zip(offsets, lengths, strict=False)), default=0)
+            blob = raw._dbfile.get(raw._basepos, end) if end else b""
+            fld = part.reader.schema[fieldname]
+            return [
+                fld.from_column_value(blob[o : o + n]) if n else fld.from_column_value(b"")
+                for o, n in zip(offsets, lengths, strict=False)
+            ]
+        reader = part.reader.column_reader(fieldname)
+        return [reader[i] for i in range(part.size)]
+
+    def _build_ranks(self, part: Part, fieldname: str) -> np.ndarray:
+        # numpy compares unicode strings by code point, as Python does
+        order = np.argsort(np.asarray(self.column(part, fieldname), dtype=str), kind="stable")
+        ranks = np.empty(part.size, dtype=np.int64)
+        ranks[order] = np.arange(part.size)
+        return ranks
+
+    def _build_hashes(self, part: Part, fieldname: str) -> np.ndarray:
+        values = self.column(part, fieldname)
+        return np.fromiter((hash(v) for v in values), dtype=np.int64, count=part.size)
+
+    def _build_numbers(self, part: Part, fieldname: str) -> np.ndarray:
+        values = self.column(part, fieldname)
+        return np.fromiter((_as_number(v) for v in values), dtype=np.float64, count=part.size)
 
     # -- evaluation -------------------------------------------------------------
     def evaluate(self, searcher, query: Query) -> Evaluation:
