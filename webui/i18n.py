@@ -26,8 +26,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "facet_year": {"en": "Year", "fr": "Année"},
     "facet_communities": {"en": "Community", "fr": "Communauté"},
     "relaxed": {
-        "en": "No document has all the words; these have some of them.",
-        "fr": "Aucun document ne contient tous les mots; ceux-ci en contiennent une partie.",
+        "en": "Few documents have all the words: these have some of them, those with the most words first.",
+        "fr": "Peu de documents contiennent tous les mots : voici ceux qui en contiennent une partie,"
+        " les plus complets d’abord.",
     },
     "did_you_mean": {"en": "Did you mean", "fr": "Vouliez-vous dire"},
     "sort_relevance": {"en": "Most relevant", "fr": "Pertinence"},
