@@ -65,28 +65,37 @@ class Glossary:
         for en, fr in pairs:
             self.add(en, fr)
 
-    def add(self, en: str, fr: str, *, curated: bool = True) -> None:
+    def add(self, en: str, fr: str, *, curated: bool = True, headword: str | None = None) -> None:
+        """A pair, used both ways.
+
+        A dictionary pair (*curated* False) fills only the directions the curated
+        glossary leaves empty ("travailler -> work" is kept although the glossary
+        translates "work"). Its *headword* side ("en" or "fr") keeps the dictionary's
+        first senses only; the reverse direction is always specific enough to keep
+        ("old -> vieux" gives "vieux -> old", however many senses "vieux" has).
+        """
         en_key, fr_key = key_of(words_of(en)), key_of(words_of(fr))
         if not en_key or not fr_key:
             return
+        to_fr = to_en = True
         if not curated:
-            # a general dictionary only fills gaps the curated glossary leaves, sparingly
-            if en_key in self._curated_en or fr_key in self._curated_fr:
-                return
-            if len(self.to_fr.get(en_key, [])) >= MAX_DICTIONARY_SENSES:
-                return
+            to_fr = en_key not in self._curated_en and len(self.to_fr.get(en_key, [])) < MAX_DICTIONARY_SENSES
+            to_en = fr_key not in self._curated_fr and len(self.to_en.get(fr_key, [])) < MAX_DICTIONARY_SENSES
         else:
             self._curated_en.add(en_key)
             self._curated_fr.add(fr_key)
-        if len(en_key) == 1:
-            self._by_stem_en.setdefault(_stem("english", en_key[0]), en_key)
-        if len(fr_key) == 1:
-            self._by_stem_fr.setdefault(_stem("french", fr_key[0]), fr_key)
-        if fr not in self.to_fr.setdefault(en_key, []):
-            self.to_fr[en_key].append(fr)
-        if en not in self.to_en.setdefault(fr_key, []):
-            self.to_en[fr_key].append(en)
-        self.max_words = max(self.max_words, len(en_key), len(fr_key))
+        if to_fr:
+            if len(en_key) == 1:
+                self._by_stem_en.setdefault(_stem("english", en_key[0]), en_key)
+            if fr not in self.to_fr.setdefault(en_key, []):
+                self.to_fr[en_key].append(fr)
+            self.max_words = max(self.max_words, len(en_key))
+        if to_en:
+            if len(fr_key) == 1:
+                self._by_stem_fr.setdefault(_stem("french", fr_key[0]), fr_key)
+            if en not in self.to_en.setdefault(fr_key, []):
+                self.to_en[fr_key].append(en)
+            self.max_words = max(self.max_words, len(fr_key))
 
     def __len__(self) -> int:
         return len(self.to_fr)
@@ -117,9 +126,16 @@ class Glossary:
             for head, senses in _read_dictd(directory / f"{name}.index", directory / f"{name}.dict.dz"):
                 for sense in senses[:MAX_DICTIONARY_SENSES]:
                     en, fr = (head, sense) if english_first else (sense, head)
-                    self.add(en, fr, curated=False)
+                    self.add(en, fr, curated=False, headword="en" if english_first else "fr")
                     added += 1
         return added
+
+    def translate(self, words: list[str], language: str) -> tuple[str, ...]:
+        """The translations of *words* read as *language* ("en" or "fr"); () if none."""
+        key = key_of(words)
+        found = (self.to_fr if language == "en" else self.to_en).get(key, [])
+        span = fold_accents(" ".join(words).lower())
+        return tuple(t for t in found if fold_accents(t.lower()) != span)
 
     def matches(self, words: list[str]) -> list[Match]:
         """Non-overlapping glossary spans of *words*, longest first, left to right."""

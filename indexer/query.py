@@ -189,7 +189,16 @@ def parse(text: str, glossary: Glossary) -> ParsedQuery:
         else:
             out.append(item)
         pending_or = False
-    return ParsedQuery(out, guess_language(text, out))
+    language = guess_language(text, out)
+    if language:
+        # a word both dictionaries know ("record", "accord") is read in the query's language
+        for clause in out:
+            for c in (clause, *clause.alternatives):
+                if c.translations and c.translated_from is None:
+                    own = glossary.translate(words_of(c.text), language)
+                    if own:
+                        c.translations, c.translated_from = own, language
+    return ParsedQuery(out, language)
 
 
 def _field_match(fieldname: str, tokens: list[str], boost: float, phrase: bool) -> Query | None:

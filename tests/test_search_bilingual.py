@@ -185,3 +185,29 @@ def test_restricted_document_leaks_nowhere(searcher):
     assert ids(inside) == ["wiki:secret-en"] and inside.hits[0].alternates == {
         "fr": "memory://wiki/public-fr"
     }
+
+
+def test_dictionary_fills_only_what_the_curated_glossary_leaves():
+    glossary = Glossary([("work", "travail")])
+    # the dictionary may not add to the curated "work", but "travailler" is its own gap
+    glossary.add("work", "travailler", curated=False, headword="fr")
+    glossary.add("job", "travail", curated=False, headword="en")
+    assert glossary.translate(["work"], "en") == ("travail",)
+    assert glossary.translate(["travailler"], "fr") == ("work",)
+    assert glossary.translate(["travail"], "fr") == ("work",)
+    assert glossary.translate(["job"], "en") == ("travail",)
+
+
+def test_a_word_of_both_languages_is_read_in_the_querys_language():
+    from indexer.query import parse
+
+    glossary = Glossary([("record", "document"), ("email", "courriel")])
+    glossary.add("record", "record", curated=False, headword="fr")  # French "record" (a best time)
+    english = parse("managing email as a record", glossary)
+    record = next(c for c in english.clauses if c.text == "record")
+    assert (
+        english.language == "en" and record.translated_from == "en" and record.translations == ("document",)
+    )
+    # alone, the word stays ambiguous: searched as both languages' word
+    (alone,) = parse("record", glossary).clauses
+    assert alone.translated_from is None and "document" in alone.translations

@@ -87,6 +87,9 @@ def main() -> None:
         "--show-misses", action="store_true", help="list queries with no relevant hit in the top 10"
     )
     parser.add_argument("--compare", action="store_true", help="list queries where the baseline does better")
+    parser.add_argument(
+        "--cross-detail", action="store_true", help="print each twin query's reciprocal rank across languages"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="savoir-relevance-"))
     try:
@@ -215,6 +218,12 @@ def main() -> None:
                 )
                 if ours[0] < base[0]:
                     print(f"  {q.qid} {q.text!r}: MRR {ours[0]:.2f} vs baseline {base[0]:.2f}")
+        if args.cross_detail:
+            print("\ncross-language reciprocal rank per twin query (other side):")
+            for q in twin_queries:
+                other = "fr" if q.language == "en" else "en"
+                rr = metrics(run(Searcher(sides[other], store), q), judged[q.qid])[0]
+                print(f"  {q.qid} {rr:.3f} {q.text!r}")
         if args.show_misses:
             print("\nqueries with no relevant document in the top 10:")
             for q, top in misses:
