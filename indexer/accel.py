@@ -20,7 +20,7 @@ after a crawl; deletions are a per-generation mask.
 
 from __future__ import annotations
 
-import math
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -43,6 +43,8 @@ K1, B = 1.2, 0.75
 MAX_CACHED_POSTINGS = 6_000_000
 #: searchers kept open for reuse (one per concurrent request)
 POOL_SIZE = 4
+#: a numeric column's value for documents that have none (below every real value)
+MISSING = np.iinfo(np.int64).min
 _BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
 
 
@@ -97,8 +99,14 @@ class PostingsCache:
                 self.size -= _entries(self._items.pop(key))
 
 
+#: what an entry costs beyond its arrays (the key, the tuple, array headers), in entries
+ENTRY_OVERHEAD = 64
+
+
 def _entries(value: tuple[np.ndarray, ...]) -> int:
-    return sum(len(array) for array in value)
+    """An entry's weight in the cache: its array entries plus a fixed overhead, so that
+    the empty results of absent terms (typos, probes) count too."""
+    return sum(len(array) for array in value) + ENTRY_OVERHEAD
 
 
 def _read_postings(matcher) -> tuple[np.ndarray, np.ndarray]:
@@ -169,14 +177,29 @@ class Accelerator:
         self._lock = threading.Lock()
 
     # -- searchers ------------------------------------------------------------
+    def _stamp(self) -> tuple:
+        """What identifies the index's current state: its generation, and the identity
+        of that generation's table of contents (a rebuild in another process swaps the
+        whole directory, and its generation number may equal the old one)."""
+        generation = self.ix.latest_generation()
+        folder = getattr(self.ix.storage, "folder", None)
+        if folder is None:
+            return (generation,)
+        try:
+            info = os.stat(os.path.join(folder, f"_{self.ix.indexname}_{generation}.toc"))
+        except OSError:
+            return (generation,)
+        return (generation, info.st_ino, info.st_mtime_ns)
+
     @contextmanager
     def searcher(self) -> Iterator:
-        """A Whoosh searcher on the index's latest generation (pooled, never shared)."""
+        """A Whoosh searcher on the index's current state (pooled, never shared)."""
+        stamp = self._stamp()
         searcher = None
         with self._lock:
             while self._pool and searcher is None:
-                candidate = self._pool.pop()
-                if candidate.up_to_date():
+                pooled_stamp, candidate = self._pool.pop()
+                if pooled_stamp == stamp:
                     searcher = candidate
                 else:
                     candidate.close()
@@ -186,15 +209,15 @@ class Accelerator:
             yield searcher
         finally:
             with self._lock:
-                if len(self._pool) < POOL_SIZE and searcher.up_to_date():
-                    self._pool.append(searcher)
+                if len(self._pool) < POOL_SIZE and self._stamp() == stamp:
+                    self._pool.append((stamp, searcher))
                     searcher = None
             if searcher is not None:
                 searcher.close()
 
     def close(self) -> None:
         with self._lock:
-            for searcher in self._pool:
+            for _, searcher in self._pool:
                 searcher.close()
             self._pool.clear()
 
@@ -211,9 +234,10 @@ class Accelerator:
             segment = segreader.segment()
             key = segment.segment_id()
             current.add(key)
-            data = self._segments.get(key)
-            if data is None:
-                data = self._segments.setdefault(key, SegmentData(key, segreader.doc_count_all()))
+            with self._lock:
+                data = self._segments.get(key)
+                if data is None:
+                    data = self._segments[key] = SegmentData(key, segreader.doc_count_all())
             alive = None
             if segreader.has_deletions():
                 alive = np.ones(data.size, dtype=bool)
@@ -275,7 +299,9 @@ class Accelerator:
         return self._derived(part, "hashes", fieldname, self._build_hashes)
 
     def numbers(self, part: Part, fieldname: str) -> np.ndarray:
-        """A sortable numeric/date column as float64 (missing values: -inf)."""
+        """A sortable numeric or date column as int64 in Whoosh's sortable form
+        (dates: microseconds, no time zone involved); documents without a value
+        get ``MISSING``, below every value."""
         return self._derived(part, "numbers", fieldname, self._build_numbers)
 
     @staticmethod
@@ -347,9 +373,22 @@ class Accelerator:
         values = self.column(part, fieldname)
         return np.fromiter((hash(v) for v in values), dtype=np.int64, count=part.size)
 
-    def _build_numbers(self, part: Part, fieldname: str) -> np.ndarray:
-        values = self.column(part, fieldname)
-        return np.fromiter((_as_number(v) for v in values), dtype=np.float64, count=part.size)
+    @staticmethod
+    def _build_numbers(part: Part, fieldname: str) -> np.ndarray:
+        raw = part.reader.column_reader(fieldname, translate=False)
+        default = getattr(raw, "_default", None)
+        if getattr(raw, "_typecode", None) == "Q" and hasattr(raw, "_dbfile"):
+            # eight big-endian bytes per document: read the column in one go
+            values = np.full(part.size, default if default is not None else 0, dtype=np.uint64)
+            count = min(raw._count, part.size)
+            values[:count] = np.frombuffer(raw._dbfile.get(raw._basepos, count * 8), dtype=">u8")
+        else:
+            values = np.fromiter((int(raw[i]) for i in range(part.size)), dtype=np.uint64, count=part.size)
+        missing = values == np.uint64(default) if default is not None else np.zeros(part.size, dtype=bool)
+        # real values (microseconds since year 1) fit easily in int64; the default does not
+        out = np.minimum(values, np.uint64(np.iinfo(np.int64).max)).astype(np.int64)
+        out[missing] = MISSING
+        return out
 
     # -- evaluation -------------------------------------------------------------
     def evaluate(self, searcher, query: Query) -> Evaluation:
@@ -556,12 +595,13 @@ class Accelerator:
     def _date_range(self, q: DateRange, part: Part) -> tuple[np.ndarray, np.ndarray]:
         """A date range from the date column (Whoosh scores every match with the boost)."""
         when = self.numbers(part, q.fieldname)
-        mask = when > -math.inf
+        fld = part.reader.schema[q.fieldname]
+        mask = when != MISSING
         if q.startdate is not None:
-            start = _as_number(q.startdate)
+            start = int(fld.to_column_value(q.startdate))
             mask &= (when > start) if q.startexcl else (when >= start)
         if q.enddate is not None:
-            end = _as_number(q.enddate)
+            end = int(fld.to_column_value(q.enddate))
             mask &= (when < end) if q.endexcl else (when <= end)
         return mask, mask * float(q.boost)
 
@@ -599,17 +639,3 @@ class _Stats:
             avg = self.searcher.avg_field_length(fieldname) or 1
             found = self._cache[key] = (float(idf), float(avg))
         return found
-
-
-def _as_number(value) -> float:
-    if value is None:
-        return -math.inf
-    if hasattr(value, "timestamp"):
-        try:
-            return value.timestamp()
-        except (OverflowError, OSError, ValueError):
-            return -math.inf
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return -math.inf

@@ -407,10 +407,13 @@ class _Ranked:
         if not any(len(x) for x in locals_):
             return 0, {name: {} for name in FACETS}
         twin_keys, lang_ranks, owners = [], [], []
+        # one order of languages for every segment ("en" < "fr" < "und"): of two twins
+        # that both match, the English one is counted, whichever segments hold them
+        every = sorted({v for part in parts for v in accel.codes(part, "lang")[1]})
+        rank = {value: r for r, value in enumerate(every)}
         for i, (part, local) in enumerate(zip(parts, locals_, strict=True)):
             codes, values = accel.codes(part, "lang")
-            rank = {value: r for r, value in enumerate(sorted(values))}
-            table = np.array([rank[v] for v in values] + [len(values)], dtype=np.int32)
+            table = np.array([rank[v] for v in values] + [len(every)], dtype=np.int32)
             lang_ranks.append(table[codes[local]])  # code -1 (no language) picks the last
             twin_keys.append(accel.hashes(part, "twin")[local])
             owners.append(np.full(len(local), i, dtype=np.int32))
@@ -478,7 +481,7 @@ class _Ranked:
             part = parts[i]
             docs.append(
                 (
-                    -float(key[j]),
+                    -key[j].item(),  # a Python int for dates (exact), a float for scores
                     accel.column(part, "id")[n],
                     _Doc(
                         part.offset + n,

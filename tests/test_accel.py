@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from datetime import UTC
 
+import numpy as np
 import pytest
 from whoosh import sorting
 from whoosh.query import And, AndNot
@@ -264,3 +265,108 @@ def test_top_documents_break_ties_by_id_across_segments(world):
             best = sorted(expected, key=lambda d: (-round(expected[d], 9), ids[d]))[:15]
             ranked = _Ranked(index.accel, index.accel.evaluate(whoosh_searcher, full), 15, "relevance")
             assert [d.id for d in ranked.ranked()] == [ids[d] for d in best], text
+
+
+def test_documents_without_a_date_and_local_time_zones(savoir_factory, memory_content, monkeypatch):
+    import time as time_module
+    from datetime import datetime
+
+    # stored dates are UTC wall-clock times: the server's zone must not reorder them
+    monkeypatch.setenv("TZ", "America/Toronto")
+    time_module.tzset()
+    try:
+        memory_content["wiki"] = {
+            "early": {
+                "title": "Telework",
+                "text": "Telework note.",
+                "modified": datetime(2024, 3, 10, 2, 45),
+            },
+            "late": {"title": "Telework", "text": "Telework memo.", "modified": datetime(2024, 3, 10, 3, 15)},
+            "undated": {"title": "Telework", "text": "Telework page.", "communities": ["telework"]},
+        }
+        savoir = savoir_factory([memory_source()])
+        savoir.crawl()
+        store = savoir.store
+        with store.engine.begin() as conn:  # a source that gave no date at all
+            conn.exec_driver_sql(
+                "UPDATE documents SET modified = NULL, created = NULL WHERE id = 'wiki:undated'"
+            )
+        savoir.reindex()
+        searcher = Searcher(savoir.open_index(), store)
+        by_date = searcher.search(SearchRequest("telework", sort="date"))
+        assert [h.id for h in by_date.hits] == ["wiki:late", "wiki:early", "wiki:undated"]
+        before = searcher.search(SearchRequest("telework before:2030"))
+        assert {h.id for h in before.hits} == {"wiki:early", "wiki:late"}  # no date: not "before"
+        assert searcher.search(SearchRequest("telework after:2024-03-10")).total == 2
+        assert searcher.community_documents("telework", ("public",))  # no crash on the undated page
+    finally:
+        monkeypatch.delenv("TZ")
+        time_module.tzset()
+
+
+def test_a_rebuild_by_another_process_is_seen_by_pooled_searchers(savoir_factory, memory_content, tmp_path):
+    import os
+
+    from indexer.index import SearchIndex
+
+    memory_content["wiki"] = {"a": {"title": "Old", "text": "Telework before the rebuild."}}
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    path = savoir.settings.index_dir
+    web = SearchIndex(path)  # the web process's own view of the index
+    searcher = Searcher(web, savoir.store)
+    assert searcher.search(SearchRequest("telework")).total == 1  # leaves a pooled searcher
+    # another process rebuilds the index in a new directory and swaps it in; the new
+    # index has the same generation number as the old one
+    fresh = SearchIndex(tmp_path / "fresh")
+    fresh.rebuild(savoir.store, keep=lambda doc: False)
+    while fresh.ix.latest_generation() < web.ix.latest_generation():
+        fresh.ix.writer().commit()  # an empty commit: one more generation
+    fresh.close()
+    assert fresh.ix.latest_generation() == web.ix.latest_generation()
+    os.replace(path, tmp_path / "old-index")
+    os.replace(tmp_path / "fresh", path)
+    assert searcher.search(SearchRequest("telework")).total == 0
+    web.close()
+
+
+def test_postings_cache_counts_empty_entries():
+    from indexer.accel import ENTRY_OVERHEAD, PostingsCache
+
+    cache = PostingsCache(limit=100 * ENTRY_OVERHEAD)
+    empty = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32))
+    for i in range(10_000):  # typos and probes: terms absent from a segment
+        cache.put(("segment", "body_en", f"junk{i}".encode()), empty)
+    assert len(cache._items) <= 100 and cache.size <= cache.limit
+
+
+def test_twins_in_different_segments_count_as_the_english_one(savoir_factory, memory_content):
+    memory_content["wiki"] = {
+        "a-fr": {
+            "title": "Télétravail",
+            "text": "Le télétravail et les ententes.",
+            "language": "fr",
+            "translation_of": "wiki:a-en",
+            "version": 1,
+        },
+    }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()  # a segment holding only French
+    memory_content["wiki"]["a-en"] = {
+        "title": "Telework",
+        "text": "Telework and agreements.",
+        "language": "en",
+        "version": 2,
+    }
+    memory_content["wiki"]["c-en"] = {
+        "title": "Telework tips",
+        "text": "Telework tips.",
+        "language": "en",
+        "version": 2,
+    }
+    savoir.crawl()
+    index = savoir.open_index()
+    with index.searcher() as s:
+        assert len(s.reader().leaf_readers()) == 2
+    results = Searcher(index, savoir.store).search(SearchRequest("telework OR télétravail"))
+    assert results.total == 2 and dict(results.facets["lang"]) == {"en": 2}
