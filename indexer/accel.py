@@ -88,10 +88,11 @@ class PostingsCache:
                 _, dropped = self._items.popitem(last=False)
                 self.size -= _entries(dropped)
 
-    def clear(self) -> None:
+    def clear(self, fields: frozenset[str] | None = None) -> None:
+        """Forget every entry, or only those of *fields*."""
         with self._lock:
-            self._items.clear()
-            self.size = 0
+            for key in [k for k in self._items if fields is None or k[1] in fields]:
+                self.size -= _entries(self._items.pop(key))
 
     def forget(self, segment_ids: set[str]) -> None:
         with self._lock:
