@@ -56,6 +56,8 @@ QUERY_FUNCTION_WORDS = frozenset(
     votre nos vos leur leurs quel quelle quels quelles lequel laquelle lesquels lesquelles
     après avant pendant durant depuis vers chez contre parmi encore ensuite puis ici là""".split()
 )
+#: words (clauses) of a query that are searched; the rest of a longer query is ignored
+MAX_CLAUSES = 32
 STOP_WORDS = frozenset(EN_STOP | FR_STOP | {fold_accents(w) for w in QUERY_FUNCTION_WORDS})
 FAMILIES = {"en": ("title_en", "body_en"), "fr": ("title_fr", "body_fr")}
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
@@ -189,6 +191,16 @@ def parse(text: str, glossary: Glossary) -> ParsedQuery:
         else:
             out.append(item)
         pending_or = False
+    # a query is a question, not a document: past MAX_CLAUSES words the rest is ignored
+    # (each clause is a dozen leaves in two languages; a pasted paragraph would cost seconds)
+    budget, kept = MAX_CLAUSES, []
+    for clause in out:
+        if budget <= 0:
+            break
+        clause.alternatives = clause.alternatives[: budget - 1]  # "a OR b OR c..." counts each
+        budget -= 1 + len(clause.alternatives)
+        kept.append(clause)
+    out = kept
     language = guess_language(text, out)
     if language:
         # a word both dictionaries know ("record", "accord") is read in the query's language

@@ -113,6 +113,18 @@ def test_hostile_queries_never_raise(corpus, query):
     corpus.search(SearchRequest(query))
 
 
+def test_a_pasted_paragraph_is_cut_to_the_first_words(corpus):
+    from indexer.query import MAX_CLAUSES
+
+    paragraph = " ".join(f"word{i}" for i in range(300)) + " telework"
+    parsed, _ = corpus.parse_text(paragraph)
+    assert len(parsed.clauses) == MAX_CLAUSES and parsed.clauses[0].text == "word0"
+    assert corpus.search(SearchRequest(paragraph)).total == 0  # "telework" was past the cut
+    alternatives = " OR ".join(f"word{i}" for i in range(300))
+    (clause,) = corpus.parse_text(alternatives)[0].clauses
+    assert len(clause.alternatives) == MAX_CLAUSES - 1
+
+
 def test_sort_by_date_and_pagination(corpus):
     by_date = corpus.search(SearchRequest("information OR telework OR télétravail", sort="date"))
     dates = [h.date for h in by_date.hits if h.date]
