@@ -49,7 +49,7 @@ _BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.flo
 
 
 class Unsupported(Exception):
-    """The index uses something this evaluator does not model (Whoosh answers instead)."""
+    """The index is not made of Whoosh 3 codec segments (this evaluator reads those only)."""
 
 
 class SegmentData:
