@@ -13,6 +13,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from html import escape
 
 import numpy as np
@@ -394,10 +395,17 @@ class _Ranked:
     def __init__(self, accel: Accelerator, evaluation: Evaluation, depth: int, sort: str) -> None:
         self.evaluation = evaluation
         self.accel = accel
-        locals_ = [np.flatnonzero(mask) for mask in evaluation.masks]
-        self._locals = locals_
-        self.total, self._groups = self._count(locals_)
-        self.docs = self._top(locals_, depth, sort)
+        self._locals = [np.flatnonzero(mask) for mask in evaluation.masks]
+        self.docs = self._top(self._locals, depth, sort)
+
+    @cached_property
+    def _counted(self) -> tuple[int, dict[str, dict[str, int]]]:
+        # only a results page needs these (not twin links, community pages or probes)
+        return self._count(self._locals)
+
+    @property
+    def total(self) -> int:
+        return self._counted[0]
 
     def __len__(self) -> int:
         return self.total
@@ -479,20 +487,9 @@ class _Ranked:
         for j in pick.tolist():
             i, n = int(owner[j]), int(local[j])
             part = parts[i]
-            docs.append(
-                (
-                    -key[j].item(),  # a Python int for dates (exact), a float for scores
-                    accel.column(part, "id")[n],
-                    _Doc(
-                        part.offset + n,
-                        float(score[j]),
-                        accel.column(part, "id")[n],
-                        accel.column(part, "twin")[n],
-                        i,
-                        n,
-                    ),
-                )
-            )
+            doc_id = accel.column(part, "id")[n]
+            doc = _Doc(part.offset + n, float(score[j]), doc_id, accel.column(part, "twin")[n], i, n)
+            docs.append((-key[j].item(), doc_id, doc))  # -key: an exact int for dates, a float for scores
         docs.sort(key=lambda d: (d[0], d[1]))
         return [d[2] for d in docs[:depth]]
 
@@ -524,7 +521,7 @@ class _Ranked:
         return [(doc.id, words[k]) for k, doc in enumerate(docs)]
 
     def groups(self, name: str) -> dict[str, int]:
-        return self._groups.get(name, {})
+        return self._counted[1].get(name, {})
 
 
 def _facet_counts(results) -> dict[str, list[tuple[str, int]]]:
