@@ -18,6 +18,7 @@ from crawler.sync import RunReport, sync_source
 from indexer.communities import Communities, load_communities
 from indexer.experts import resolve_people
 from indexer.index import SearchIndex
+from indexer.index_lock import IndexBusy
 from indexer.people import PeopleDirectory, load_people_directory
 from indexer.store import Store, now
 
@@ -98,7 +99,12 @@ class Savoir:
             if index.needs_rebuild:
                 index.rebuild(self.store, progress=progress)
             else:
-                replayed = index.catch_up(self.store, progress=progress)
+                try:
+                    # never wait: a process holding the index is a writer that catches up itself
+                    replayed = index.catch_up(self.store, progress=progress, wait=0)
+                except IndexBusy as exc:
+                    log.info("index not brought up to date now: %s", exc)
+                    replayed = 0
                 if replayed:
                     log.info("replayed %d store changes into the index", replayed)
             self._index = index
@@ -233,6 +239,12 @@ class Savoir:
                     finished_at=now(),
                     error="the process stopped before the run ended",
                 )
+
+    def index_summary(self) -> tuple[int, int] | None:
+        """(documents, watermark) of the index, read without writing it; None when absent."""
+        if self._index is not None:
+            return self._index.doc_count(), self._index.watermark
+        return SearchIndex.peek(self.settings.index_dir)
 
     def reindex(self, progress: Callable[[int], None] | None = None) -> int:
         index = SearchIndex(self.settings.index_dir, self.communities)

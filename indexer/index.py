@@ -23,6 +23,7 @@ from indexer import whoosh_fixes  # noqa: F401 - patches Whoosh before any index
 from indexer.accel import Accelerator
 from indexer.analysis import english_analyzer, french_analyzer, neutral_analyzer
 from indexer.communities import Communities
+from indexer.index_lock import IndexLock, guard_subwriters
 from indexer.language import detect_blocks, detect_title, document_language
 from indexer.people import normalise_name
 from indexer.store import Store, StoredDocument
@@ -30,6 +31,9 @@ from indexer.vocabulary import DIRECTORY as VOCABULARY_DIR
 from indexer.vocabulary import Vocabulary, words_of_text
 
 log = logging.getLogger(__name__)
+
+# Whoosh's sub-writers die with their parent and never keep its lock (see index_lock)
+guard_subwriters()
 
 #: bump when the schema or the analysis changes: the index is then rebuilt
 SCHEMA_VERSION = 6
@@ -120,6 +124,11 @@ class SearchIndex:
         self.path = Path(path)
         self.communities = communities or Communities([])
         self.path.mkdir(parents=True, exist_ok=True)
+        #: held while this index is written (an flock: released by the kernel if we die)
+        self._lock = IndexLock(self.path.with_name(self.path.name + ".lock"))
+        #: held while a fresh copy is built in ``<index>.new``
+        self._rebuild_lock = IndexLock(self.path.with_name(self.path.name + ".new.lock"))
+        self._remove_stale_build()
         state = self._read_state()
         #: True when the index had to be created afresh over a store that may hold
         #: documents: the caller then rebuilds from the store.
@@ -143,6 +152,43 @@ class SearchIndex:
         self.accel = Accelerator(self.ix, TEXT_FIELDS)
         #: the collection's words, for "did you mean"
         self.vocabulary = Vocabulary(self.path / VOCABULARY_DIR)
+
+    def _remove_stale_build(self) -> None:
+        """Remove what a rebuild that died left behind (nobody holds its lock any more)."""
+        leftovers = [p for p in (self._fresh_path, self._old_path) if p.exists()]
+        if not leftovers or not self._rebuild_lock.acquire(0):
+            return
+        try:
+            for leftover in leftovers:
+                log.warning("removing %s, left by a rebuild that did not finish", leftover)
+                shutil.rmtree(leftover, ignore_errors=True)
+        finally:
+            self._rebuild_lock.release()
+
+    @property
+    def _fresh_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".new")
+
+    @property
+    def _old_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".old")
+
+    @staticmethod
+    def peek(path: str | Path) -> tuple[int, int] | None:
+        """(documents, watermark) of the index at *path*, read without writing anything."""
+        path = Path(path)
+        if not whoosh_index.exists_in(str(path)):
+            return None
+        ix = whoosh_index.open_dir(str(path), readonly=True)
+        try:
+            count = ix.doc_count()
+        finally:
+            ix.close()
+        try:
+            seq = int(json.loads((path / WATERMARK_FILE).read_text("utf-8")).get("seq", 0))
+        except (FileNotFoundError, ValueError):
+            seq = 0
+        return count, seq
 
     # -- watermark ------------------------------------------------------------
     def _read_state(self) -> dict:
@@ -172,9 +218,19 @@ class SearchIndex:
             return ix.writer(limitmb=128, procs=procs, multisegment=True, **options)
         return ix.writer(limitmb=256, **options)
 
-    def catch_up(self, store: Store, *, progress: Progress | None = None, chunk: int = 2000) -> int:
-        """Apply every store change past the watermark; return how many documents."""
-        with self._write_lock:
+    def catch_up(
+        self,
+        store: Store,
+        *,
+        progress: Progress | None = None,
+        chunk: int = 2000,
+        wait: float = WRITER_TIMEOUT,
+    ) -> int:
+        """Apply every store change past the watermark; return how many documents.
+
+        Raises :class:`IndexBusy` when another process holds the index for *wait* seconds.
+        """
+        with self._write_lock, self._lock.hold(wait, "the index update"):
             oldest = store.oldest_change_seq()
             if oldest and self.watermark < oldest - 1:
                 # changes this index never saw were pruned (it was restored from an old
@@ -233,8 +289,12 @@ class SearchIndex:
             return self._rebuild(store, progress, keep)
 
     def _rebuild(self, store: Store, progress: Progress | None, keep=None) -> int:
+        with self._rebuild_lock.hold(0, "the rebuild"):
+            return self._build_and_swap(store, progress, keep)
+
+    def _build_and_swap(self, store: Store, progress: Progress | None, keep) -> int:
         start_seq = store.max_change_seq()
-        fresh = self.path.with_name(self.path.name + ".new")
+        fresh = self._fresh_path
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir(parents=True)
         ix = whoosh_index.create_in(str(fresh), build_schema())
@@ -263,20 +323,22 @@ class SearchIndex:
         if progress and count % 100:
             progress(count % 100)
         (fresh / WATERMARK_FILE).write_text(json.dumps(self._state(start_seq)), "utf-8")
-        self.ix.close()
-        self.vocabulary.close()
-        old = self.path.with_name(self.path.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(self.path, old)
-        os.replace(fresh, self.path)
-        shutil.rmtree(old, ignore_errors=True)
-        self.ix = whoosh_index.open_dir(str(self.path))
-        self.accel.close()
-        self.accel = Accelerator(self.ix, TEXT_FIELDS)
-        self.vocabulary = Vocabulary(self.path / VOCABULARY_DIR)
-        # changes committed while we were building are replayed now
-        if keep is None:
-            self._catch_up(store, None, 2000)
+        # the swap waits for a catch-up running in another process (it writes the old copy)
+        with self._lock.hold(WRITER_TIMEOUT, "the rebuild"):
+            self.ix.close()
+            self.vocabulary.close()
+            old = self._old_path
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(self.path, old)
+            os.replace(fresh, self.path)
+            shutil.rmtree(old, ignore_errors=True)
+            self.ix = whoosh_index.open_dir(str(self.path))
+            self.accel.close()
+            self.accel = Accelerator(self.ix, TEXT_FIELDS)
+            self.vocabulary = Vocabulary(self.path / VOCABULARY_DIR)
+            # changes committed while we were building are replayed now
+            if keep is None:
+                self._catch_up(store, None, 2000)
         return count
 
     def doc_count(self) -> int:

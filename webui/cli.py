@@ -14,11 +14,12 @@ from config.loader import ConfigError, load_settings
 from connectors.base import ConnectorError
 from crawler.http import FetchError
 from crawler.runner import Savoir
+from indexer.index_lock import IndexBusy
 from indexer.store import StoreError
 
 log = logging.getLogger("savoir")
 
-USER_ERRORS = (ConfigError, StoreError, ConnectorError, FetchError, KeyError)
+USER_ERRORS = (ConfigError, StoreError, ConnectorError, FetchError, IndexBusy, KeyError)
 
 
 def _progress_factory(enabled: bool) -> Callable | None:
@@ -310,8 +311,19 @@ def status(ctx: click.Context) -> None:
         if run["failed"]:
             for failure in store.run_failures(run["id"])[:5]:
                 click.echo(f"{'':<28}failed: {failure['ref']}: {failure['reason']}")
-    index = savoir.open_index()
-    click.echo(f"index: {index.doc_count()} documents, watermark {index.watermark}")
+    # read only: status never writes the index (nor waits for a process that does)
+    summary = savoir.index_summary()
+    if summary is None:
+        click.echo("index: none yet (the next crawl, serve or reindex builds it)")
+    else:
+        docs, watermark = summary
+        behind = store.max_change_seq() - watermark
+        lag = (
+            f" ({behind} store changes not yet in it: the next crawl or serve adds them)"
+            if behind > 0
+            else ""
+        )
+        click.echo(f"index: {docs} documents, watermark {watermark}{lag}")
 
 
 def main(argv: list[str] | None = None) -> None:
