@@ -26,8 +26,9 @@ from indexer.analysis import fold_accents
 from indexer.glossary import Glossary, load_glossary
 from indexer.index import SearchIndex
 from indexer.people import normalise_name
-from indexer.query import ParsedQuery, build_query, parse
+from indexer.query import MAX_CLAUSES, ParsedQuery, analyse, build_query, parse
 from indexer.store import Store
+from indexer.vocabulary import MAX_WORD
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,28 @@ OVERLAPPING = {"communities"}
 #: boost when it skips blocks, so "nothing" is a tiny weight, not zero
 FILTER_BOOST = 1e-9
 TIE_MARGIN = 10  # a document may belong to several
+
+
+@dataclass(frozen=True)
+class SearchBudget:
+    """What one search may spend; past a limit it answers with what it has and says so."""
+
+    #: past this the optional steps (a relaxed search, "did you mean") are skipped
+    seconds: float = 1.5
+    #: expanded leaf terms (words x languages x fields x translations); past it the
+    #: query keeps its first words
+    max_terms: int = 600
+    #: words a "did you mean" looks at, candidates it verifies per word, and its time
+    suggest_words: int = 4
+    suggest_candidates: int = 8
+    suggest_seconds: float = 0.25
+
+
+#: a candidate's visible documents weigh in its rank: 10x as many is worth half an edit
+FREQUENCY_WEIGHT = 0.5
+#: visible documents read to find the exact suggested word (not only its stem)
+VERIFY_DOCUMENTS = 10
+VERIFY_CHARS = 200_000
 
 
 @dataclass
@@ -95,12 +118,19 @@ class SearchResults:
     language: str | None = None  # the query's language when clear
     relaxed: bool = False  # too few hits for all the words: these match some of them
     suggestion: str | None = None  # "did you mean"
+    #: the budget's limits this search reached ("words", "terms", "time", "suggestion"):
+    #: the results are what it found until then
+    limits: list[str] = field(default_factory=list)
     #: the top documents, uncollapsed, with their matched terms (experts vote with these)
     ranked: list[tuple[str, list[str]]] = field(default_factory=list)
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.request.page_size))
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.limits)
 
 
 def split_filters(query: str) -> tuple[str, dict[str, list[str]], dict[str, list[str]]]:
@@ -168,6 +198,7 @@ class Searcher:
         min_hits: int = 3,
         cross_language: bool = True,
         expert_depth: int = 100,
+        budget: SearchBudget | None = None,
     ) -> None:
         self.index = index
         self.store = store
@@ -177,6 +208,7 @@ class Searcher:
         self.cross_language = cross_language
         #: how many top documents a search keeps for the experts
         self.expert_depth = expert_depth
+        self.budget = budget or SearchBudget()
 
     def parse_text(self, text: str) -> tuple[ParsedQuery, Query]:
         """The text part of a query; never raises (odd syntax is read as plain words)."""
@@ -193,12 +225,18 @@ class Searcher:
 
     def search(self, request: SearchRequest) -> SearchResults:
         started = time.perf_counter()
+        budget = self.budget
+        deadline = started + budget.seconds
         raw = (request.query or "")[:MAX_QUERY_CHARS]
         text, include, exclude = split_filters(raw)
         for name, values in request.filters.items():
             if name in FILTER_FIELDS and values:
                 include.setdefault(name, []).extend(values)
         parsed, query = self.parse_text(text)
+        limits: list[str] = []
+        if _was_cut(text, parsed):
+            limits.append("words")
+        parsed, query = self._within_terms(parsed, query, limits)
         allow = self._allow(request.groups, include)
         mask = Or([_filter_terms(n, v) for n, v in exclude.items()]) if exclude else None
         page = max(1, request.page)
@@ -212,13 +250,20 @@ class Searcher:
             filters=include,
             text_query=text,
             language=parsed.language,
+            limits=limits,
         )
         if query is not NullQuery:
             with self.index.accel.searcher() as searcher:
                 prefer = parsed.language
                 depth = max(2 * page * size + TIE_MARGIN, self.expert_depth)
                 results = self._run(searcher, query, allow, mask, depth, request.sort)
-                if len(results) < self.min_hits and len([c for c in parsed.clauses if not c.negated]) > 1:
+                strict_total = len(results)
+                wants_more = (
+                    strict_total < self.min_hits and len([c for c in parsed.clauses if not c.negated]) > 1
+                )
+                if wants_more and time.perf_counter() > deadline:
+                    limits.append("time")
+                elif wants_more:
                     relaxed = build_query(parsed, relaxed=True, cross_language=self.cross_language)
                     loose = self._run(searcher, relaxed, allow, mask, depth, request.sort)
                     if len(loose) > len(results):
@@ -228,10 +273,46 @@ class Searcher:
                 outcome.ranked = results.ranked_documents(self.expert_depth)
                 page_hits = results.collapsed()[(page - 1) * size : page * size]
                 outcome.hits = self._hits(searcher, page_hits, query, allow, prefer)
-                if outcome.total < self.min_hits and text.strip():
-                    outcome.suggestion = self._suggest(searcher, parsed, text, allow, outcome.total)
+                if (outcome.total < self.min_hits or outcome.relaxed) and text.strip():
+                    if time.perf_counter() > deadline:
+                        limits.append("time")
+                    else:
+                        outcome.suggestion = self._suggest(
+                            searcher, parsed, text, allow, strict_total, limits
+                        )
         outcome.took_ms = (time.perf_counter() - started) * 1000
         return outcome
+
+    def _within_terms(
+        self, parsed: ParsedQuery, query: Query, limits: list[str]
+    ) -> tuple[ParsedQuery, Query]:
+        """The query cut to its first words when it expands to more terms than the budget."""
+        if _term_count(query) <= self.budget.max_terms:
+            return parsed, query
+        clauses = list(parsed.clauses)
+        while len(clauses) > 1:
+            clauses.pop()
+            shorter = ParsedQuery(clauses, parsed.language)
+            candidate = build_query(shorter, cross_language=self.cross_language)
+            if _term_count(candidate) <= self.budget.max_terms:
+                limits.append("terms")
+                return shorter, candidate
+        limits.append("terms")
+        shorter = ParsedQuery(clauses, parsed.language)
+        return shorter, build_query(shorter, cross_language=False)
+
+    def visible_counts(self, groups: tuple[str, ...]) -> dict[str, int]:
+        """How many documents and sources this user may see (the home page's counts)."""
+        allow = self._allow(groups, {})
+        documents, sources = 0, set()
+        with self.index.accel.searcher() as searcher:
+            evaluation = self.index.accel.evaluate(searcher, allow)
+            for part, matched in zip(evaluation.parts, evaluation.masks, strict=True):
+                documents += int(matched.sum())
+                codes, values = self.index.accel.codes(part, "source")
+                picked = codes[matched]
+                sources.update(values[c] for c in np.unique(picked[picked >= 0]).tolist())
+        return {"documents": documents, "sources": len(sources)}
 
     def community_documents(
         self, community: str, groups: tuple[str, ...], limit: int = 100
@@ -328,49 +409,110 @@ class Searcher:
                 out.setdefault(other["twin"], {}).setdefault(other["lang"], dict(other))
         return out
 
-    def _suggest(self, searcher, parsed: ParsedQuery, text: str, allow: Query, total: int) -> str | None:
-        """ "Did you mean": spelling fixes taken only from what this user may see."""
-        changed, fixed = False, text
-        neutral = searcher.corrector("neutral")  # names and codes, as written
+    def _suggest(
+        self, searcher, parsed: ParsedQuery, text: str, allow: Query, total: int, limits: list[str]
+    ) -> str | None:
+        """ "Did you mean": spelling fixes taken only from what this user may see.
+
+        A candidate comes from the vocabulary (words of every document) and is kept only
+        when a document this user may see holds that exact word, not merely its stem.
+        """
+        budget = self.budget
+        stop_at = time.perf_counter() + budget.suggest_seconds
+        changed, fixed, looked = False, text, 0
         for clause in parsed.clauses:
             if clause.negated or clause.phrase or " " in clause.text or clause.translations:
                 continue
             word = fold_accents(clause.text.lower())
-            if len(word) < 4:
-                continue
-            _, own = self.parse_text(clause.text)
-            if self._exists(searcher, And([own, allow])):
+            if len(word) < 4 or len(word) > MAX_WORD or not word.isalpha():
+                continue  # a 300-letter "word" is not a typo
+            if looked >= budget.suggest_words or time.perf_counter() > stop_at:
+                limits.append("suggestion")
+                break
+            looked += 1
+            if self._visible_count(searcher, word, allow):
                 continue  # the word is found as it is
-            candidates: dict[str, int] = {}
-            for suggestions in (
-                self.index.vocabulary.suggest(word, limit=5, maxdist=2),
-                neutral.suggest(word, limit=5, maxdist=2),
-            ):
-                for rank, candidate in enumerate(suggestions):
-                    candidates.setdefault(candidate, rank)
-            for candidate in sorted(candidates, key=lambda c: (candidates[c], _distance(word, c), c)):
-                # a candidate counts only if a document this user may see has it
-                _, probe = self.parse_text(candidate)
-                if self._exists(searcher, And([probe, allow])):
-                    fixed = re.sub(re.escape(clause.text), candidate, fixed, count=1)
-                    changed = True
-                    break
+            best = self._best_candidate(searcher, word, allow, stop_at)
+            if best is not None:
+                fixed = re.sub(re.escape(clause.text), best, fixed, count=1)
+                changed = True
         if not changed:
             return None
         _, query = self.parse_text(fixed)
         check = self._run(searcher, query, allow, None, 1, "relevance")
         return fixed if len(check) > total else None
 
+    def _best_candidate(self, searcher, word: str, allow: Query, stop_at: float) -> str | None:
+        scored = []
+        for candidate, distance in self.index.vocabulary.candidates(
+            word, maxdist=2, limit=self.budget.suggest_candidates
+        ):
+            if time.perf_counter() > stop_at:
+                break
+            count = self._visible_count(searcher, candidate, allow)
+            if count:
+                scored.append((distance - FREQUENCY_WEIGHT * float(np.log10(count)), candidate))
+        for _, candidate in sorted(scored):
+            if self._holds_exact_word(searcher, candidate, allow):
+                return candidate
+        return None
 
-def _distance(a: str, b: str) -> int:
-    """Levenshtein distance (short words only)."""
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i]
-        for j, cb in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
+    @staticmethod
+    def _word_probe(word: str) -> Query | None:
+        """The word's own terms in every text field (no glossary translations)."""
+        terms = [
+            Term(fieldname, token)
+            for family, fields in (("en", ("title_en", "body_en")), ("fr", ("title_fr", "body_fr")))
+            for token in analyse(family, word)
+            for fieldname in fields
+        ] + [Term("neutral", token) for token in analyse("neutral", word)]
+        if not terms:
+            return None
+        return Or(terms) if len(terms) > 1 else terms[0]
+
+    def _visible_count(self, searcher, word: str, allow: Query) -> int:
+        """Documents this user may see that hold *word* or a word of the same stem."""
+        probe = self._word_probe(word)
+        if probe is None:
+            return 0
+        evaluation = self.index.accel.evaluate(searcher, And([probe, allow]))
+        return int(sum(int(m.sum()) for m in evaluation.masks))
+
+    def _holds_exact_word(self, searcher, word: str, allow: Query) -> bool:
+        """Whether a document this user may see has *word* as written (accents aside).
+
+        A stem is not enough: "nightjarring" must not be suggested because a public
+        document says "nightjars" while only a restricted one says "nightjarring".
+        """
+        probe = self._word_probe(word)
+        if probe is None:
+            return False
+        evaluation = self.index.accel.evaluate(searcher, And([probe, allow]))
+        ids: list[str] = []
+        for part, matched in zip(evaluation.parts, evaluation.masks, strict=True):
+            column = self.index.accel.column(part, "id")
+            ids.extend(column[n] for n in np.flatnonzero(matched)[: VERIFY_DOCUMENTS - len(ids)].tolist())
+            if len(ids) >= VERIFY_DOCUMENTS:
+                break
+        pattern = re.compile(r"(?<![^\W\d_])" + re.escape(word) + r"(?![^\W\d_])")
+        for doc in self.store.documents_by_id(ids).values():
+            if pattern.search(fold_accents(f"{doc.title}\n{doc.text[:VERIFY_CHARS]}".lower())):
+                return True
+        return False
+
+
+def _term_count(query: Query) -> int:
+    try:
+        return sum(1 for _ in query.iter_all_terms())
+    except Exception:  # noqa: BLE001 - a query that cannot list its terms is small
+        return 0
+
+
+def _was_cut(text: str, parsed: ParsedQuery) -> bool:
+    """Whether the parser kept only the first MAX_CLAUSES words of a longer query."""
+    used = sum(1 + len(c.alternatives) for c in parsed.clauses)
+    words = [w for w in text.split() if w.upper() != "OR"]
+    return used >= MAX_CLAUSES and len(words) > used
 
 
 @dataclass

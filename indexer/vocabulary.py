@@ -1,62 +1,262 @@
-"""The words of the collection, for "did you mean" (a small Whoosh index of its own).
+"""The words of the collection, for "did you mean": a trigram index of the vocabulary.
 
-Whoosh's ``spelling=True`` re-analyses every body a second time and writes a posting
-per word per document: half the cost of indexing, for a dictionary that only needs
-each word once. Here each batch of indexed documents adds one vocabulary entry
-holding the batch's distinct words (lowercased, accents folded, stop words out);
-Whoosh's own corrector then finds the words within an edit distance in its lexicon.
+Each batch of indexed documents adds its distinct words (lowercased, accents folded,
+stop words out) to ``words.txt`` beside the index, one word per line, appended once.
+In memory every word is filed under its letter trigrams (``$ph``, ``phi``, ... ``ng$``);
+a misspelled word looks up its own trigrams, counts how many each word shares
+(numpy), keeps words of a close length sharing enough of them (an edit changes at most
+three trigrams), and measures the edit distance of at most :data:`MAX_CANDIDATES` of
+those. The work is bounded by the word's length (:data:`MAX_WORD`), not by the size of
+the vocabulary, which is why this replaces Whoosh's corrector (a pure-Python distance
+to every word of the lexicon: seconds for one long word).
 
-Words from documents a user may not see are in the dictionary, but a suggestion is
-only ever made after a search over what the user may see finds it (see
+Why trigrams and not a symmetric-delete table: a delete table for distance 2 holds
+~30 entries per word (several hundred MB of Python objects for a large collection);
+the trigram lists hold one 4-byte entry per letter, can be appended to as batches are
+indexed, and short words (where trigrams filter little) are cheap to measure.
+
+Words from documents a user may not see are in the vocabulary; a suggestion is only
+made after the searcher verifies the exact word in a document this user may see (see
 ``indexer.search.Searcher._suggest``). Deleted documents leave their words behind
 until the next rebuild; that costs nothing for the same reason.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
 import re
+import threading
+from array import array
 from collections.abc import Iterable
 from pathlib import Path
 
-from whoosh import index as whoosh_index
-from whoosh.fields import KEYWORD, Schema
+import numpy as np
 
 from indexer.analysis import EN_STOP, FR_STOP, fold_accents
 
+log = logging.getLogger(__name__)
+
 DIRECTORY = "vocabulary"
+WORDS_FILE = "words.txt"
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _STOP = frozenset(EN_STOP | FR_STOP)
+#: longer words are never indexed nor corrected (no real word is; pasted junk is)
+MAX_WORD = 40
+#: words whose edit distance is measured, per misspelled word
+MAX_CANDIDATES = 150
+#: trigram postings read per misspelled word (the commonest trigrams are skipped past it)
+MAX_POSTINGS = 400_000
 
 
 def words_of_text(*texts: str) -> set[str]:
-    """The distinct spellable words of *texts* (letters only, three or more)."""
+    """The distinct spellable words of *texts* (letters only, three to MAX_WORD letters)."""
     raw: set[str] = set()
     for text in texts:
         if text:
             raw.update(_WORD.findall(text.lower()))
-    return {w for w in (fold_accents(w) for w in raw) if w not in _STOP}
+    return {w for w in (fold_accents(w) for w in raw) if w not in _STOP and len(w) <= MAX_WORD}
+
+
+def trigrams(word: str) -> list[str]:
+    """The distinct letter trigrams of *word*, with its start and end marked."""
+    padded = f"${word}$"
+    return list(dict.fromkeys(padded[i : i + 3] for i in range(len(padded) - 2)))
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Damerau (optimal string alignment) distance of *a* and *b*, or ``limit + 1`` past it.
+
+    Only the band of cells within *limit* of the diagonal is computed, and the work stops
+    as soon as a row exceeds *limit*: O(len * limit).
+    """
+    n, m = len(a), len(b)
+    over = limit + 1
+    if abs(n - m) > limit:
+        return over
+    before: list[int] | None = None
+    previous = [j if j <= limit else over for j in range(m + 1)]
+    for i in range(1, n + 1):
+        current = [over] * (m + 1)
+        if i <= limit:
+            current[0] = i
+        best = current[0]
+        ca = a[i - 1]
+        for j in range(max(1, i - limit), min(m, i + limit) + 1):
+            cb = b[j - 1]
+            value = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if before is not None and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                value = min(value, before[j - 2] + 1)
+            current[j] = value if value < over else over
+            if value < best:
+                best = value
+        if best > limit:
+            return over
+        before, previous = previous, current
+    return previous[m]
 
 
 class Vocabulary:
-    """The words of one search index, kept in a directory inside it."""
+    """The words of one search index, kept in ``words.txt`` in a directory inside it."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        if whoosh_index.exists_in(str(self.path)):
-            self.ix = whoosh_index.open_dir(str(self.path))
-        else:
-            self.ix = whoosh_index.create_in(str(self.path), Schema(words=KEYWORD()))
+        self.file = self.path / WORDS_FILE
+        self._lock = threading.Lock()
+        self._reset()
+        if not self.file.exists():
+            self._migrate()
+        self.refresh()
+
+    def _reset(self) -> None:
+        self._words: list[str] = []
+        self._known: set[str] = set()
+        self._grams: dict[str, array] = {}
+        self._lengths = array("b")
+        self._offset = 0
+        self._inode: int | None = None
+
+    def __len__(self) -> int:
+        return len(self._words)
+
+    def __contains__(self, word: str) -> bool:
+        self.refresh()
+        return word in self._known
+
+    # -- the file -------------------------------------------------------------
+    def _migrate(self) -> None:
+        """Carry over the words of a vocabulary an older Savoir kept as a Whoosh index."""
+        from whoosh import index as whoosh_index
+
+        if not whoosh_index.exists_in(str(self.path)):
+            return
+        try:
+            ix = whoosh_index.open_dir(str(self.path))
+            with ix.reader() as reader:
+                words = [w.decode("utf-8") if isinstance(w, bytes) else w for w in reader.lexicon("words")]
+            ix.close()
+        except Exception:  # noqa: BLE001 - an unreadable old vocabulary is rebuilt by reindex
+            log.warning("could not read the old vocabulary in %s; run savoir reindex", self.path)
+            return
+        self._append(words)
+
+    def _append(self, words: Iterable[str]) -> None:
+        data = "".join(f"{w}\n" for w in words).encode("utf-8")
+        if not data:
+            return
+        # one write under an exclusive lock: two writers never interleave lines, and a
+        # crash mid-write leaves at most a partial last line, which readers skip
+        with open(self.file, "ab") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                self._drop_partial_line(handle)
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _drop_partial_line(self, handle) -> None:
+        """Cut the unfinished line a writer's crash left, so it never joins the next word."""
+        size = os.fstat(handle.fileno()).st_size
+        if not size:
+            return
+        with open(self.file, "rb") as reader:
+            reader.seek(max(0, size - 4 * MAX_WORD - 2))
+            tail = reader.read()
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        handle.truncate(size - len(tail) + cut + 1 if cut >= 0 else max(0, size - len(tail)))
+
+    def refresh(self) -> None:
+        """Read words other processes (or this one) appended since the last look."""
+        try:
+            info = os.stat(self.file)
+        except FileNotFoundError:
+            return
+        with self._lock:
+            if self._inode is not None and (info.st_ino != self._inode or info.st_size < self._offset):
+                self._reset()  # the file was replaced (a rebuild): read it afresh
+            self._inode = info.st_ino
+            if info.st_size == self._offset:
+                return
+            with open(self.file, "rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read(info.st_size - self._offset)
+            end = data.rfind(b"\n") + 1  # a partial last line waits for its end
+            self._offset += end
+            for line in data[:end].decode("utf-8", errors="replace").split("\n"):
+                word = line.strip()
+                if word and word not in self._known and len(word) <= MAX_WORD:
+                    self._file_word(word)
+
+    def _file_word(self, word: str) -> None:
+        wid = len(self._words)
+        self._words.append(word)
+        self._known.add(word)
+        self._lengths.append(len(word))
+        for gram in trigrams(word):
+            postings = self._grams.get(gram)
+            if postings is None:
+                postings = self._grams[gram] = array("i")
+            postings.append(wid)
 
     def add(self, words: Iterable[str]) -> None:
-        words = sorted(set(words))
-        if words:
-            with self.ix.writer(timeout=120.0) as writer:
-                writer.add_document(words=" ".join(words))
+        """Add the words of a batch of indexed documents (those already known are skipped)."""
+        self.refresh()
+        new = sorted(
+            {w for w in words if w and w not in self._known and len(w) <= MAX_WORD and "\n" not in w}
+        )
+        if new:
+            self._append(new)
+            self.refresh()
+
+    # -- suggestions ------------------------------------------------------------
+    def candidates(self, word: str, maxdist: int = 2, limit: int = 10) -> list[tuple[str, int]]:
+        """Words within *maxdist* edits of *word* (not *word* itself), closest first."""
+        word = fold_accents(word.lower())
+        if not 3 <= len(word) <= MAX_WORD:
+            return []
+        self.refresh()
+        grams = trigrams(word)
+        with self._lock:
+            # copies are taken under the lock: an array exporting its buffer cannot grow
+            lists = sorted((self._grams[g] for g in grams if g in self._grams), key=len)
+            if not lists:
+                return []
+            kept, total = [], 0
+            for postings in lists:  # rarest first; the commonest say least
+                if total + len(postings) > MAX_POSTINGS:
+                    break
+                kept.append(np.frombuffer(postings, dtype=np.int32).copy())
+                total += len(postings)
+            lengths = np.frombuffer(self._lengths, dtype=np.int8).copy()
+        if not kept:
+            return []
+        counts = np.bincount(np.concatenate(kept), minlength=len(lengths))[: len(lengths)]
+        # an edit changes at most three trigrams; grams never read cannot be shared
+        need = max(1, len(grams) - 3 * maxdist - (len(lists) - len(kept)))
+        close = np.abs(lengths.astype(np.int16) - len(word)) <= maxdist
+        found = np.flatnonzero(close & (counts >= need))
+        if len(found) > MAX_CANDIDATES:
+            found = found[np.argpartition(-counts[found], MAX_CANDIDATES - 1)[:MAX_CANDIDATES]]
+        out = []
+        for wid in found.tolist():
+            other = self._words[wid]
+            if other == word:
+                continue
+            distance = edit_distance(word, other, maxdist)
+            if distance <= maxdist:
+                # same first letter first (typos rarely change it), then shared trigrams
+                out.append((distance, other[0] != word[0], -int(counts[wid]), other))
+        out.sort()
+        return [(w, d) for d, _, _, w in out[:limit]]
 
     def suggest(self, word: str, limit: int = 5, maxdist: int = 2) -> list[str]:
-        with self.ix.searcher() as searcher:
-            return list(searcher.corrector("words").suggest(word, limit=limit, maxdist=maxdist))
+        return [w for w, _ in self.candidates(word, maxdist, limit)]
 
     def close(self) -> None:
-        self.ix.close()
+        """Nothing stays open between calls (kept for the index's close())."""
