@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from config.loader import Settings, load_settings
 from crawler.runner import Savoir
 from indexer.search import Searcher
 from webui.i18n import LANGUAGES, translate
+from webui.params import BadParameter, IdConverter
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ def create_app(
     if savoir is None:
         savoir = Savoir(settings or load_settings())
     app.extensions["savoir"] = savoir
+    app.url_map.converters["id"] = IdConverter
     savoir.open_index()
 
     from webui.people_views import bp as people_bp
@@ -52,6 +55,31 @@ def create_app(
         if wanted not in LANGUAGES:
             wanted = request.accept_languages.best_match(LANGUAGES) or "en"
         g.ui_lang = wanted
+
+    def error_page(status: int, key: str, values: dict[str, Any] | None = None, parameter: str | None = None):
+        lang = getattr(g, "ui_lang", "en")
+        message = translate(lang, key, **(values or {}))
+        if request.path.startswith("/api/"):
+            body: dict[str, Any] = {"error": translate("en", key, **(values or {}))}
+            if parameter:
+                body["parameter"] = parameter
+            return jsonify(body), status
+        return render_template("error.html", status=status, message=message), status
+
+    @app.errorhandler(BadParameter)
+    def bad_parameter(exc: BadParameter):
+        return error_page(400, exc.key, exc.values, exc.name)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        key = {404: "error_404", 405: "error_405"}.get(exc.code or 500, "error_other")
+        return error_page(exc.code or 500, key)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        # the traceback goes to the log, never to the page
+        log.exception("unexpected error on %s", request.path)
+        return error_page(500, "error_500")
 
     @app.context_processor
     def inject() -> dict[str, Any]:

@@ -64,6 +64,63 @@ MESSAGES: dict[str, dict[str, str]] = {
     "contact": {"en": "Contact", "fr": "Coordonnées"},
     "agency": {"en": "Agency", "fr": "Agence"},
     "no_documents": {"en": "Nothing to show yet.", "fr": "Rien à afficher pour l'instant."},
+    "partial": {
+        "en": "This search reached its limits ({limits}): these are the results found so far.",
+        "fr": "Cette recherche a atteint ses limites ({limits}) : voici les résultats trouvés jusque-là.",
+    },
+    "limit_time": {"en": "time", "fr": "temps"},
+    "limit_terms": {"en": "too many words to expand", "fr": "trop de mots à développer"},
+    "limit_suggestion": {"en": "spelling suggestions", "fr": "suggestions d'orthographe"},
+    "limit_words": {
+        "en": "only the first words were searched",
+        "fr": "seuls les premiers mots ont été cherchés",
+    },
+    "error_title": {"en": "Something is not right", "fr": "Quelque chose ne va pas"},
+    "error_home": {"en": "Back to the search page", "fr": "Retour à la page de recherche"},
+    "error_404": {
+        "en": "There is no page at this address.",
+        "fr": "Il n'y a aucune page à cette adresse.",
+    },
+    "error_405": {
+        "en": "This page does not accept that kind of request.",
+        "fr": "Cette page n'accepte pas ce type de requête.",
+    },
+    "error_500": {
+        "en": "Savoir could not answer this request. Try again; if it keeps failing, tell the administrators.",
+        "fr": "Savoir n'a pas pu répondre à cette requête. Réessayez ; si l'erreur persiste, prévenez les administrateurs.",
+    },
+    "error_other": {
+        "en": "This request cannot be answered.",
+        "fr": "Cette requête ne peut pas recevoir de réponse.",
+    },
+    "param_int": {
+        "en": "The parameter “{name}” must be a whole number from {low} to {high}.",
+        "fr": "Le paramètre « {name} » doit être un nombre entier de {low} à {high}.",
+    },
+    "param_long": {
+        "en": "The parameter “{name}” is too long: use at most {n} characters.",
+        "fr": "Le paramètre « {name} » est trop long : {n} caractères au plus.",
+    },
+    "param_control": {
+        "en": "The parameter “{name}” contains a NUL character: remove it.",
+        "fr": "Le paramètre « {name} » contient un caractère NUL : retirez-le.",
+    },
+    "param_choice": {
+        "en": "The parameter “{name}” must be one of: {choices}.",
+        "fr": "Le paramètre « {name} » doit valoir l'une de ces valeurs : {choices}.",
+    },
+    "param_pattern": {
+        "en": "The parameter “{name}” is not written as expected (for example {hint}).",
+        "fr": "Le paramètre « {name} » n'est pas écrit comme prévu (par exemple {hint}).",
+    },
+    "param_many": {
+        "en": "The parameter “{name}” is given too many times: at most {n}.",
+        "fr": "Le paramètre « {name} » est donné trop de fois : {n} au plus.",
+    },
+    "param_once": {
+        "en": "Give the parameter “{name}” only once.",
+        "fr": "Donnez le paramètre « {name} » une seule fois.",
+    },
 }
 
 

@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from indexer.experts import ExpertFinder
 from indexer.search import SearchRequest
 from indexer.store import contributions, documents, people, persons
 from webui.identity import current_user
+from webui.params import Param, read_params
 
 bp = Blueprint("people", __name__)
 
 RECENT = 15
+#: these pages take only the UI language (read in app.py); anything else is ignored
+PAGE_PARAMS = (Param("lang", choices=("en", "fr")),)
+#: a community id as config/communities.toml allows it (anything else is a 404)
+_COMMUNITY_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 def visible(acl: list[str], groups: tuple[str, ...]) -> bool:
     return bool(set(acl or ()) & set(groups))
 
 
-@bp.route("/people/<int:person_id>")
+@bp.route("/people/<id:person_id>")
 def person(person_id: int):
+    read_params(PAGE_PARAMS, request.args)
     savoir = current_app.extensions["savoir"]
     user = current_user()
     store = savoir.store
@@ -34,6 +41,7 @@ def person(person_id: int):
         contribs = list(
             conn.execute(
                 select(
+                    contributions.c.person_id.label("person_raw"),
                     contributions.c.role,
                     contributions.c.time,
                     contributions.c.minor,
@@ -53,6 +61,10 @@ def person(person_id: int):
         )
     # only what this viewer may see: a restricted document never shows, even by title
     shown = [c for c in contribs if visible(c.acl, user.groups)]
+    if not shown:
+        # a person exists for a viewer only through documents that viewer may see: one
+        # known only from restricted documents is "no such page", like an unknown id
+        abort(404)
     recent, seen_docs = [], set()
     for c in shown:
         if c.id not in seen_docs:
@@ -68,8 +80,12 @@ def person(person_id: int):
             for community in (stored or {}).get("communities", "").split(","):
                 if community:
                     communities[community] += 1
-    # an email is shown only when a source published it (not one only admins know)
-    public_email = row.email if row.email and any(r.email == row.email for r in raw) else None
+    # an email is shown only when a source published it (not one only admins know), on
+    # the identity behind a contribution this viewer may see
+    seen_as = {c.person_raw for c in shown}
+    public_email = (
+        row.email if row.email and any(r.email == row.email and r.id in seen_as for r in raw) else None
+    )
     return render_template(
         "people/person.html",
         person=row,
@@ -82,7 +98,7 @@ def person(person_id: int):
     )
 
 
-@bp.route("/people/<int:person_id>/opt-out", methods=["POST"])
+@bp.route("/people/<id:person_id>/opt-out", methods=["POST"])
 def opt_out(person_id: int):
     """A signed-in person takes themselves out of expert suggestions (admins use config)."""
     user = current_user()
@@ -96,6 +112,7 @@ def opt_out(person_id: int):
 
 @bp.route("/communities")
 def communities():
+    read_params(PAGE_PARAMS, request.args)
     savoir = current_app.extensions["savoir"]
     return render_template("people/communities.html", communities=list(savoir.communities), lang=g.ui_lang)
 
@@ -104,21 +121,22 @@ def communities():
 def community(community_id: str):
     from webui.app import get_searcher
 
+    read_params(PAGE_PARAMS, request.args)
     savoir = current_app.extensions["savoir"]
-    item = savoir.communities.by_id.get(community_id)
+    item = savoir.communities.by_id.get(community_id) if _COMMUNITY_ID.fullmatch(community_id) else None
     if item is None:
         abort(404)
     user = current_user()
     searcher = get_searcher(current_app)
-    request = SearchRequest(
+    wanted = SearchRequest(
         "", groups=user.groups, filters={"community": [community_id]}, sort="date", page_size=15
     )
-    recent = searcher.search(request)
+    recent = searcher.search(wanted)
     # peers: the people behind the community's documents, most recent activity first
     ranked = searcher.community_documents(
         community_id, user.groups, limit=savoir.settings.experts.top_documents
     )
-    peers = ExpertFinder(searcher, savoir.store, savoir.settings.experts).suggest(request, ranked=ranked)
+    peers = ExpertFinder(searcher, savoir.store, savoir.settings.experts).suggest(wanted, ranked=ranked)
     return render_template(
         "people/community.html", community=item, recent=recent, peers=peers, lang=g.ui_lang
     )

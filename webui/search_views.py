@@ -5,10 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
 
 from indexer.experts import ExpertFinder
-from indexer.search import FACETS, SearchRequest
+from indexer.search import FACETS, MAX_QUERY_CHARS, SearchRequest
 from webui.identity import current_user
+from webui.params import Param, query_args, read_params
 
 bp = Blueprint("search", __name__)
+
+#: the last results page a link may ask for
+MAX_PAGE = 1000
 
 
 def _groups() -> tuple[str, ...]:
@@ -16,27 +20,36 @@ def _groups() -> tuple[str, ...]:
     return current_user().groups
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    try:
-        value = int(request.args.get(name, default))
-    except (TypeError, ValueError):
-        return default
-    return max(low, min(high, value))
+#: the facets a link may carry as filters (``lang`` is also the UI's language, see app.py)
+FILTER_PARAMS = tuple(
+    Param("lang", choices=("en", "fr", "und"), multiple=True, max_values=3)
+    if name == "lang"
+    else Param(name, pattern=r"\d{4}", pattern_hint="2025", multiple=True)
+    if name == "year"
+    else Param(name, multiple=True)
+    for name in FACETS
+)
+#: what the search page and /api/search accept; everything else is ignored
+SEARCH_PARAMS = (
+    Param("q", default="", max_length=MAX_QUERY_CHARS),
+    Param("page", int, default=1, low=1, high=MAX_PAGE),
+    Param("sort", default="relevance", choices=("relevance", "date")),
+    *FILTER_PARAMS,
+)
 
 
-def _run_search():
+def _run_search(params: dict):
     from webui.app import get_searcher
 
     savoir = current_app.extensions["savoir"]
-    query = request.args.get("q", "").strip()
-    filters = {name: request.args.getlist(name) for name in FACETS if request.args.getlist(name)}
-    sort = "date" if request.args.get("sort") == "date" else "relevance"
+    query = params["q"].strip()
+    filters = {p.name: params[p.name] for p in FILTER_PARAMS if params[p.name]}
     search_request = SearchRequest(
         query=query,
         groups=_groups(),
-        page=_int_arg("page", 1, 1, 1000),
+        page=params["page"],
         page_size=savoir.settings.web.page_size,
-        sort=sort,
+        sort=params["sort"],
         filters=filters,
     )
     if not query and not filters:
@@ -51,18 +64,16 @@ def _run_search():
 
 @bp.route("/")
 def home():
-    search_request, results, experts = _run_search()
-    savoir = current_app.extensions["savoir"]
-    counts = savoir.store.counts()
+    from webui.app import get_searcher
+
+    params = read_params(SEARCH_PARAMS, request.args)
+    search_request, results, experts = _run_search(params)
+    counts = get_searcher(current_app).visible_counts(_groups())
 
     def link(**changes):
-        args = request.args.to_dict(flat=False)
-        for key, value in changes.items():
-            if value is None:
-                args.pop(key, None)
-            else:
-                args[key] = value if isinstance(value, list) else [value]
-        return url_for("search.home", **args)
+        # only declared, validated parameters: never request.args (url_for would obey
+        # _external, _scheme, _anchor... and an unknown "endpoint" would fail)
+        return url_for("search.home", **query_args(params, SEARCH_PARAMS, **changes))
 
     return render_template(
         "search/home.html",
@@ -79,9 +90,9 @@ def home():
 
 @bp.route("/api/search")
 def api_search():
-    search_request, results, experts = _run_search()
+    search_request, results, experts = _run_search(read_params(SEARCH_PARAMS, request.args))
     if results is None:
-        return jsonify({"error": "give a query with ?q="}), 400
+        return jsonify({"error": "give a query with ?q=", "parameter": "q"}), 400
     return jsonify(
         {
             "query": search_request.query,
@@ -108,6 +119,9 @@ def api_search():
             ],
             "suggestion": results.suggestion,
             "relaxed": results.relaxed,
+            # the search stopped at its budget: these are the results found until then
+            "partial": results.partial,
+            "limits": results.limits,
             "experts": [
                 {
                     "person_id": e.person_id,
