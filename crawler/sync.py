@@ -42,6 +42,17 @@ class RunReport:
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
 
+    def counts(self) -> dict[str, int]:
+        """The counts as the runs table stores them."""
+        return {
+            "fetched": self.fetched,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "deleted": self.deleted,
+            "failed": self.failed,
+        }
+
     def summary(self) -> str:
         text = (
             f"{self.source_id}: {self.status} ({self.mode}) in {self.seconds:.1f}s: "
@@ -234,6 +245,7 @@ class SourceSync:
             deletions=deletions,
             failures=batch.failures,
             checkpoint=checkpoint,
+            run_counts=report.counts(),
         )
         self.heartbeat()
         self._since_index += len(upserts) + len(deletions)

@@ -510,8 +510,10 @@ class Store:
         deletions: Sequence[tuple[str, str]] = (),
         failures: Sequence[tuple[str, str, bool]] = (),
         checkpoint: dict[str, Any] | None = None,
+        run_counts: dict[str, int] | None = None,
     ) -> None:
-        """Write documents, tombstones, failures and the checkpoint in one transaction."""
+        """Write documents, tombstones, failures, the checkpoint and the run's counts so far
+        in one transaction (a run killed later still says what it committed)."""
         stamp = now()
         with self.begin() as conn:
             person_cache: dict[str, int] = {}
@@ -588,6 +590,8 @@ class Store:
             self.add_failures(run_id, failures, conn)
             if checkpoint is not None:
                 self._save_checkpoint(conn, source_id, checkpoint, run_id)
+            if run_counts:
+                conn.execute(update(runs).where(runs.c.id == run_id).values(**run_counts))
 
     def _person_id(
         self, conn: Connection, person: Person, agency: str, source_id: str, cache: dict[str, int]

@@ -163,6 +163,16 @@ def test_kill_9_during_a_crawl_index_write(tmp_path, site):
     settings, port = site
     writers = _kill_while_writing(_cli(settings, "crawl", "--no-progress"))
     _no_orphans(writers)
+    # the killed run is "interrupted" at once, with what its committed batches did
+    from indexer.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'data' / 'savoir.db'}")
+    committed = store.counts()["documents"]
+    store.close()
+    assert committed >= 1200
+    status = _run(settings, "status", timeout=30)
+    assert "last run #1 interrupted" in status.stdout, status.stdout
+    assert f"{committed} fetched" in status.stdout and f"+{committed} added" in status.stdout
     _check_recovered(settings, port, tmp_path / "data")
 
 

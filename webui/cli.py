@@ -276,6 +276,8 @@ def status(ctx: click.Context) -> None:
     """The last run of every source and what the store holds."""
     savoir = _savoir(ctx)
     store = savoir.store
+    # a run whose process died says "interrupted", not "running" until the next crawl
+    savoir.mark_interrupted_runs()
     counts = store.counts()
     last = store.last_runs()
     click.echo(f"store: {counts['documents']} documents, {counts['people']} people")
