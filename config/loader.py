@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from config import secrets
+
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_FILE = CONFIG_DIR / "default.toml"
 SOURCE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -351,8 +353,13 @@ def load_sources(
     *,
     settings_class: Callable[[str], type] | None = None,
     env: dict[str, str] | None = None,
+    secrets_required: bool = True,
 ) -> list[SourceConfig]:
-    """Read the sources file; with *settings_class*, validate each source's settings."""
+    """Read the sources file; with *settings_class*, validate each source's settings.
+
+    Without *secrets_required*, a secret whose environment variable is unset is not an
+    error here: it is one only for a command that uses that source (crawl, check).
+    """
     path = Path(path)
     data = _read_toml(path)
     unknown = sorted(set(data) - {"source"})
@@ -380,28 +387,62 @@ def load_sources(
                 cls = settings_class(source.kind)
             except KeyError as exc:
                 raise ConfigError(f"{where}: field 'kind': {exc.args[0]}") from None
-            parse_source_settings(source, cls, where=where, env=env)
+            parse_source_settings(source, cls, where=where, env=env, missing_ok=not secrets_required)
         sources.append(source)
     return sources
 
 
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {list: "a list", dict: "a table"}.get(type(value), "something else")
+
+
+def secret_fields(cls: type) -> list[str]:
+    """The names of a connector settings class's secret fields."""
+    return [f.name for f in dataclasses.fields(cls) if f.metadata.get("secret")]
+
+
 def parse_source_settings(
-    source: SourceConfig, cls: type, *, where: str = "", env: dict[str, str] | None = None
+    source: SourceConfig,
+    cls: type,
+    *,
+    where: str = "",
+    env: dict[str, str] | None = None,
+    missing_ok: bool = False,
 ) -> Any:
-    """Build a connector's settings dataclass from *source*, resolving secrets."""
+    """Build a connector's settings dataclass from *source*, resolving secrets.
+
+    Every secret value met (even a mistyped one) is registered with
+    :mod:`config.secrets`, and no message quotes one. With *missing_ok*, a secret
+    whose environment variable is unset is left empty instead of being an error.
+    """
     env = os.environ if env is None else env
     where = where or f"source {source.id!r}"
     values = dict(source.settings)
-    for f in dataclasses.fields(cls):
-        if not f.metadata.get("secret"):
-            continue
-        env_key = f"SAVOIR_SOURCE_{source.id}_{f.name}".upper().replace("-", "_")
-        value = values.get(f.name)
+    for name in secret_fields(cls):
+        env_key = f"SAVOIR_SOURCE_{source.id}_{name}".upper().replace("-", "_")
+        value = values.get(name)
+        secrets.register(value)
         if env_key in env:
-            values[f.name] = env[env_key]
+            values[name] = env[env_key]
         elif isinstance(value, str) and value.startswith("env:"):
             var = value[4:]
-            if var not in env:
-                raise ConfigError(f"{where}: field {f.name!r}: environment variable {var} is not set")
-            values[f.name] = env[var]
-    return build_dataclass(cls, values, f"{where}: [source.settings]")
+            if var in env:
+                values[name] = env[var]
+            elif missing_ok:
+                values.pop(name)
+            else:
+                raise ConfigError(f"{where}: field {name!r}: environment variable {var} is not set")
+        elif value is not None and not isinstance(value, str):
+            raise ConfigError(
+                f"{where}: [source.settings]: field {name!r}: expected text, got {_kind_of(value)} "
+                f'(not shown: it is a secret); write it in quotes, or better as "env:VARIABLE"'
+            )
+        secrets.register(values.get(name))
+    try:
+        return build_dataclass(cls, values, f"{where}: [source.settings]")
+    except ConfigError as exc:
+        raise ConfigError(secrets.scrub(str(exc))) from None

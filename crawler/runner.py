@@ -78,7 +78,8 @@ class Savoir:
             path = self.settings.sources_path
             if not path.exists():
                 raise ConfigError(f"{path}: sources file not found (set [crawler] sources_file)")
-            self._sources = load_sources(path, settings_class=settings_class_for)
+            # a missing secret is an error for the commands that use its source (connector())
+            self._sources = load_sources(path, settings_class=settings_class_for, secrets_required=False)
         return self._sources
 
     def source(self, source_id: str) -> SourceConfig:
@@ -196,7 +197,12 @@ class Savoir:
                 continue
             http = self.http_session()
             try:
-                connector = self.connector(source, http)
+                try:
+                    connector = self.connector(source, http)
+                except ConfigError as exc:
+                    # this source cannot run (e.g. its secret is not set); the others can
+                    reports.append(self._refused_run(source, str(exc)))
+                    continue
                 on_item = on_item_factory(source) if on_item_factory else None
                 reports.append(
                     sync_source(
@@ -218,6 +224,13 @@ class Savoir:
         if any(r.added or r.updated or r.deleted for r in reports):
             self.refresh_people()
         return reports
+
+    def _refused_run(self, source: SourceConfig, reason: str) -> RunReport:
+        """A run that could not start, recorded so that ``status`` says why."""
+        run_id = self.store.start_run(source.id, "-")
+        self.store.update_run(run_id, status="failed", finished_at=now(), error=reason)
+        log.error("%s cannot run: %s", source.id, reason)
+        return RunReport(run_id=run_id, source_id=source.id, mode="-", status="failed", error=reason)
 
     def _clear_dead_lease(self, lease: str) -> None:
         holder = self.store.lease_holder(lease)

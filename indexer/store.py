@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from config import secrets
 from connectors.base import Document, Person, Role
 from indexer.people import normalise_name, person_key
 
@@ -294,9 +295,19 @@ def redact_url(url: str) -> str:
         return "<malformed database URL>"
 
 
+def _url_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password
+    except Exception:  # noqa: BLE001 - a malformed URL has no password to hide
+        return None
+
+
 class Store:
     def __init__(self, database_url: str) -> None:
         self.url = database_url
+        secrets.register(_url_password(database_url))
         if database_url.startswith("sqlite:///"):
             Path(database_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -347,14 +358,23 @@ class Store:
             return int(result.inserted_primary_key[0])
 
     def update_run(self, run_id: int, **values: Any) -> None:
+        if values.get("error"):
+            values["error"] = secrets.scrub(values["error"])
         with self.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
 
     def add_failures(
         self, run_id: int, failures: Iterable[tuple[str, str, bool]], conn: Connection | None = None
     ) -> None:
+        # what a source answered may quote the credentials it was sent
         rows = [
-            {"run_id": run_id, "ref": ref, "reason": reason, "transient": transient, "time": now()}
+            {
+                "run_id": run_id,
+                "ref": secrets.scrub(ref),
+                "reason": secrets.scrub(reason),
+                "transient": transient,
+                "time": now(),
+            }
             for ref, reason, transient in failures
         ]
         if not rows:

@@ -208,3 +208,29 @@ def test_serve_answers_through_a_production_server(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_missing_secret_fails_only_the_source_that_needs_it(tmp_path):
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "note.txt").write_text("Telework guidance for public servants.")
+    (tmp_path / "sources.toml").write_text(
+        '[[source]]\nid = "share"\nkind = "files"\nagency = "records"\n'
+        f'[source.settings]\nroot = "{share}"\n'
+        '[[source]]\nid = "wiki"\nkind = "mediawiki"\nagency = "records"\n'
+        '[source.settings]\napi_url = "http://127.0.0.1:9/api.php"\nusername = "bot@x"\n'
+        'password = "env:SAVOIR_TEST_UNSET_SECRET"\n'
+    )
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[store]\ndata_dir = "{tmp_path / "data"}"\n')
+    status = run_cli("--config", str(settings), "status")
+    assert status.returncode == 0, status.stderr
+    assert "share" in status.stdout and "wiki" in status.stdout and "never run" in status.stdout
+    crawl = run_cli("--config", str(settings), "crawl", "--no-progress")
+    assert crawl.returncode == 1
+    assert "share: success" in crawl.stdout
+    assert "wiki: failed" in crawl.stdout
+    assert "environment variable SAVOIR_TEST_UNSET_SECRET is not set" in crawl.stdout
+    assert "Traceback" not in crawl.stderr
+    status = run_cli("--config", str(settings), "status")
+    assert "environment variable SAVOIR_TEST_UNSET_SECRET is not set" in status.stdout

@@ -10,6 +10,7 @@ from datetime import UTC
 
 import click
 
+from config import secrets
 from config.loader import ConfigError, load_settings
 from connectors.base import ConnectorError
 from crawler.http import FetchError
@@ -18,6 +19,12 @@ from indexer.index_lock import IndexBusy
 from indexer.store import StoreError
 
 log = logging.getLogger("savoir")
+
+
+def echo(message: str = "", **options) -> None:
+    """click.echo, with every known secret masked (messages may quote what a source said)."""
+    click.echo(secrets.scrub(message), **options)
+
 
 USER_ERRORS = (ConfigError, StoreError, ConnectorError, FetchError, IndexBusy, KeyError)
 
@@ -62,7 +69,7 @@ def run_app(app, host: str, port: int, threads: int = 8) -> None:
 
 def print_reports(reports) -> None:
     for report in reports:
-        click.echo(report.summary())
+        echo(report.summary())
 
 
 @click.group()
@@ -80,6 +87,7 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     logging.basicConfig(
         level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    secrets.install_log_filter()
     ctx.obj = {"config_path": config_path}
 
 
@@ -113,7 +121,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     app = create_app(savoir=savoir)
     host = host or savoir.settings.web.host
     port = port or savoir.settings.web.port
-    click.echo(f"Savoir is serving on http://{host}:{port}/")
+    echo(f"Savoir is serving on http://{host}:{port}/")
     run_app(app, host, port, savoir.settings.web.threads)
 
 
@@ -134,9 +142,7 @@ def crawl(ctx: click.Context, sources: tuple[str, ...], full: bool, progress: bo
         chosen = [savoir.source(i) for i in sources] if sources else [s for s in savoir.sources if s.enabled]
         for source in chosen:
             request_id = savoir.store.request_run(source.id, full=full, requested_by="cli")
-            click.echo(
-                f"queued run request #{request_id} for {source.id}; the worker picks it up within seconds"
-            )
+            echo(f"queued run request #{request_id} for {source.id}; the worker picks it up within seconds")
         return
     factory = _progress_factory(progress)
     reports = savoir.crawl(sources, full=full, on_item_factory=factory)
@@ -176,7 +182,7 @@ def reindex(ctx: click.Context, progress: bool) -> None:
     count = savoir.reindex(progress=bar.update if bar else None)
     if bar:
         bar.close()
-    click.echo(f"reindexed {count} documents into {savoir.settings.index_dir}")
+    echo(f"reindexed {count} documents into {savoir.settings.index_dir}")
 
 
 @cli.command()
@@ -197,7 +203,7 @@ def search(ctx: click.Context, query: str, groups: str, page: int, as_json: bool
         SearchRequest(query=query, groups=group_list, page=page, page_size=savoir.settings.web.page_size)
     )
     if as_json:
-        click.echo(
+        echo(
             json.dumps(
                 {
                     "total": results.total,
@@ -218,12 +224,12 @@ def search(ctx: click.Context, query: str, groups: str, page: int, as_json: bool
             )
         )
         return
-    click.echo(f"{results.total} results ({results.took_ms:.0f} ms)")
+    echo(f"{results.total} results ({results.took_ms:.0f} ms)")
     for rank, hit in enumerate(results.hits, start=(page - 1) * savoir.settings.web.page_size + 1):
-        click.echo(f"{rank:>3}. [{hit.agency}/{hit.language}] {hit.title}  <{hit.url}>")
+        echo(f"{rank:>3}. [{hit.agency}/{hit.language}] {hit.title}  <{hit.url}>")
     for name, counts in results.facets.items():
         if counts:
-            click.echo(f"     {name}: " + ", ".join(f"{v} ({n})" for v, n in counts[:8]))
+            echo(f"     {name}: " + ", ".join(f"{v} ({n})" for v, n in counts[:8]))
 
 
 @cli.group()
@@ -239,15 +245,15 @@ def sources() -> None:
 def sources_list(ctx: click.Context, show_settings: bool) -> None:
     """The configured sources."""
     savoir = _savoir(ctx.find_root())
-    click.echo(f"sources file: {savoir.settings.sources_path}")
+    echo(f"sources file: {savoir.settings.sources_path}")
     for source in savoir.sources:
         state = "enabled" if source.enabled else "disabled"
-        click.echo(
+        echo(
             f"{source.id:<20} {source.kind:<10} {source.agency:<12} {state:<9} {source.schedule or 'manual'}"
         )
         if show_settings:
             for item in savoir.describe_settings(source):
-                click.echo(f"    {item['name']} = {item['value']!r}")
+                echo(f"    {item['name']} = {item['value']!r}")
 
 
 @sources.command("check")
@@ -263,9 +269,9 @@ def sources_check(ctx: click.Context, source_ids: tuple[str, ...]) -> None:
             savoir.connector(source).check()
         except (ConnectorError, FetchError, ConfigError) as exc:
             bad += 1
-            click.echo(f"{source.id}: FAILED - {exc}")
+            echo(f"{source.id}: FAILED - {exc}")
         else:
-            click.echo(f"{source.id}: ok")
+            echo(f"{source.id}: ok")
     if bad:
         ctx.exit(1)
 
@@ -280,11 +286,11 @@ def status(ctx: click.Context) -> None:
     savoir.mark_interrupted_runs()
     counts = store.counts()
     last = store.last_runs()
-    click.echo(f"store: {counts['documents']} documents, {counts['people']} people")
+    echo(f"store: {counts['documents']} documents, {counts['people']} people")
     try:
         configured = savoir.sources
     except ConfigError as exc:
-        click.echo(f"sources: {exc}")
+        echo(f"sources: {exc}")
         configured = []
     ids = [s.id for s in configured] + sorted(set(last) - {s.id for s in configured})
     from datetime import datetime
@@ -298,11 +304,11 @@ def status(ctx: click.Context) -> None:
         nxt = upcoming.get(source_id)
         after = f"  next {nxt:%Y-%m-%d %H:%M} UTC" if nxt else "  manual"
         if run is None:
-            click.echo(f"{source_id:<20} {docs:>6} docs  never run{after}")
+            echo(f"{source_id:<20} {docs:>6} docs  never run{after}")
             continue
         when = run["finished_at"] or run["started_at"]
         hosts = ", ".join(f"{h}: {n}" for h, n in sorted((run["requests"] or {}).items()))
-        click.echo(
+        echo(
             f"{source_id:<20} {docs:>6} docs  last run #{run['id']} {run['status']} at {when:%Y-%m-%d %H:%M} UTC: "
             f"{run['fetched']} fetched ({run['not_modified']} unchanged by 304), +{run['added']} added, "
             f"~{run['updated']} updated, ={run['unchanged']} unchanged, -{run['deleted']} deleted, "
@@ -312,11 +318,11 @@ def status(ctx: click.Context) -> None:
         )
         if run["failed"]:
             for failure in store.run_failures(run["id"])[:5]:
-                click.echo(f"{'':<28}failed: {failure['ref']}: {failure['reason']}")
+                echo(f"{'':<28}failed: {failure['ref']}: {failure['reason']}")
     # read only: status never writes the index (nor waits for a process that does)
     summary = savoir.index_summary()
     if summary is None:
-        click.echo("index: none yet (the next crawl, serve or reindex builds it)")
+        echo("index: none yet (the next crawl, serve or reindex builds it)")
     else:
         docs, watermark = summary
         behind = store.max_change_seq() - watermark
@@ -325,7 +331,7 @@ def status(ctx: click.Context) -> None:
             if behind > 0
             else ""
         )
-        click.echo(f"index: {docs} documents, watermark {watermark}{lag}")
+        echo(f"index: {docs} documents, watermark {watermark}{lag}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -336,14 +342,15 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
+        exc.message = secrets.scrub(exc.message)
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        echo("aborted", err=True)
         sys.exit(130)
     except USER_ERRORS as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        click.echo(f"savoir: error: {message}", err=True)
+        echo(f"savoir: error: {message}", err=True)
         sys.exit(2)
 
 
