@@ -237,3 +237,15 @@ def test_a_search_past_its_budget_says_so(world):
     assert "reached its limits" in html.get_data(as_text=True)
     api = client_for(savoir, OUTSIDER).get("/api/search?q=" + "+".join(f"fraud{i}" for i in range(40)))
     assert api.get_json()["partial"] is True and "words" in api.get_json()["limits"]
+
+
+def test_snippets_of_long_documents_read_only_windows_around_the_matches():
+    from indexer.search import make_snippet
+
+    text = (
+        "Filler words about nothing in particular. " * 400 + "The procurement fraud hotline. " + "End. " * 50
+    )
+    snippet = make_snippet(text, {"en": {"procur", "fraud"}, "fr": set(), "neutral": set()}, "en")
+    assert "<mark>procurement</mark> <mark>fraud</mark>" in snippet
+    plain = make_snippet("<b>short</b> text", {"en": {"none"}, "fr": set(), "neutral": set()}, "en")
+    assert "<b>" not in plain

@@ -56,9 +56,10 @@ def _run_search(params: dict):
         return search_request, None, []
     searcher = get_searcher(current_app)
     results = searcher.search(search_request)
-    experts = (
-        ExpertFinder(searcher, savoir.store, savoir.settings.experts).suggest(search_request) if query else []
-    )
+    finder = ExpertFinder(searcher, savoir.store, savoir.settings.experts)
+    # the experts vote with this search's own top documents (not a second search)
+    top = results.ranked[: savoir.settings.experts.top_documents]
+    experts = finder.suggest(search_request, ranked=top) if query else []
     return search_request, results, experts
 
 
