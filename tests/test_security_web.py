@@ -246,6 +246,6 @@ def test_snippets_of_long_documents_read_only_windows_around_the_matches():
         "Filler words about nothing in particular. " * 400 + "The procurement fraud hotline. " + "End. " * 50
     )
     snippet = make_snippet(text, {"en": {"procur", "fraud"}, "fr": set(), "neutral": set()}, "en")
-    assert "<mark>procurement</mark> <mark>fraud</mark>" in snippet
+    assert ">procurement</mark>" in snippet and ">fraud</mark>" in snippet
     plain = make_snippet("<b>short</b> text", {"en": {"none"}, "fr": set(), "neutral": set()}, "en")
     assert "<b>" not in plain
