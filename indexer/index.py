@@ -81,7 +81,7 @@ def index_fields(doc: StoredDocument, communities: Communities | None = None) ->
     body: dict[str | None, list[str]] = {"en": [], "fr": [], None: []}
     for block in blocks:
         body[block.language if block.language in ("en", "fr") else None].append(block.text)
-    main = document_language(blocks) or (doc.language if doc.language in ("en", "fr") else None)
+    main = document_language(blocks, doc.language)
     title_lang = detect_title(doc.title, blocks, doc.language) or main
     date = doc.modified or doc.created
     people = [normalise_name(name) for name in doc.contributors]

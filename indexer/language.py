@@ -72,10 +72,30 @@ def detect_block(
     return "en" if en_p >= fr_p else "fr"
 
 
+#: with a stated language, an ambiguous block shorter than this keeps the stated
+#: language without a statistical guess (code, option lists, names, tables)
+STATED_WINS_BELOW = 40
+
+
 def detect_blocks(text: str, stated: str | None = None) -> list[Block]:
-    """Blocks of *text* with a language each (None only when nothing decides)."""
+    """Blocks of *text* with a language each (None only when nothing decides).
+
+    When the source states the document's language, a block goes to the other
+    language only on clear evidence (its function words, or langdetect on a long
+    block): a French page quoting an English paragraph still has that paragraph
+    searched as English, and option lists or code never flip a page's language.
+    """
     stated = stated if stated in ("en", "fr") else None
-    blocks = [Block(b, detect_block(b)) for b in split_blocks(text)]
+    blocks = []
+    for raw in split_blocks(text):
+        words = _words(raw)
+        if stated and len(words) < STATED_WINS_BELOW:
+            language = detect_block(raw, words, statistical=False)
+            if language is None and len(words) >= MIN_WORDS:
+                language = stated
+        else:
+            language = detect_block(raw, words)
+        blocks.append(Block(raw, language))
     # short or undetermined blocks inherit: from the next block first (a heading
     # belongs to what follows it), then from the previous one
     for i in range(len(blocks) - 2, -1, -1):
@@ -93,8 +113,16 @@ def detect_blocks(text: str, stated: str | None = None) -> list[Block]:
     return blocks
 
 
-def document_language(blocks: list[Block]) -> str | None:
-    """The language holding most of the text, for labels and facets."""
+def document_language(blocks: list[Block], stated: str | None = None) -> str | None:
+    """The document's language, for labels, filters and twin links.
+
+    A language the source states wins (a page at /fr/ declaring ``lang="fr"`` whose
+    body is an untranslated English fallback is the French version of its twin;
+    its English blocks are still searched as English). Otherwise the language
+    holding most of the text.
+    """
+    if stated in ("en", "fr"):
+        return stated
     sizes = {"en": 0, "fr": 0}
     for block in blocks:
         if block.language in sizes:

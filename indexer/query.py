@@ -32,6 +32,7 @@ from indexer.analysis import (
     neutral_analyzer,
 )
 from indexer.glossary import Glossary, words_of
+from indexer.translations import TranslationTable
 
 # weights of the three kinds of match
 SAME_LANGUAGE = 1.0
@@ -39,6 +40,8 @@ TRANSLATED = 0.7
 RAW_OTHER_LANGUAGE = 0.5
 NEUTRAL = 0.6
 TITLE_FACTOR = 2.0
+#: a learned translation of weight 1.0 counts this much of a glossary translation
+LEARNED_FACTOR = 1.0
 
 #: Function words a query never requires. The index keeps short stop lists (EN_STOP,
 #: FR_STOP); a query drops the fuller Snowball-style lists too, because every word of
@@ -92,6 +95,8 @@ class Clause:
 class ParsedQuery:
     clauses: list[Clause]
     language: str | None  # the query's language when it is clear
+    #: translations learned from the collection's twins (indexer.translations), if any
+    learned: TranslationTable | None = None
 
     @property
     def words(self) -> list[str]:
@@ -111,7 +116,7 @@ def guess_language(text: str, clauses: list[Clause]) -> str | None:
     return None
 
 
-def parse(text: str, glossary: Glossary) -> ParsedQuery:
+def parse(text: str, glossary: Glossary, learned: TranslationTable | None = None) -> ParsedQuery:
     """Split *text* into clauses: quoted phrases, -exclusions, OR, glossary concepts, words."""
     raw_clauses: list[Clause | str] = []
     for match in _TOKEN.finditer(text):
@@ -210,7 +215,7 @@ def parse(text: str, glossary: Glossary) -> ParsedQuery:
                     own = glossary.translate(words_of(c.text), language)
                     if own:
                         c.translations, c.translated_from = own, language
-    return ParsedQuery(out, language)
+    return ParsedQuery(out, language, learned or None)
 
 
 def _field_match(fieldname: str, tokens: list[str], boost: float, phrase: bool) -> Query | None:
@@ -226,7 +231,39 @@ def _field_match(fieldname: str, tokens: list[str], boost: float, phrase: bool) 
     return And([Term(fieldname, t, boost=share) for t in tokens])
 
 
-def clause_query(clause: Clause, language: str | None, *, cross_language: bool = True) -> Query | None:
+def _learned_leaves(
+    clause: Clause, language: str | None, target: str, learned: TranslationTable
+) -> list[Query]:
+    """The collection's own translations of a one-word clause into *target*'s fields.
+
+    Each translation weighs what the collection says it is worth (0..1), so a
+    sense the twins rarely show adds little. With no clear query language the word
+    is read in the other language (that is the only way it reaches *target*).
+    """
+    source = "fr" if target == "en" else "en"
+    if clause.phrase or (language is not None and language != source):
+        return []
+    if clause.translated_from and clause.translated_from != source:
+        return []
+    tokens = analyse(source, clause.text)
+    if len(tokens) != 1:
+        return []
+    title_field, body_field = FAMILIES[target]
+    leaves: list[Query] = []
+    for term, weight in learned.translate(tokens[0], source):
+        boost = TRANSLATED * LEARNED_FACTOR * weight
+        leaves.append(Term(title_field, term, boost=boost * TITLE_FACTOR))
+        leaves.append(Term(body_field, term, boost=boost))
+    return leaves
+
+
+def clause_query(
+    clause: Clause,
+    language: str | None,
+    *,
+    cross_language: bool = True,
+    learned: TranslationTable | None = None,
+) -> Query | None:
     """Everything one clause may match, each leaf carrying its own weight.
 
     With *cross_language* off (the benchmark's baseline), only the query's own
@@ -250,6 +287,8 @@ def clause_query(clause: Clause, language: str | None, *, cross_language: bool =
                 leaves.append(q)
         if not cross_language:
             continue
+        if learned:
+            leaves.extend(_learned_leaves(clause, language, lang, learned))
         if clause.translated_from and clause.translated_from != lang:
             for translation in clause.translations:
                 t_tokens = analyse(lang, translation)
@@ -269,7 +308,7 @@ def clause_query(clause: Clause, language: str | None, *, cross_language: bool =
     if q is not None:
         leaves.append(q)
     for alternative in clause.alternatives:
-        alt = clause_query(alternative, language, cross_language=cross_language)
+        alt = clause_query(alternative, language, cross_language=cross_language, learned=learned)
         if alt is not None:
             leaves.append(alt)
     unique = list({repr(leaf): leaf for leaf in leaves}.values())
@@ -321,18 +360,20 @@ def build_query(parsed: ParsedQuery, *, relaxed: bool = False, cross_language: b
     quarters, see :func:`required_clauses`) above those matching fewer: it keeps the
     recall of OR without letting one common word outrank the rest of the query.
     """
-    lang, cross = parsed.language, cross_language
+    lang, cross, learned = parsed.language, cross_language, parsed.learned
     phrases = [
         q
         for c in parsed.clauses
-        if c.phrase and not c.negated and (q := clause_query(c, lang, cross_language=cross))
+        if c.phrase and not c.negated and (q := clause_query(c, lang, cross_language=cross, learned=learned))
     ]
     words = [
         q
         for c in parsed.clauses
-        if not c.phrase and not c.negated and (q := clause_query(c, lang, cross_language=cross))
+        if not c.phrase and not c.negated and (q := clause_query(c, lang, cross_language=cross, learned=learned))
     ]
-    excluded = [q for c in parsed.clauses if c.negated and (q := clause_query(c, lang, cross_language=cross))]
+    excluded = [
+        q for c in parsed.clauses if c.negated and (q := clause_query(c, lang, cross_language=cross, learned=learned))
+    ]
     required = phrases + words
     if not required:
         return NullQuery

@@ -28,6 +28,7 @@ from indexer.index import SearchIndex
 from indexer.people import normalise_name
 from indexer.query import MAX_CLAUSES, ParsedQuery, analyse, build_query, parse
 from indexer.store import Store
+from indexer.translations import TableFile
 from indexer.vocabulary import MAX_WORD
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,8 @@ class Searcher:
         self.index = index
         self.store = store
         self.glossary = glossary if glossary is not None else load_glossary()
+        #: translations learned from the collection's twins, kept beside the index
+        self.learned = TableFile(index.path)
         self.min_hits = min_hits
         #: False only for the relevance benchmark's same-language baseline
         self.cross_language = cross_language
@@ -215,7 +218,7 @@ class Searcher:
         if not text.strip():
             return ParsedQuery([], None), Every()
         try:
-            parsed = parse(text, self.glossary)
+            parsed = parse(text, self.glossary, self.learned.get() if self.cross_language else None)
             return parsed, build_query(parsed, cross_language=self.cross_language)
         except Exception:  # noqa: BLE001 - a query must never break the page
             log.exception("query %r could not be built; searching its plain words", text)

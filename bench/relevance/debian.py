@@ -44,6 +44,7 @@ from indexer.glossary import Glossary  # noqa: E402
 from indexer.index import SearchIndex  # noqa: E402
 from indexer.search import Searcher, SearchRequest  # noqa: E402
 from indexer.store import Store  # noqa: E402
+from indexer.translations import TranslationTable, learn_from_store  # noqa: E402
 
 OTHER = {"en": "fr", "fr": "en"}
 
@@ -90,6 +91,7 @@ def reciprocal_rank(hits, good) -> float:
 class Bench:
     def __init__(self, work: Path, pairs: list[corpus.Pair], glossary: Glossary | None) -> None:
         self.work = work
+        self.learned: TranslationTable | None = None
         self.store = Store(f"sqlite:///{work / 'store.db'}")
         load_store(self.store, pairs)
         self.glossary = glossary
@@ -102,6 +104,8 @@ class Bench:
     def index(self, name: str, keep) -> SearchIndex:
         index = SearchIndex(self.work / name)
         index.rebuild(self.store, keep=keep)
+        if self.learned is not None:
+            self.learned.save(index.path)
         return index
 
     def searchers(self, index: SearchIndex) -> dict[str, Searcher]:
@@ -219,6 +223,9 @@ def main() -> None:
     parser.add_argument("--half", choices=("dev", "test", "both"), default="dev")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N pairs of each half")
     parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument(
+        "--no-learned", action="store_true", help="do not learn translations from the development half's twins"
+    )
     args = parser.parse_args()
     everything = corpus.pairs()
     halves = {"dev": [p for p in everything if corpus.half(p.id) == "dev"]}
@@ -229,9 +236,20 @@ def main() -> None:
         from indexer.glossary import load_glossary
 
         glossary = load_glossary()
+        learned = None
+        if not args.no_learned:
+            started = time.perf_counter()
+            dev = Bench(work / "learn", halves["dev"], glossary)
+            learned = learn_from_store(dev.store)
+            dev.store.close()
+            print(
+                f"learned {len(learned)} translations from the {learned.twins} development twins"
+                f" ({learned.units} aligned units) in {time.perf_counter() - started:.0f} s"
+            )
         for half in wanted:
             pairs = halves[half][: args.limit] if args.limit else halves[half]
             bench = Bench(work / half, pairs, glossary)
+            bench.learned = learned
             evaluate(half, pairs, bench, args.show_misses)
             bench.store.close()
     finally:

@@ -1,0 +1,288 @@
+"""EN<->FR word translations learned from the collection's own twins.
+
+The curated glossary knows the public service's senses and the FreeDict
+dictionaries know everyday words, but neither knows a collection's own usage
+(Debian says *paquet* for package, not *emballage*). The EN/FR versions of a page
+(twins: ``translation_of``, hreflang, langlinks, or pairs found by
+:mod:`indexer.twins`) say it: the same paragraphs, in the other language.
+
+Learning:
+
+1. each twin pair gives aligned units: the titles, then paragraphs lined up by a
+   length-based dynamic programme (Gale & Church's idea: a paragraph and its
+   translation have proportional lengths; 1-1, 1-0, 0-1, 2-1 and 1-2 beads);
+2. units are analysed with the index's own analysers, so the table maps an English
+   *index term* to French index terms and the query can use them as they are;
+3. IBM Model 1 (EM over word alignments, with a NULL word) in both directions; a
+   translation's weight is the geometric mean of t(f|e) and t(e|f), which keeps
+   pairs both directions agree on and drops frequent words that co-occur with
+   everything. Model 1 was chosen over an association measure (Dice, G2) because
+   its "explaining away" gives "paquet" to "package" rather than to every word
+   that shares its paragraphs.
+
+The table is a JSON file kept beside the index (``translations.json``), rebuilt by
+``savoir reindex`` and relearned when the number of twins has grown by a quarter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+FILE = "translations.json"
+ITERATIONS = 6
+#: a unit longer than this (in index terms) is cut: EM's cost is |e| x |f| per unit
+MAX_UNIT_TERMS = 60
+#: at most this many units are learned from (a sample of a large collection's twins)
+MAX_UNITS = 60_000
+MIN_PAIR_COUNT = 2  # a pair seen in fewer units is chance
+MIN_WEIGHT = 0.08
+MAX_TRANSLATIONS = 4
+FRENCH_PER_ENGLISH_CHAR = 1.15  # French runs about 15% longer than English
+#: paragraphs of a twin stay within this many places of the diagonal
+BAND = 12
+
+
+@dataclass
+class TranslationTable:
+    """index term -> [(other-language index term, weight 0..1)], both directions."""
+
+    to_fr: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    to_en: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    twins: int = 0  # how many twin pairs it was learned from
+    units: int = 0
+
+    def translate(self, term: str, language: str) -> list[tuple[str, float]]:
+        """Translations of an index *term* of *language* ("en" or "fr")."""
+        return (self.to_fr if language == "en" else self.to_en).get(term, [])
+
+    def __len__(self) -> int:
+        return len(self.to_fr) + len(self.to_en)
+
+    # -- persistence ----------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        payload = {"twins": self.twins, "units": self.units, "to_fr": self.to_fr, "to_en": self.to_en}
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".translations-")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(payload, out, ensure_ascii=False, separators=(",", ":"))
+        os.replace(tmp, directory / FILE)
+
+    @classmethod
+    def load(cls, directory: Path) -> TranslationTable:
+        """The table saved in *directory*; an empty one when there is none or it is damaged."""
+        path = Path(directory) / FILE
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            return cls(
+                to_fr={k: [(t, float(w)) for t, w in v] for k, v in data["to_fr"].items()},
+                to_en={k: [(t, float(w)) for t, w in v] for k, v in data["to_en"].items()},
+                twins=int(data.get("twins", 0)),
+                units=int(data.get("units", 0)),
+            )
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("translation table %s is unreadable (%s); relearn it with savoir reindex", path, exc)
+            return cls()
+
+
+# --- alignment ---------------------------------------------------------------------
+
+
+def align_paragraphs(en: list[str], fr: list[str]) -> list[tuple[str, str]]:
+    """Pairs of (English, French) text that translate each other, by length.
+
+    A dynamic programme over beads 1-1, 1-0, 0-1, 2-1, 1-2; the cost of a bead is
+    how far its French length is from the expected one, in units of the square
+    root of the length (longer paragraphs may differ more). Skips are expensive, so
+    only paragraphs that clearly have no counterpart are left out.
+    """
+    n, m = len(en), len(fr)
+    if not n or not m:
+        return []
+    le = [len(p) for p in en]
+    lf = [len(p) for p in fr]
+
+    def cost(e_len: int, f_len: int) -> float:
+        expected = e_len * FRENCH_PER_ENGLISH_CHAR
+        return abs(f_len - expected) / math.sqrt(expected + f_len + 10.0)
+
+    inf = float("inf")
+    best = [[inf] * (m + 1) for _ in range(n + 1)]
+    back: list[list[tuple[int, int] | None]] = [[None] * (m + 1) for _ in range(n + 1)]
+    best[0][0] = 0.0
+    skip = 3.0
+    band = max(BAND, abs(n - m) + 2)
+    for i in range(n + 1):
+        centre = i * m // n
+        for j in range(max(0, centre - band), min(m, centre + band) + 1):
+            here = best[i][j]
+            if here == inf:
+                continue
+            for di, dj in ((1, 1), (1, 0), (0, 1), (2, 1), (1, 2)):
+                a, b = i + di, j + dj
+                if a > n or b > m:
+                    continue
+                if di and dj:
+                    c = cost(sum(le[i:a]), sum(lf[j:b])) + (0.0 if di == dj == 1 else 1.0)
+                else:
+                    c = skip
+                if here + c < best[a][b]:
+                    best[a][b] = here + c
+                    back[a][b] = (i, j)
+    out = []
+    i, j = n, m
+    while (i, j) != (0, 0):
+        prev = back[i][j]
+        if prev is None:
+            break
+        pi, pj = prev
+        if i > pi and j > pj:
+            out.append((" ".join(en[pi:i]), " ".join(fr[pj:j])))
+        i, j = pi, pj
+    out.reverse()
+    return out
+
+
+# --- IBM Model 1 ---------------------------------------------------------------------
+
+def _model1(units: list[tuple[list[int], list[int]]], null: int, iterations: int):
+    """IBM Model 1 by EM, vectorised: (source ids, target ids, t(target | source), counts).
+
+    Every (target word, source word) slot of every unit is one entry of flat arrays,
+    ordered unit by unit and target by target, so the E step's normalisation is a
+    segment sum (``np.add.reduceat``) and the M step two ``np.bincount`` calls.
+    """
+    import numpy as np
+
+    base = null + 1
+    keys, lengths = [], []
+    for src, tgt in units:
+        s = np.array([*src, null], dtype=np.int64)
+        g = np.array(tgt, dtype=np.int64)
+        keys.append((s[None, :] * base + g[:, None]).ravel())
+        lengths.append(np.full(len(g), len(s), dtype=np.int64))
+    flat = np.concatenate(keys)
+    rows = np.concatenate(lengths)
+    starts = np.concatenate(([0], np.cumsum(rows)[:-1]))
+    pairs, inverse = np.unique(flat, return_inverse=True)
+    source_of = pairs // base
+    t = np.ones(len(pairs))
+    for _ in range(iterations):
+        slots = t[inverse]
+        z = np.add.reduceat(slots, starts)
+        share = slots / np.repeat(z, rows)
+        count = np.bincount(inverse, weights=share, minlength=len(pairs))
+        total = np.bincount(source_of, weights=count, minlength=base)
+        t = count / total[source_of]
+    return source_of, pairs % base, t, np.bincount(inverse, minlength=len(pairs))
+
+
+def learn(units: Iterable[tuple[str, str]], twins: int = 0, iterations: int = ITERATIONS) -> TranslationTable:
+    """A table from (English text, French text) units that translate each other."""
+    from indexer.query import analyse
+
+    vocab: dict[str, int] = {}
+    words: list[str] = []
+
+    def ids(lang: str, text: str) -> list[int]:
+        out = []
+        for term in dict.fromkeys(analyse(lang, text)):  # types: a repeated word is one word
+            if len(term) < 2 or term.isdigit():
+                continue
+            key = f"{lang}:{term}"
+            if key not in vocab:
+                vocab[key] = len(words)
+                words.append(term)
+            out.append(vocab[key])
+        return out[:MAX_UNIT_TERMS]
+
+    data = []
+    for en, fr in units:
+        e, f = ids("en", en), ids("fr", fr)
+        if e and f:
+            data.append((e, f))
+        if len(data) >= MAX_UNITS:
+            break
+    table = TranslationTable(twins=twins, units=len(data))
+    if not data:
+        return table
+    null = len(words)
+    e_src, e_tgt, fr_given_en, counts = _model1(data, null, iterations)
+    f_src, f_tgt, en_given_fr, _ = _model1([(f, e) for e, f in data], null, iterations)
+    reverse = {(int(f), int(e)): float(p) for f, e, p in zip(f_src, f_tgt, en_given_fr, strict=True) if p > MIN_WEIGHT / 4}
+    to_fr: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    to_en: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for e, f, p, n in zip(e_src, e_tgt, fr_given_en, counts, strict=True):
+        if e == null or p < MIN_WEIGHT / 4 or n < MIN_PAIR_COUNT:
+            continue
+        weight = math.sqrt(p * reverse.get((int(f), int(e)), 0.0))
+        if weight >= MIN_WEIGHT:
+            to_fr[words[e]].append((words[f], round(weight, 3)))
+            to_en[words[f]].append((words[e], round(weight, 3)))
+    table.to_fr = {k: sorted(v, key=lambda x: -x[1])[:MAX_TRANSLATIONS] for k, v in to_fr.items()}
+    table.to_en = {k: sorted(v, key=lambda x: -x[1])[:MAX_TRANSLATIONS] for k, v in to_en.items()}
+    return table
+
+
+def twin_units(pairs: Iterable[tuple[tuple[str, str], tuple[str, str]]]) -> Iterator[tuple[str, str]]:
+    """Aligned units of twin pairs given as ((en title, en text), (fr title, fr text))."""
+    from indexer.language import split_blocks
+
+    for (en_title, en_text), (fr_title, fr_text) in pairs:
+        if en_title and fr_title:
+            yield en_title, fr_title
+        yield from align_paragraphs(split_blocks(en_text), split_blocks(fr_text))
+
+
+def learn_from_store(store, languages: dict[str, str] | None = None) -> TranslationTable:
+    """Learn from every EN/FR twin pair the store holds (``translation_of`` links).
+
+    *languages* maps a document id to its index language when known (the index's
+    ``lang`` field); otherwise the stated language decides.
+    """
+    docs = {}
+    links = []
+    for doc in store.iter_documents():
+        lang = (languages or {}).get(doc.id) or doc.language
+        if lang in ("en", "fr"):
+            docs[doc.id] = (lang, doc.title, doc.text)
+        if doc.translation_of:
+            links.append((doc.id, doc.translation_of))
+    pairs = []
+    for a, b in links:
+        if a in docs and b in docs and docs[a][0] != docs[b][0]:
+            en, fr = (docs[a], docs[b]) if docs[a][0] == "en" else (docs[b], docs[a])
+            pairs.append(((en[1], en[2]), (fr[1], fr[2])))
+    table = learn(twin_units(pairs), twins=len(pairs))
+    log.info("learned %d translations from %d twin pairs (%d units)", len(table), len(pairs), table.units)
+    return table
+
+
+class TableFile:
+    """The table kept beside an index, reread when a reindex or a crawl relearns it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / FILE
+        self._stamp: tuple[int, int] | None = None
+        self._table: TranslationTable | None = None
+
+    def get(self) -> TranslationTable | None:
+        try:
+            info = self.path.stat()
+            stamp = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            return None
+        if stamp != self._stamp:
+            self._table, self._stamp = TranslationTable.load(self.path.parent), stamp
+        return self._table or None

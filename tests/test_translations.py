@@ -1,0 +1,113 @@
+"""Translations learned from twins, the declared language, and their use in search."""
+
+from __future__ import annotations
+
+from indexer.index import index_fields
+from indexer.language import detect_blocks, document_language
+from indexer.search import Searcher, SearchRequest
+from indexer.store import StoredDocument
+from indexer.translations import FILE, TableFile, TranslationTable, align_paragraphs, learn, learn_from_store
+from tests.conftest import memory_source
+
+# Short real-looking parallel sentences: "package" sits beside many other words, so only
+# an alignment model (not co-occurrence alone) gives it "paquet" and not "installer".
+PARALLEL = [
+    ("Install the package", "Installer le paquet"),
+    ("Remove the package", "Supprimer le paquet"),
+    ("The package list", "La liste des paquets"),
+    ("Install the file", "Installer le fichier"),
+    ("Remove the file", "Supprimer le fichier"),
+    ("The file list", "La liste des fichiers"),
+    ("Upgrade every package", "Mettre à niveau chaque paquet"),
+    ("Copy every file", "Copier chaque fichier"),
+    ("List the directory", "Lister le répertoire"),
+    ("Remove the directory", "Supprimer le répertoire"),
+]
+
+
+def test_model_one_learns_the_collections_sense():
+    table = learn(PARALLEL * 2)
+    best_fr = table.translate("packag", "en")[0]
+    assert best_fr[0] == "paquet" and best_fr[1] > 0.5
+    assert table.translate("paquet", "fr")[0][0] == "packag"
+    assert table.translate("fichi", "fr")[0][0] == "file"
+    assert all(term != "paquet" for term, _ in table.translate("instal", "en"))
+
+
+def test_table_survives_a_round_trip_and_a_damaged_file(tmp_path):
+    table = learn(PARALLEL * 2, twins=3)
+    table.save(tmp_path)
+    again = TranslationTable.load(tmp_path)
+    assert again.to_fr == table.to_fr and again.twins == 3
+    (tmp_path / FILE).write_text("{not json", "utf-8")
+    assert len(TranslationTable.load(tmp_path)) == 0
+    assert TableFile(tmp_path / "nowhere").get() is None
+
+
+def test_paragraphs_line_up_around_one_without_a_counterpart():
+    en = ["Short intro.", "A much longer paragraph " * 8, "Closing words here."]
+    fr = ["Courte intro.", "Un paragraphe beaucoup plus long " * 8, "Une note du traducteur " * 6, "Mots de fin."]
+    pairs = align_paragraphs(en, fr)
+    assert pairs[0] == (en[0], fr[0])
+    assert (en[1], fr[1]) in pairs or any(p[0] == en[1] and fr[1] in p[1] for p in pairs)
+    assert pairs[-1][0] == en[2] and pairs[-1][1].endswith(fr[3])
+
+
+def test_declared_language_wins_and_english_blocks_stay_english():
+    english = "The package manager keeps the list of installed packages and their versions."
+    doc = StoredDocument(
+        id="site:fr/apt",
+        source_id="site",
+        agency="a",
+        kind="page",
+        url="https://site/fr/apt",
+        title="Gestion des paquets",
+        text=english,
+        language="fr",
+        acl=["public"],
+        created=None,
+        modified=None,
+        tags=[],
+        communities=[],
+        translation_of=None,
+        alternates={},
+        content_hash="",
+        deleted=False,
+        authors=[],
+        contributors=[],
+    )
+    fields = index_fields(doc)
+    assert fields["lang"] == "fr"  # the page says it is French (an untranslated fallback)
+    assert "package manager" in fields["body_en"] and not fields["body_fr"]
+    # undeclared, the same text is English
+    assert document_language(detect_blocks(english)) == "en"
+
+
+def test_a_stated_language_decides_ambiguous_blocks_without_guessing():
+    blocks = detect_blocks("ls -la /var/lib/dpkg status info\n\nLes paquets sont dans le cache.", "fr")
+    assert [b.language for b in blocks] == ["fr", "fr"]
+
+
+def test_search_uses_translations_learned_from_the_collections_twins(savoir_factory, memory_content):
+    pages = {}
+    for n, (en, fr) in enumerate(PARALLEL):
+        pages[f"p{n}-en"] = {"title": en, "text": en + ".", "language": "en"}
+        pages[f"p{n}-fr"] = {"title": fr, "text": fr + ".", "language": "fr", "translation_of": f"wiki:p{n}-en"}
+    pages["only-fr"] = {
+        "title": "Sauvegarde",
+        "text": "Vérifier la signature du paquet avant la sauvegarde.",
+        "language": "fr",
+    }
+    memory_content["wiki"] = pages
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    index = savoir.open_index()
+    searcher = Searcher(index, savoir.store)
+    # no table yet: "package" has no way to "paquet" (FreeDict says "emballage")
+    before = [h.id for h in searcher.search(SearchRequest("package signature")).hits]
+    table = learn_from_store(savoir.store)
+    assert table.twins == len(PARALLEL)
+    table.save(index.path)
+    after = [h.id for h in searcher.search(SearchRequest("package signature")).hits]
+    assert before[0] != "wiki:only-fr"  # a relaxed search finds it by "signature" alone, last
+    assert after[0] == "wiki:only-fr"
