@@ -37,6 +37,8 @@ __all__ = [
     "Deletion",
     "Checkpoint",
     "Failure",
+    "Exclusion",
+    "EXCLUSION_KINDS",
     "Item",
     "ConnectorError",
     "FetchError",
@@ -185,14 +187,35 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class Failure:
-    """One item could not be read. Yielded, never raised: the run goes on."""
+    """One item could not be read. Yielded, never raised: the run goes on.
+
+    ``transient``: a later try may work (a timeout, a 5xx); the document is kept.
+    ``gone``: the source answered that the item does not exist (HTTP 404 or 410): a
+    document the store has is deleted (tombstoned and counted), an unknown one is
+    reported as a dead link.
+    """
 
     ref: str
     reason: str
     transient: bool = False
+    gone: bool = False
 
 
-Item = Document | Deletion | Checkpoint | Failure
+#: why an item was left out on purpose (see :class:`Exclusion`)
+EXCLUSION_KINDS = ("robots", "scope", "type")
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """An item left out on purpose, not a failure: robots.txt forbids it, it is out of
+    the source's scope, or it is of a type Savoir does not index. Counted apart."""
+
+    ref: str
+    kind: str
+    reason: str = ""
+
+
+Item = Document | Deletion | Checkpoint | Failure | Exclusion
 
 
 class FetchError(Exception):

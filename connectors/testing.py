@@ -37,6 +37,7 @@ from connectors.base import (
     Connector,
     Deletion,
     Document,
+    Exclusion,
     Failure,
     Role,
     get_connector_class,
@@ -78,6 +79,8 @@ def collect(items: Iterable[Any]) -> tuple[list[Document], list[Deletion], list[
             checkpoints.append(item)
         elif isinstance(item, Failure):
             failures.append(item)
+        elif isinstance(item, Exclusion):
+            continue  # left out on purpose: neither a document nor a failure
         else:
             raise AssertionError(
                 f"connector yielded {item!r}, which is not a Document/Deletion/Checkpoint/Failure"

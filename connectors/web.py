@@ -36,11 +36,14 @@ from connectors.base import (
     Connector,
     ConnectorConfigError,
     Contribution,
+    Deletion,
     Document,
+    Exclusion,
     Failure,
     FetchError,
     Item,
     Person,
+    RobotsDisallowed,
     Role,
     register,
     setting,
@@ -132,6 +135,12 @@ class CrawlState:
     frontier: deque[tuple[str, int]] = field(default_factory=deque)
     hashes: dict[str, str] = field(default_factory=dict)  # native url -> text hash
     fetched: int = 0
+    #: pages the previous runs indexed (native URLs): those that left the site are deleted
+    known: set[str] = field(default_factory=set)
+    #: this run: URLs fetched, native URLs indexed, URLs that failed
+    visited: set[str] = field(default_factory=set)
+    indexed: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
     _owners: dict[str, str] = field(default_factory=dict, repr=False)  # text hash -> native url
 
     def claim(self, native: str, digest: str) -> str | None:
@@ -158,6 +167,10 @@ class CrawlState:
             "frontier": [[url, depth] for url, depth in self.frontier],
             "hashes": dict(sorted(self.hashes.items())),
             "fetched": self.fetched,
+            "known": sorted(self.known),
+            "visited": sorted(self.visited),
+            "indexed": sorted(self.indexed),
+            "failed": sorted(self.failed),
         }
 
     @classmethod
@@ -169,7 +182,22 @@ class CrawlState:
             frontier=deque((url, int(depth)) for url, depth in state["frontier"]),
             hashes=dict(state.get("hashes", {})),
             fetched=int(state.get("fetched", 0)),
+            known=set(state.get("known", [])),
+            visited=set(state.get("visited", [])),
+            indexed=set(state.get("indexed", [])),
+            failed=set(state.get("failed", [])),
         )
+
+    def departed(self, listed: Iterable[str]) -> dict[str, str]:
+        """Pages earlier runs indexed that this (complete) run shows are gone -> why."""
+        present = self.seen | set(listed)
+        out = {}
+        for url in sorted(self.known - self.indexed - self.failed):
+            if url in self.visited:
+                out[url] = f"{url}: no longer a page to index (moved, noindex, a duplicate or not HTML)"
+            elif url not in present:
+                out[url] = f"{url}: no longer in the sitemaps nor linked from the site"
+        return out
 
 
 @register("web")
@@ -225,6 +253,7 @@ class WebConnector(Connector):
         if not queue:
             queue.extend((u, 0, False) for u in self._default_sitemaps())
         entries: dict[str, str | None] = {}
+        self._out_of_scope: list[str] = []
         done: set[str] = set()
         while queue:
             url, level, explicit = queue.popleft()
@@ -232,7 +261,7 @@ class WebConnector(Connector):
                 continue
             done.add(url)
             try:
-                resp = self.http.get(url)
+                resp = self.http.get(url, auxiliary=True)
             except FetchError as exc:
                 if explicit or exc.transient:
                     raise source_error(url, exc, "sitemaps") from None
@@ -249,18 +278,24 @@ class WebConnector(Connector):
                     norm = normalise_url(urljoin(url, loc))
                     if norm and scope.allows(norm):
                         entries.setdefault(norm, lastmod)
+                    elif norm:
+                        self._out_of_scope.append(norm)
         return entries
+
+    def _sitemap_exclusions(self) -> Iterator[Exclusion]:
+        for url in dict.fromkeys(getattr(self, "_out_of_scope", [])):
+            yield Exclusion(
+                self.doc_id(url), "scope", f"{url}: listed by a sitemap, outside start_urls' scope"
+            )
 
     def _default_sitemaps(self) -> list[str]:
         origins = dict.fromkeys(f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in self._start_urls())
         found: list[str] = []
         for origin in origins:
             found.append(f"{origin}/sitemap.xml")
-            try:
-                robots = self.http.get(f"{origin}/robots.txt").text
-            except FetchError:
-                continue
-            for line in robots.splitlines():
+            # the session's copy: robots.txt is fetched once per run and host
+            robots = self.http.robots_txt(origin)
+            for line in (robots or "").splitlines():
                 key, _, value = line.partition(":")
                 if key.strip().lower() == "sitemap" and value.strip():
                     found.append(value.strip())
@@ -299,6 +334,7 @@ class WebConnector(Connector):
             state = CrawlState(started=datetime.now(UTC).isoformat(), since=previous.get("since"))
             if state.since:
                 state.hashes = dict(previous.get("hashes", {}))
+                state.known = set(state.hashes)
             since = parse_date(state.since)
             for url in [*self._start_urls(), *sitemap]:
                 if url in state.seen:
@@ -306,6 +342,7 @@ class WebConnector(Connector):
                 state.seen.add(url)
                 if since is None or _changed_since(sitemap.get(url), since):
                     state.frontier.append((url, 0))
+            yield from self._sitemap_exclusions()
         ids: list[str] = []
         starts = set(self._start_urls())
         since_checkpoint = 0
@@ -323,6 +360,11 @@ class WebConnector(Connector):
                 yield Checkpoint(state.to_state(final=False))
         if checkpoint is None:
             self._full_run_ids = ids
+        if not state.frontier:
+            # a complete walk: pages indexed before that it no longer meets are gone
+            for url, reason in state.departed(sitemap).items():
+                state.hashes.pop(url, None)
+                yield Deletion(self.doc_id(url), reason)
         yield Checkpoint(state.to_state(final=True))
 
     def _crawl_page(
@@ -334,16 +376,28 @@ class WebConnector(Connector):
         sitemap: dict[str, str | None],
         starts: set[str],
     ) -> Iterator[Item]:
+        state.visited.add(url)
         try:
             resp = self.http.get(url)
+        except RobotsDisallowed as exc:
+            if url in starts:
+                raise source_error(url, exc, "start_urls") from None
+            yield Exclusion(self.doc_id(url), "robots", f"{url}: disallowed by robots.txt")
+            return
         except FetchError as exc:
             if url in starts:
                 raise source_error(url, exc, "start_urls") from None
-            yield Failure(self.doc_id(url), f"{url}: {exc.reason}", transient=exc.transient)
+            gone = exc.status in (404, 410)
+            if not gone:
+                state.failed.add(url)
+            yield Failure(self.doc_id(url), f"{url}: {exc.reason}", transient=exc.transient, gone=gone)
             return
         final = normalise_url(resp.url) or url
         if final != url:
-            if final in state.seen or not scope.allows(final):
+            if final in state.seen:
+                return
+            if not scope.allows(final):
+                yield Exclusion(self.doc_id(url), "scope", f"{url}: redirected out of scope to {final}")
                 return
             state.seen.add(final)
         if _content_type(resp) not in HTML_TYPES:
@@ -351,6 +405,8 @@ class WebConnector(Connector):
                 raise ConnectorConfigError(
                     f"{url} is not an HTML page ({_content_type(resp)}): check start_urls"
                 )
+            kind = _content_type(resp) or "no content type"
+            yield Exclusion(self.doc_id(final), "type", f"{final}: {kind} (a web source indexes HTML pages)")
             return
         page = extract_html(decode_bytes(resp.content, resp.headers.get("Content-Type"), html=True))
         if self.settings.follow_links and not page.nofollow and depth < self.settings.max_depth:
@@ -383,6 +439,7 @@ class WebConnector(Connector):
             )
             return
         if not page.text:
+            state.failed.add(native)
             yield Failure(self.doc_id(native), f"{native}: no text in the page's main content")
             return
         digest = hashlib.sha256(page.text.encode("utf-8")).hexdigest()[:16]
@@ -390,6 +447,7 @@ class WebConnector(Connector):
         if owner is not None:
             log.debug("%s: %s repeats the text of %s; skipped", self.source.id, native, owner)
             return
+        state.indexed.add(native)
         yield self._document(native, page, sitemap.get(native) or sitemap.get(url))
 
     def ids(self) -> Iterable[str]:

@@ -35,6 +35,7 @@ from connectors.base import IN_CRAWLER_SESSION, FetchError, RobotsDisallowed
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 __all__ = ["FetchError", "RobotsDisallowed", "HttpSession", "HttpCache", "HttpSettings", "IN_CRAWLER_SESSION"]
 
@@ -115,6 +116,7 @@ class HttpSession:
         self._slots: dict[str, HostSlot] = {}
         self._slots_lock = threading.Lock()
         self._robots: dict[str, Protego | None] = {}
+        self._robots_text: dict[str, str | None] = {}
         self._robots_lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep
@@ -155,20 +157,30 @@ class HttpSession:
         with slot.lock:
             slot.next_time = max(slot.next_time, self._clock() + seconds)
 
-    def _robots_for(self, url: str) -> Protego | None:
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+    def robots_txt(self, origin: str) -> str | None:
+        """The text of *origin*'s robots.txt (None when it has none), fetched once per session."""
         with self._robots_lock:
-            if origin in self._robots:
-                return self._robots[origin]
-            parser: Protego | None = None
+            if origin in self._robots_text:
+                return self._robots_text[origin]
+            text: str | None = None
             try:
-                resp = self._fetch(urljoin(origin, "/robots.txt"), "GET", {}, use_cache=False)
+                resp = self.request("GET", urljoin(origin, "/robots.txt"), check_robots=False, auxiliary=True)
                 if resp.status_code == 200:
-                    parser = Protego.parse(resp.text)
+                    text = resp.text
             except FetchError as exc:
                 if exc.status is None or exc.status >= 500:
                     log.info("robots.txt of %s unavailable (%s); crawling as allowed", origin, exc.reason)
+            self._robots_text[origin] = text
+            return text
+
+    def _robots_for(self, url: str) -> Protego | None:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        text = self.robots_txt(origin)
+        with self._robots_lock:
+            if origin in self._robots:
+                return self._robots[origin]
+            parser = Protego.parse(text) if text is not None else None
             self._robots[origin] = parser
         if parser is not None:
             delay = parser.crawl_delay(self.settings.user_agent)
@@ -183,27 +195,69 @@ class HttpSession:
         return parser is None or parser.can_fetch(url, self.settings.user_agent)
 
     # -- requests -------------------------------------------------------------
-    def get(self, url: str, *, params: dict | None = None, headers: dict | None = None) -> requests.Response:
+    def get(
+        self, url: str, *, params: dict | None = None, headers: dict | None = None, auxiliary: bool = False
+    ) -> requests.Response:
         """GET *url* politely; raise :class:`FetchError` when it finally fails.
 
         An unchanged page revalidated with a 304 is returned from the cache with
-        ``resp.from_cache = True`` and status 200.
+        ``resp.from_cache = True`` and status 200. *auxiliary*: see :meth:`request`.
         """
-        return self.request("GET", url, params=params, headers=headers)
+        return self.request("GET", url, params=params, headers=headers, auxiliary=auxiliary)
 
     def post(
         self, url: str, *, data: Any = None, json: Any = None, headers: dict | None = None
     ) -> requests.Response:
         return self.request("POST", url, data=data, json=json, headers=headers)
 
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str, url: str, *, check_robots: bool = True, auxiliary: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        """One request, its redirects followed here: every hop waits for its host's turn
+        and is checked against that host's robots.txt.
+
+        *auxiliary* marks the crawl's own bookkeeping (robots.txt, sitemaps): its 304s are
+        not counted among unchanged pages.
+        """
         if urlsplit(url).scheme not in ("http", "https"):
             raise FetchError(url, "only http and https URLs can be fetched")
-        if not self.allowed(url):
-            raise RobotsDisallowed(url)
-        return self._fetch(url, method, kwargs, use_cache=method == "GET")
+        origin_host = urlsplit(url).netloc
+        current, hops = url, 0
+        while True:
+            if check_robots and not self.allowed(current):
+                raise RobotsDisallowed(current)
+            same_host = urlsplit(current).netloc == origin_host
+            resp = self._fetch(
+                current,
+                method,
+                kwargs,
+                use_cache=method == "GET" and check_robots,
+                auth=self.auth if same_host else None,
+                auxiliary=auxiliary,
+            )
+            location = resp.headers.get("Location")
+            if resp.status_code not in REDIRECT_STATUSES or not location:
+                return resp
+            hops += 1
+            if hops > self.settings.max_redirects:
+                raise FetchError(url, f"more than {self.settings.max_redirects} redirects")
+            current = urljoin(current, location)
+            if urlsplit(current).scheme not in ("http", "https"):
+                raise FetchError(url, f"redirected to {current}, which is not http(s)")
+            if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
+                method = "GET"
+                kwargs = {k: v for k, v in kwargs.items() if k not in ("data", "json")}
 
-    def _fetch(self, url: str, method: str, kwargs: dict[str, Any], *, use_cache: bool) -> requests.Response:
+    def _fetch(
+        self,
+        url: str,
+        method: str,
+        kwargs: dict[str, Any],
+        *,
+        use_cache: bool,
+        auth: Any = None,
+        auxiliary: bool = False,
+    ) -> requests.Response:
         host = urlsplit(url).netloc
         slot = self._slot(host)
         s = self.settings
@@ -230,7 +284,14 @@ class HttpSession:
                 try:
                     self.stats.requests[host] += 1
                     resp = self._session.request(
-                        method, url, headers=headers, timeout=s.timeout, stream=True, auth=self.auth, **kwargs
+                        method,
+                        url,
+                        headers=headers,
+                        timeout=s.timeout,
+                        stream=True,
+                        auth=auth,
+                        allow_redirects=False,
+                        **kwargs,
                     )
                     body = self._read_capped(resp, url)
                     error: FetchError | None = None
@@ -238,8 +299,6 @@ class HttpSession:
                     if not exc.transient:
                         raise
                     error = exc
-                except requests.TooManyRedirects:
-                    raise FetchError(url, f"more than {s.max_redirects} redirects") from None
                 except requests.Timeout:
                     error = FetchError(url, f"no answer within {s.timeout:g}s", transient=True)
                 except requests.ConnectionError as exc:
@@ -252,7 +311,8 @@ class HttpSession:
             if error is None:
                 slot.latency = latency if slot.latency == 0 else (slot.latency + latency) / 2
                 if resp.status_code == 304 and cached:
-                    self.stats.not_modified += 1
+                    if not auxiliary:
+                        self.stats.not_modified += 1
                     return _from_cache(resp, url, cached)
                 if resp.status_code in RETRY_STATUSES:
                     retry_after = _retry_after_seconds(resp.headers.get("Retry-After"))

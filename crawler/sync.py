@@ -16,7 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from config.loader import SourceConfig
-from connectors.base import Checkpoint, Connector, ConnectorError, Deletion, Document, Failure
+from connectors.base import (
+    Checkpoint,
+    Connector,
+    ConnectorError,
+    Deletion,
+    Document,
+    Exclusion,
+    Failure,
+)
 from crawler.http import FetchError
 from indexer.index import SearchIndex
 from indexer.store import Store, now
@@ -41,6 +49,8 @@ class RunReport:
     error: str | None = None
     seconds: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: items left out on purpose, per kind (robots, scope, type): not failures
+    excluded: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """The counts as the runs table stores them."""
@@ -51,6 +61,7 @@ class RunReport:
             "unchanged": self.unchanged,
             "deleted": self.deleted,
             "failed": self.failed,
+            "excluded": dict(self.excluded),
         }
 
     def summary(self) -> str:
@@ -59,6 +70,8 @@ class RunReport:
             f"{self.fetched} fetched, {self.added} added, {self.updated} updated, "
             f"{self.unchanged} unchanged, {self.deleted} deleted, {self.failed} failed"
         )
+        if self.excluded:
+            text += " (excluded: " + ", ".join(f"{n} {k}" for k, n in sorted(self.excluded.items())) + ")"
         if self.error:
             text += f" - {self.error}"
         return text
@@ -69,9 +82,11 @@ class _Batch:
         self.docs: dict[str, Document] = {}
         self.deletions: dict[str, str] = {}
         self.failures: list[tuple[str, str, bool]] = []
+        #: 404/410 answers: deletions of documents the store has, dead links otherwise
+        self.gone: dict[str, str] = {}
 
     def __len__(self) -> int:
-        return len(self.docs) + len(self.deletions) + len(self.failures)
+        return len(self.docs) + len(self.deletions) + len(self.failures) + len(self.gone)
 
 
 class SourceSync:
@@ -158,6 +173,7 @@ class SourceSync:
                 unchanged=report.unchanged,
                 deleted=report.deleted,
                 failed=report.failed,
+                excluded=dict(report.excluded),
                 error=report.error,
                 not_modified=getattr(stats, "not_modified", 0) if stats else 0,
                 bytes=getattr(stats, "bytes", 0) if stats else 0,
@@ -190,12 +206,19 @@ class SourceSync:
             batch.deletions[item.id] = item.reason
             batch.docs.pop(item.id, None)
             self.on_item("deletion")
+        elif isinstance(item, Failure) and item.gone:
+            batch.gone[item.ref] = item.reason
+            batch.docs.pop(item.ref, None)
+            self.on_item("deletion")
         elif isinstance(item, Failure):
             batch.failures.append((item.ref, item.reason, item.transient))
             self.failed_refs.add(item.ref)
             report.failed += 1
             report.failures.append((item.ref, item.reason))
             self.on_item("failure")
+        elif isinstance(item, Exclusion):
+            report.excluded[item.kind] = report.excluded.get(item.kind, 0) + 1
+            self.on_item("exclusion")
         elif isinstance(item, Checkpoint):
             self._flush(batch, report, checkpoint=item.state)
             self._batch = _Batch()
@@ -223,7 +246,14 @@ class SourceSync:
     def _flush(self, batch: _Batch, report: RunReport, checkpoint: dict | None = None) -> None:
         if not len(batch) and checkpoint is None:
             return
-        known = self.store.hashes(list(batch.docs) + list(batch.deletions))
+        known = self.store.hashes(list(batch.docs) + list(batch.deletions) + list(batch.gone))
+        for ref, reason in batch.gone.items():
+            if ref in known and not known[ref][1]:
+                batch.deletions[ref] = reason  # the source says it no longer exists
+            elif ref not in known:  # never indexed: a dead link, reported
+                batch.failures.append((ref, reason, False))
+                report.failed += 1
+                report.failures.append((ref, reason))
         upserts = []
         for doc in batch.docs.values():
             digest = doc.content_hash()

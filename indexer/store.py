@@ -182,7 +182,12 @@ runs = Table(
     Column("bytes", Integer, nullable=False, default=0),
     Column("requests", JSON, nullable=False),
     Column("error", Text),
+    #: items left out on purpose, per kind (robots, scope, type): not failures
+    Column("excluded", JSON),
 )
+
+#: columns added after a table was first created: (table, column, SQL type)
+ADDED_COLUMNS = (("runs", "excluded", "JSON"),)
 
 run_failures = Table(
     "run_failures",
@@ -323,9 +328,25 @@ class Store:
                 # another process may have created the tables at the same moment
                 time.sleep(0.2)
                 metadata.create_all(self.engine)
+            self._add_new_columns()
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             raise StoreError(f"cannot open database {redact_url(database_url)}: {reason}") from None
+
+    def _add_new_columns(self) -> None:
+        """Bring a store created by an older Savoir up to this schema (nullable columns only)."""
+        from sqlalchemy import inspect, text
+
+        inspector = inspect(self.engine)
+        for table, column, sql_type in ADDED_COLUMNS:
+            if column not in {c["name"] for c in inspector.get_columns(table)}:
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+                except SQLAlchemyError:
+                    # another process added it at the same moment
+                    if column not in {c["name"] for c in inspect(self.engine).get_columns(table)}:
+                        raise
 
     @property
     def dialect(self) -> str:

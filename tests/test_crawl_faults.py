@@ -57,11 +57,13 @@ def test_faults_become_failed_items_and_good_pages_land(tmp_path):
         assert "truncated" in failures["truncated"]
         assert "redirects" in failures["loop"]
         assert "limit" in failures["huge"]
-        assert "robots.txt" in failures["private"]
+        # robots.txt's refusal is an exclusion, counted apart, not a failure
+        assert "private" not in failures and report.excluded == {"robots": 1}
         assert "HTTP 429" in failures["storm"]
         # retried once (max_retries=1), never hammered; the disallowed page never fetched
         assert server.hits["/down/a.html"] == 2 and server.hits["/storm/e.html"] == 2
         assert server.hits.get("/private/d.html", 0) == 0
         run = savoir.store.runs("faulty")[0]
-        assert run["failed"] == len(BAD) and sum(run["requests"].values()) > 0
+        assert run["failed"] == len(BAD) - 1 and sum(run["requests"].values()) > 0
+        assert run["excluded"] == {"robots": 1}
         savoir.close()

@@ -159,3 +159,61 @@ def test_unreachable_host_is_a_clear_transient_error():
 def test_only_http_urls(server):
     with pytest.raises(FetchError, match="only http and https"):
         session().get("file:///etc/passwd")
+
+
+def test_every_redirect_hop_waits_for_the_host_slot(server):
+    """A redirect loop is fetched at the host's pace, not 2 ms apart."""
+    http = session(min_delay=0.3, max_redirects=3)
+    with pytest.raises(FetchError, match="more than 3 redirects"):
+        http.get(f"{server.base}/loop/0")
+    # robots.txt, then the 4 hops: every gap, robots.txt included, is at least the delay
+    times = [t for t, path, _ in server.log]
+    assert [p for _, p, _ in server.log] == ["/robots.txt", "/loop/0", "/loop/1", "/loop/2", "/loop/3"]
+    # (server-side arrival times: a loaded machine may delay one arrival a little)
+    assert min(gaps(times)) >= 0.2, gaps(times)
+
+
+def test_a_redirect_into_a_disallowed_path_is_not_followed():
+    pages = {"/moved": "unused"}
+    with FaultServer(FaultConfig(pages=pages)) as server:
+        http = session()
+        # /loop/ redirects to the next /loop/ page; robots forbids from /loop/1 on
+        server.config.robots = "User-agent: *\nDisallow: /loop/1\n"
+        with pytest.raises(RobotsDisallowed):
+            http.get(f"{server.base}/loop/0")
+        assert server.hits.get("/loop/1", 0) == 0
+
+
+def test_robots_txt_once_per_session_even_when_a_connector_reads_it(server):
+    """The web connector reads robots.txt for its Sitemap: lines: the session's copy serves both."""
+    http = session()
+    assert "Disallow: /private/" in http.robots_txt(server.base)
+    http.get(f"{server.base}/page/a")
+    http.robots_txt(server.base)
+    assert server.hits["/robots.txt"] == 1
+
+
+def test_a_web_run_fetches_robots_txt_once_and_paces_every_request(tmp_path):
+    """A whole web crawl: one robots.txt, and no two requests closer than min_delay."""
+    from config.loader import SourceConfig
+    from crawler.runner import Savoir
+    from tests.conftest import make_settings
+
+    home = (
+        "<html lang='en'><title>Home</title><main><p>Intranet home.</p>"
+        "<a href='/page/one.html'>one</a><a href='/loop/0'>loop</a><a href='/page/two.html'>two</a></main></html>"
+    )
+    with FaultServer(FaultConfig(pages={"/": home})) as server:
+        source = SourceConfig(
+            id="site", kind="web", agency="records", settings={"start_urls": [f"{server.base}/"]}
+        )
+        settings = make_settings(tmp_path, http={"min_delay": 0.3, "jitter": 0.0, "max_redirects": 2})
+        savoir = Savoir(settings, [source])
+        (report,) = savoir.crawl()
+        savoir.close()
+    assert server.hits["/robots.txt"] == 1
+    times = [t for t, _, _ in server.log]
+    assert min(gaps(times)) >= 0.2, [
+        (round(g, 3), p) for g, (_, p, _) in zip(gaps(times), server.log[1:], strict=False)
+    ]
+    assert report.added == 3 and report.failed == 1  # home, one, two; the loop is a failure
