@@ -21,6 +21,7 @@ from indexer.index import SearchIndex
 from indexer.index_lock import IndexBusy
 from indexer.people import PeopleDirectory, load_people_directory
 from indexer.store import Store, now
+from indexer.translations import refresh as refresh_translations
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,18 @@ class Savoir:
                 self.store.release_lease(lease, owner)
         if any(r.added or r.updated or r.deleted for r in reports):
             self.refresh_people()
+            self.refresh_translations(index)
         return reports
+
+    def refresh_translations(self, index: SearchIndex, *, force: bool = False) -> None:
+        """Relearn the translations beside the index from the store's twins when they grew."""
+        try:
+            table = refresh_translations(self.store, index, force=force)
+        except Exception:  # noqa: BLE001 - a search without learned translations still works
+            log.exception("translations could not be learned from the twins; searches go on without them")
+            return
+        if table is not None:
+            log.info("learned %d translations from %d EN/FR twins", len(table), table.twins)
 
     def _refused_run(self, source: SourceConfig, reason: str) -> RunReport:
         """A run that could not start, recorded so that ``status`` says why."""
@@ -263,6 +275,7 @@ class Savoir:
         index = SearchIndex(self.settings.index_dir, self.communities)
         count = index.rebuild(self.store, progress=progress)
         self._index = index
+        self.refresh_translations(index, force=True)
         return count
 
     def describe_settings(self, source: SourceConfig) -> list[dict[str, Any]]:

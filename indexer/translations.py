@@ -286,3 +286,39 @@ class TableFile:
         if stamp != self._stamp:
             self._table, self._stamp = TranslationTable.load(self.path.parent), stamp
         return self._table or None
+
+
+#: relearn after a crawl once the store holds this much more twins than the table saw
+RELEARN_GROWTH = 1.25
+
+
+def twin_count(store) -> int:
+    """How many live documents name their other-language version."""
+    from sqlalchemy import func, select
+
+    from indexer.store import documents
+
+    query = select(func.count()).select_from(documents).where(
+        documents.c.translation_of.is_not(None), documents.c.deleted.is_(False)
+    )
+    with store.begin() as conn:
+        return int(conn.execute(query).scalar() or 0)
+
+
+def refresh(store, index, *, force: bool = False) -> TranslationTable | None:
+    """Relearn the table beside *index* when forced (reindex) or when twins have grown.
+
+    Returns the new table, or None when the one in place is still current.
+    """
+    current = TranslationTable.load(index.path)
+    twins = twin_count(store)
+    if not force and (twins == 0 or twins < max(current.twins, 1) * RELEARN_GROWTH):
+        return None
+    languages = {}
+    with index.ix.searcher() as searcher:
+        for fields in searcher.all_stored_fields():
+            if fields.get("lang") in ("en", "fr"):
+                languages[fields["id"]] = fields["lang"]
+    table = learn_from_store(store, languages)
+    table.save(index.path)
+    return table

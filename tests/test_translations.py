@@ -102,6 +102,7 @@ def test_search_uses_translations_learned_from_the_collections_twins(savoir_fact
     savoir = savoir_factory([memory_source()])
     savoir.crawl()
     index = savoir.open_index()
+    (index.path / FILE).unlink()  # the crawl learned it: start without
     searcher = Searcher(index, savoir.store)
     # no table yet: "package" has no way to "paquet" (FreeDict says "emballage")
     before = [h.id for h in searcher.search(SearchRequest("package signature")).hits]
@@ -111,3 +112,26 @@ def test_search_uses_translations_learned_from_the_collections_twins(savoir_fact
     after = [h.id for h in searcher.search(SearchRequest("package signature")).hits]
     assert before[0] != "wiki:only-fr"  # a relaxed search finds it by "signature" alone, last
     assert after[0] == "wiki:only-fr"
+
+
+def test_crawls_and_reindex_keep_the_table_beside_the_index(savoir_factory, memory_content):
+    pages = {}
+    for n, (en, fr) in enumerate(PARALLEL[:5]):
+        pages[f"p{n}-en"] = {"title": en, "text": en + ".", "language": "en"}
+        pages[f"p{n}-fr"] = {"title": fr, "text": fr + ".", "language": "fr", "translation_of": f"wiki:p{n}-en"}
+    memory_content["wiki"] = pages
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    path = savoir.open_index().path / FILE
+    assert TranslationTable.load(path.parent).twins == 5
+    # five more twins (a quarter more, and then some): relearned after the crawl
+    for n, (en, fr) in enumerate(PARALLEL[5:], start=5):
+        pages[f"p{n}-en"] = {"title": en, "text": en + ".", "language": "en", "version": 1}
+        pages[f"p{n}-fr"] = {
+            "title": fr, "text": fr + ".", "language": "fr", "translation_of": f"wiki:p{n}-en", "version": 1
+        }
+    savoir.crawl()
+    assert TranslationTable.load(path.parent).twins == len(PARALLEL)
+    path.unlink()
+    savoir.reindex()
+    assert TranslationTable.load(path.parent).twins == len(PARALLEL)
