@@ -20,8 +20,9 @@ Learning:
    its "explaining away" gives "paquet" to "package" rather than to every word
    that shares its paragraphs.
 
-The table is a JSON file kept beside the index (``translations.json``), rebuilt by
-``savoir reindex`` and relearned when the number of twins has grown by a quarter.
+The table is a JSON file kept beside the index directory (``<index>.translations.json``,
+outside it, so that swapping in a rebuilt index keeps it), rebuilt by ``savoir reindex``
+and relearned after a crawl when the number of twins has grown by a quarter.
 """
 
 from __future__ import annotations
@@ -38,7 +39,13 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-FILE = "translations.json"
+SUFFIX = ".translations.json"
+
+
+def table_path(index_path: Path) -> Path:
+    """Where the table of the index at *index_path* is kept."""
+    index_path = Path(index_path)
+    return index_path.with_name(index_path.name + SUFFIX)
 ITERATIONS = 6
 #: a unit longer than this (in index terms) is cut: EM's cost is |e| x |f| per unit
 MAX_UNIT_TERMS = 60
@@ -69,18 +76,20 @@ class TranslationTable:
         return len(self.to_fr) + len(self.to_en)
 
     # -- persistence ----------------------------------------------------------------
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+    def save(self, index_path: Path) -> None:
+        """Write the table beside the index at *index_path* (atomically)."""
+        path = table_path(index_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"twins": self.twins, "units": self.units, "to_fr": self.to_fr, "to_en": self.to_en}
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".translations-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".translations-")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(payload, out, ensure_ascii=False, separators=(",", ":"))
-        os.replace(tmp, directory / FILE)
+        os.replace(tmp, path)
 
     @classmethod
-    def load(cls, directory: Path) -> TranslationTable:
-        """The table saved in *directory*; an empty one when there is none or it is damaged."""
-        path = Path(directory) / FILE
+    def load(cls, index_path: Path) -> TranslationTable:
+        """The table of the index at *index_path*; an empty one when there is none or it is damaged."""
+        path = table_path(index_path)
         try:
             data = json.loads(path.read_text("utf-8"))
             return cls(
@@ -272,8 +281,9 @@ def learn_from_store(store, languages: dict[str, str] | None = None) -> Translat
 class TableFile:
     """The table kept beside an index, reread when a reindex or a crawl relearns it."""
 
-    def __init__(self, directory: Path) -> None:
-        self.path = Path(directory) / FILE
+    def __init__(self, index_path: Path) -> None:
+        self.index_path = Path(index_path)
+        self.path = table_path(index_path)
         self._stamp: tuple[int, int] | None = None
         self._table: TranslationTable | None = None
 
@@ -284,7 +294,7 @@ class TableFile:
         except OSError:
             return None
         if stamp != self._stamp:
-            self._table, self._stamp = TranslationTable.load(self.path.parent), stamp
+            self._table, self._stamp = TranslationTable.load(self.index_path), stamp
         return self._table or None
 
 

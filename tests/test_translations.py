@@ -6,7 +6,14 @@ from indexer.index import index_fields
 from indexer.language import detect_blocks, document_language
 from indexer.search import Searcher, SearchRequest
 from indexer.store import StoredDocument
-from indexer.translations import FILE, TableFile, TranslationTable, align_paragraphs, learn, learn_from_store
+from indexer.translations import (
+    TableFile,
+    TranslationTable,
+    align_paragraphs,
+    learn,
+    learn_from_store,
+    table_path,
+)
 from tests.conftest import memory_source
 
 # Short real-looking parallel sentences: "package" sits beside many other words, so only
@@ -36,11 +43,12 @@ def test_model_one_learns_the_collections_sense():
 
 def test_table_survives_a_round_trip_and_a_damaged_file(tmp_path):
     table = learn(PARALLEL * 2, twins=3)
-    table.save(tmp_path)
-    again = TranslationTable.load(tmp_path)
+    index = tmp_path / "index"
+    table.save(index)
+    again = TranslationTable.load(index)
     assert again.to_fr == table.to_fr and again.twins == 3
-    (tmp_path / FILE).write_text("{not json", "utf-8")
-    assert len(TranslationTable.load(tmp_path)) == 0
+    table_path(index).write_text("{not json", "utf-8")
+    assert len(TranslationTable.load(index)) == 0
     assert TableFile(tmp_path / "nowhere").get() is None
 
 
@@ -102,7 +110,7 @@ def test_search_uses_translations_learned_from_the_collections_twins(savoir_fact
     savoir = savoir_factory([memory_source()])
     savoir.crawl()
     index = savoir.open_index()
-    (index.path / FILE).unlink()  # the crawl learned it: start without
+    table_path(index.path).unlink()  # the crawl learned it: start without
     searcher = Searcher(index, savoir.store)
     # no table yet: "package" has no way to "paquet" (FreeDict says "emballage")
     before = [h.id for h in searcher.search(SearchRequest("package signature")).hits]
@@ -122,8 +130,8 @@ def test_crawls_and_reindex_keep_the_table_beside_the_index(savoir_factory, memo
     memory_content["wiki"] = pages
     savoir = savoir_factory([memory_source()])
     savoir.crawl()
-    path = savoir.open_index().path / FILE
-    assert TranslationTable.load(path.parent).twins == 5
+    index_path = savoir.open_index().path
+    assert TranslationTable.load(index_path).twins == 5
     # five more twins (a quarter more, and then some): relearned after the crawl
     for n, (en, fr) in enumerate(PARALLEL[5:], start=5):
         pages[f"p{n}-en"] = {"title": en, "text": en + ".", "language": "en", "version": 1}
@@ -131,7 +139,7 @@ def test_crawls_and_reindex_keep_the_table_beside_the_index(savoir_factory, memo
             "title": fr, "text": fr + ".", "language": "fr", "translation_of": f"wiki:p{n}-en", "version": 1
         }
     savoir.crawl()
-    assert TranslationTable.load(path.parent).twins == len(PARALLEL)
-    path.unlink()
+    assert TranslationTable.load(index_path).twins == len(PARALLEL)
+    table_path(index_path).unlink()
     savoir.reindex()
-    assert TranslationTable.load(path.parent).twins == len(PARALLEL)
+    assert TranslationTable.load(index_path).twins == len(PARALLEL)
