@@ -125,18 +125,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data_dir: Path, port: int, config: str | None) -> subprocess.Popen:
+def start_server(data_dir: Path, port: int, config: str | None, log_path: Path) -> subprocess.Popen:
     env = dict(os.environ, SAVOIR_STORE_DATA_DIR=str(data_dir.resolve()))
     savoir = Path(sys.executable).with_name("savoir")
     command = [str(savoir) if savoir.exists() else "savoir"]
     if config:
         command += ["--config", config]
     command += ["serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # the server's log goes to a file: a pipe nobody reads fills up and blocks its logging
+    log = open(log_path, "wb")  # noqa: SIM115 - closed when the bench exits
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"savoir serve exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
+            raise SystemExit(f"savoir serve exited: {log_path.read_text(errors='replace')[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return process
@@ -299,6 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hostile", type=float, default=0.05, help="share of hostile requests in the mix")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds a request may take")
     parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument("--server-log", default="fuzz_load-server.log", help="where the server's log goes")
     parser.add_argument("--skip-fuzz", action="store_true")
     parser.add_argument("--skip-load", action="store_true")
     args = parser.parse_args(argv)
@@ -307,7 +310,8 @@ def main(argv: list[str] | None = None) -> None:
     if not (data_dir / "index").exists():
         raise SystemExit(f"no index in {data_dir}: build one with `savoir demo --no-serve` (or crawl) first")
     port = args.port or free_port()
-    server = start_server(data_dir, port, args.config)
+    log_path = Path(args.server_log)
+    server = start_server(data_dir, port, args.config, log_path)
     try:
         warm = Client(port, args.timeout)
         for query in REALISTIC_QUERIES:  # the first search of a word reads its postings
@@ -334,6 +338,9 @@ def main(argv: list[str] | None = None) -> None:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
+        lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
+        errors = [line for line in lines if "ERROR" in line or "Traceback" in line]
+        print(f"server log {log_path}: {len(lines)} lines, {len(errors)} with ERROR or Traceback")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ class SearchBudget:
     #: words a "did you mean" looks at, candidates it verifies per word, and its time
     suggest_words: int = 4
     suggest_candidates: int = 8
+    #: longer queries (pasted text, junk) get no "did you mean"
+    suggest_max_clauses: int = 8
     suggest_seconds: float = 0.15
 
 
@@ -421,6 +423,9 @@ class Searcher:
         when a document this user may see holds that exact word, not merely its stem.
         """
         budget = self.budget
+        if len(parsed.clauses) > budget.suggest_max_clauses:
+            limits.append("suggestion")
+            return None
         stop_at = time.perf_counter() + budget.suggest_seconds
         changed, fixed, looked = False, text, 0
         for clause in parsed.clauses:
@@ -723,7 +728,8 @@ def _windows(text: str, terms: set[str]) -> str:
     """
     if len(text) <= (WINDOW_BEFORE + WINDOW_AFTER) * MAX_WINDOWS:
         return text
-    stems = sorted((t for t in terms if len(t) >= 2), key=len, reverse=True)
+    # a stem's last letter may differ from the text's ("polici" for "policy")
+    stems = sorted({t[:-1] if len(t) >= 5 else t for t in terms if len(t) >= 2}, key=len, reverse=True)
     if not stems:
         return text
     folded = fold_accents(text.lower())
@@ -740,7 +746,7 @@ def _windows(text: str, terms: set[str]) -> str:
                 break
             spans.append([start, end])
     if not spans:
-        return text
+        return text[: (WINDOW_BEFORE + WINDOW_AFTER) * MAX_WINDOWS]  # nothing to mark: the start
     return "\n\n".join(text[a:b] for a, b in spans)
 
 
