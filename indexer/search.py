@@ -459,8 +459,10 @@ class Searcher:
                 break
             count = self._visible_count(searcher, candidate, allow)
             if count:
-                scored.append((distance - FREQUENCY_WEIGHT * float(np.log10(count)), candidate))
-        for _, candidate in sorted(scored):
+                # fewer edits, more documents, then the same first letter (typos rarely change it)
+                weight = distance - FREQUENCY_WEIGHT * float(np.log10(count))
+                scored.append((weight, candidate[0] != word[0], candidate))
+        for _, _, candidate in sorted(scored):
             if self._holds_exact_word(searcher, candidate, allow):
                 return candidate
         return None

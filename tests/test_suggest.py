@@ -70,3 +70,23 @@ def test_candidates_take_milliseconds_for_any_input(tmp_path):
         vocabulary.candidates(word)
         assert time.perf_counter() - started < 0.1, word
     assert vocabulary.candidates("y" * (MAX_WORD + 1)) == []
+
+
+def test_suggestions_prefer_frequent_words_and_fix_each_misspelled_word(savoir_factory, memory_content):
+    from indexer.search import Searcher, SearchRequest
+    from tests.conftest import memory_source
+
+    memory_content["wiki"] = {
+        **{
+            f"f{i}": {"title": f"Fraud case {i}", "text": "Procurement fraud in contracts."} for i in range(4)
+        },
+        "trop": {"title": "Trop de courriels", "text": "Il y a trop de courriels.", "language": "fr"},
+        "atip": {"title": "Access to information", "text": "Access to information requests and backlog."},
+    }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    searcher = Searcher(savoir.open_index(), savoir.store)
+    # "trop" and "fraud" are both two edits from "frod": the word of four documents wins
+    assert searcher.search(SearchRequest("frod")).suggestion == "fraud"
+    # a relaxed search (some words found) still gets its misspelled word fixed
+    assert searcher.search(SearchRequest("access to informaton")).suggestion == "access to information"
