@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote
 from xml.etree import ElementTree
 
@@ -48,6 +48,14 @@ from connectors.base import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _quiet_pypdf() -> None:
+    """pypdf logs a warning for every oddity of a damaged PDF, mid-crawl, on the terminal.
+    Such a file is reported as a failure with its reason; pypdf's own account is
+    debug detail, shown with ``-vv`` only."""
+    logging.getLogger("pypdf").setLevel(logging.NOTSET if log.isEnabledFor(logging.DEBUG) else logging.ERROR)
+
 
 DEFAULT_INCLUDE = ("*.html", "*.htm", "*.txt", "*.md", "*.pdf", "*.docx", "*.odt")
 
@@ -168,6 +176,9 @@ class FilesConnector(Connector):
             since, after, newest = state.get("since"), state["after"], int(state.get("max", 0))
         else:
             since, after, newest = state.get("mtime"), None, int(state.get("mtime") or 0)
+        # files that failed last time are read again (and reported again) until they are fixed
+        retry = set(state.get("retry", []))
+        failed: list[str] = list(state.get("failed", []))
         read = 0
         files, unlisted = self._walk()
         for folder, reason in unlisted:
@@ -185,13 +196,21 @@ class FilesConnector(Connector):
             # ctime too: a file copied or moved in with an old mtime is still new here
             changed = max(stat.st_mtime_ns, stat.st_ctime_ns)
             newest = max(newest, changed)
-            if since is not None and changed <= int(since):
+            if since is not None and changed <= int(since) and rel not in retry:
                 continue
-            yield self._read(rel, path, stat)
+            item = self._read(rel, path, stat)
+            if isinstance(item, Failure):
+                failed.append(rel)
+            yield item
             read += 1
             if read % self.checkpoint_every == 0:
-                yield Checkpoint({"since": since, "after": rel, "max": newest})
-        yield Checkpoint({"mtime": newest})
+                yield Checkpoint(
+                    {"since": since, "after": rel, "max": newest, "retry": sorted(retry), "failed": failed}
+                )
+        final: dict[str, Any] = {"mtime": newest}
+        if failed:
+            final["retry"] = sorted(set(failed))
+        yield Checkpoint(final)
 
     def _read(self, rel: str, path: Path, stat: os.stat_result) -> Document | Failure:
         doc_id = self.doc_id(rel)
@@ -303,6 +322,7 @@ def read_pdf(data: bytes, path: Path, limit: int) -> Parsed:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    _quiet_pypdf()
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):

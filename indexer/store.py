@@ -421,10 +421,21 @@ class Store:
         with self.engine.connect() as conn:
             return {r.source_id: dict(r._mapping) for r in conn.execute(query)}
 
-    def run_failures(self, run_id: int) -> list[dict[str, Any]]:
-        query = select(run_failures).where(run_failures.c.run_id == run_id).order_by(run_failures.c.id)
+    def run_failures(self, run_id: int, *, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        query = (
+            select(run_failures)
+            .where(run_failures.c.run_id == run_id)
+            .order_by(run_failures.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+    def count_failures(self, run_id: int) -> int:
+        query = select(func.count()).select_from(run_failures).where(run_failures.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     # -- "run now" requests and leases ------------------------------------------
     def request_run(self, source_id: str, *, full: bool = False, requested_by: str = "") -> int:

@@ -234,3 +234,43 @@ def test_a_missing_secret_fails_only_the_source_that_needs_it(tmp_path):
     assert "Traceback" not in crawl.stderr
     status = run_cli("--config", str(settings), "status")
     assert "environment variable SAVOIR_TEST_UNSET_SECRET is not set" in status.stdout
+
+
+def test_every_failure_is_reachable_from_status(tmp_path):
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "good.txt").write_text("Telework guidance for public servants.")
+    for i in range(8):
+        (share / f"broken{i}.pdf").write_bytes(b"%PDF-1.4 not really")
+    (tmp_path / "sources.toml").write_text(
+        f'[[source]]\nid = "share"\nkind = "files"\nagency = "records"\n[source.settings]\nroot = "{share}"\n'
+    )
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[store]\ndata_dir = "{tmp_path / "data"}"\n')
+    crawl = run_cli("--config", str(settings), "crawl", "--no-progress")
+    assert "share: partial" in crawl.stdout
+    assert crawl.stdout.count("    failed: broken") == 5, crawl.stdout
+    assert "... and 3 more: savoir status share --failures" in crawl.stdout
+    assert "pypdf" not in crawl.stderr and "WARNING" not in crawl.stderr, crawl.stderr
+
+    status = run_cli("--config", str(settings), "status")
+    assert status.stdout.count("failed: share:broken") == 5
+    assert "... and 3 more failures: savoir status share --failures" in status.stdout
+    seen = []
+    for page in (1, 2, 3):
+        listing = run_cli(
+            "--config", str(settings), "status", "share", "--failures", "--per-page", "3", "--page", str(page)
+        )
+        assert listing.returncode == 0, listing.stderr
+        assert f"page {page} of 3" in listing.stdout
+        seen += [line for line in listing.stdout.splitlines() if line.startswith("  failed: share:broken")]
+        assert ("next: savoir status share --failures --page" in listing.stdout) == (page < 3)
+    assert len(seen) == len(set(seen)) == 8
+    beyond = run_cli(
+        "--config", str(settings), "status", "share", "--failures", "--per-page", "3", "--page", "4"
+    )
+    assert beyond.returncode == 2 and "has 3 page(s) of failures" in beyond.stderr
+
+    # the next (incremental) run reads the broken files again: their failures do not vanish
+    again = run_cli("--config", str(settings), "crawl", "--no-progress")
+    assert "share: partial (incremental)" in again.stdout and "8 failed" in again.stdout

@@ -270,8 +270,12 @@ def test_odt_text_and_creators(tree):
 def test_incremental_by_change_time(tree):
     full = run_connector(make(tree))
     checkpoint = full.items[-1]
-    assert set(checkpoint.state) == {"mtime"}
-    assert run_connector(make(tree), checkpoint).docs == []
+    assert set(checkpoint.state) == {"mtime", "retry"}
+    # unchanged files are not read again; those that failed are, and fail again, visibly
+    again = run_connector(make(tree), checkpoint)
+    assert again.docs == []
+    assert sorted(f.ref for f in again.failures) == sorted(f.ref for f in full.failures)
+    assert sorted("share:" + rel for rel in checkpoint.state["retry"]) == sorted(f.ref for f in full.failures)
     page = tree / "web" / "page.html"
     page.write_text(page.read_text().replace("split invoices", "split invoices twice"), encoding="utf-8")
     assert [doc.id for doc in run_connector(make(tree), checkpoint).docs] == ["share:web/page.html"]

@@ -68,8 +68,17 @@ def run_app(app, host: str, port: int, threads: int = 8) -> None:
 
 
 def print_reports(reports) -> None:
+    """Each run's summary with the reasons of its first failures (all: ``status SOURCE --failures``)."""
     for report in reports:
         echo(report.summary())
+        for ref, reason in report.failures[:FAILURES_SHOWN]:
+            # reasons usually start with the URL or path the ref names: say it once
+            echo(
+                f"    failed: {reason}" if ref.split(":", 1)[-1] in reason else f"    failed: {ref}: {reason}"
+            )
+        more = len(report.failures) - FAILURES_SHOWN
+        if more > 0:
+            echo(f"    ... and {more} more: savoir status {report.source_id} --failures")
 
 
 @click.group()
@@ -276,14 +285,27 @@ def sources_check(ctx: click.Context, source_ids: tuple[str, ...]) -> None:
         ctx.exit(1)
 
 
+#: failures shown per source by ``status``; ``status SOURCE --failures`` pages through all
+FAILURES_SHOWN = 5
+
+
 @cli.command()
+@click.argument("source_id", required=False)
+@click.option("--failures", "list_failures", is_flag=True, help="List every failure of SOURCE's last run.")
+@click.option("--page", default=1, show_default=True, type=click.IntRange(min=1), help="Page of --failures.")
+@click.option("--per-page", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.pass_context
-def status(ctx: click.Context) -> None:
-    """The last run of every source and what the store holds."""
+def status(ctx: click.Context, source_id: str | None, list_failures: bool, page: int, per_page: int) -> None:
+    """The last run of every source (or of SOURCE) and what the store holds."""
     savoir = _savoir(ctx)
     store = savoir.store
     # a run whose process died says "interrupted", not "running" until the next crawl
     savoir.mark_interrupted_runs()
+    if list_failures:
+        if not source_id:
+            raise click.UsageError("--failures needs a SOURCE: savoir status SOURCE --failures")
+        _print_failures(store, source_id, page, per_page)
+        return
     counts = store.counts()
     last = store.last_runs()
     echo(f"store: {counts['documents']} documents, {counts['people']} people")
@@ -293,32 +315,24 @@ def status(ctx: click.Context) -> None:
         echo(f"sources: {exc}")
         configured = []
     ids = [s.id for s in configured] + sorted(set(last) - {s.id for s in configured})
+    if source_id:
+        if source_id not in ids:
+            raise click.UsageError(f"no source {source_id!r} (known: {', '.join(ids) or 'none'})")
+        ids = [source_id]
     from datetime import datetime
 
     from crawler.worker import next_runs
 
     upcoming = next_runs(savoir, datetime.now(UTC)) if configured else {}
-    for source_id in ids:
-        run = last.get(source_id)
-        docs = counts["per_source"].get(source_id, 0)
-        nxt = upcoming.get(source_id)
+    for sid in ids:
+        run = last.get(sid)
+        docs = counts["per_source"].get(sid, 0)
+        nxt = upcoming.get(sid)
         after = f"  next {nxt:%Y-%m-%d %H:%M} UTC" if nxt else "  manual"
         if run is None:
-            echo(f"{source_id:<20} {docs:>6} docs  never run{after}")
+            echo(f"{sid:<20} {docs:>6} docs  never run{after}")
             continue
-        when = run["finished_at"] or run["started_at"]
-        hosts = ", ".join(f"{h}: {n}" for h, n in sorted((run["requests"] or {}).items()))
-        echo(
-            f"{source_id:<20} {docs:>6} docs  last run #{run['id']} {run['status']} at {when:%Y-%m-%d %H:%M} UTC: "
-            f"{run['fetched']} fetched ({run['not_modified']} unchanged by 304), +{run['added']} added, "
-            f"~{run['updated']} updated, ={run['unchanged']} unchanged, -{run['deleted']} deleted, "
-            f"!{run['failed']} failed{after}"
-            + (f"\n{'':<28}requests: {hosts}" if hosts else "")
-            + (f"\n{'':<28}error: {run['error']}" if run["error"] else "")
-        )
-        if run["failed"]:
-            for failure in store.run_failures(run["id"])[:5]:
-                echo(f"{'':<28}failed: {failure['ref']}: {failure['reason']}")
+        _print_run(store, sid, docs, run, after)
     # read only: status never writes the index (nor waits for a process that does)
     summary = savoir.index_summary()
     if summary is None:
@@ -332,6 +346,51 @@ def status(ctx: click.Context) -> None:
             else ""
         )
         echo(f"index: {docs} documents, watermark {watermark}{lag}")
+
+
+def _print_run(store, source_id: str, docs: int, run: dict, after: str) -> None:
+    when = run["finished_at"] or run["started_at"]
+    hosts = ", ".join(f"{h}: {n}" for h, n in sorted((run["requests"] or {}).items()))
+    excluded = ", ".join(f"{n} {kind}" for kind, n in sorted((run.get("excluded") or {}).items()))
+    echo(
+        f"{source_id:<20} {docs:>6} docs  last run #{run['id']} {run['status']} at {when:%Y-%m-%d %H:%M} UTC: "
+        f"{run['fetched']} fetched ({run['not_modified']} unchanged by 304), +{run['added']} added, "
+        f"~{run['updated']} updated, ={run['unchanged']} unchanged, -{run['deleted']} deleted, "
+        f"!{run['failed']} failed{after}"
+        + (f"\n{'':<28}excluded (not failures): {excluded}" if excluded else "")
+        + (f"\n{'':<28}requests: {hosts}" if hosts else "")
+        + (f"\n{'':<28}error: {run['error']}" if run["error"] else "")
+    )
+    total = store.count_failures(run["id"]) if run["failed"] else 0
+    for failure in store.run_failures(run["id"], limit=FAILURES_SHOWN) if total else []:
+        echo(f"{'':<28}failed: {failure['ref']}: {failure['reason']}")
+    if total > FAILURES_SHOWN:
+        echo(f"{'':<28}... and {total - FAILURES_SHOWN} more failures: savoir status {source_id} --failures")
+
+
+def _print_failures(store, source_id: str, page: int, per_page: int) -> None:
+    runs = store.runs(source_id, limit=1)
+    if not runs:
+        echo(f"{source_id}: never run")
+        return
+    run = runs[0]
+    total = store.count_failures(run["id"])
+    pages = max(1, -(-total // per_page))
+    if page > pages:
+        raise click.UsageError(
+            f"--page {page}: run #{run['id']} of {source_id} has {pages} page(s) of failures"
+        )
+    rows = store.run_failures(run["id"], offset=(page - 1) * per_page, limit=per_page)
+    first = (page - 1) * per_page + 1
+    echo(
+        f"{source_id}: run #{run['id']} ({run['status']}): {total} failures"
+        + (f"; {first}-{first + len(rows) - 1}, page {page} of {pages}" if total else "")
+    )
+    for failure in rows:
+        kind = "for now" if failure["transient"] else "failed"
+        echo(f"  {kind}: {failure['ref']}: {failure['reason']}")
+    if page < pages:
+        echo(f"next: savoir status {source_id} --failures --page {page + 1}")
 
 
 def main(argv: list[str] | None = None) -> None:
