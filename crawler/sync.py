@@ -199,7 +199,6 @@ class SourceSync:
     def _take(self, item: object, report: RunReport) -> None:
         batch = self._batch
         if isinstance(item, Document):
-            report.fetched += 1
             self._add_document(item, batch, report)
             self.on_item("document")
         elif isinstance(item, Deletion):
@@ -239,6 +238,8 @@ class SourceSync:
         if doc.acl is None:
             doc.acl = tuple(self.source.acl)
         doc.title = doc.title.strip() or doc.url or doc.id
+        if doc.id not in batch.docs:  # counted once, as the flush counts it once
+            report.fetched += 1
         self.seen.add(doc.id)
         batch.deletions.pop(doc.id, None)
         batch.docs[doc.id] = doc

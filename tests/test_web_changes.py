@@ -133,6 +133,9 @@ def test_changed_site_ends_with_exactly_its_current_pages(site, tmp_path, full):
     # and a third run over the unchanged site changes nothing
     (third,) = savoir.crawl(full=full)
     assert (third.added, third.updated, third.deleted, third.failed) == (0, 0, 0, 0), third.summary()
+    # every page answered 304 (the sitemap and robots.txt too, but those are not pages)
+    run = savoir.store.runs("intranet")[0]
+    assert run["not_modified"] == run["fetched"] == third.unchanged, (dict(run), third.summary())
     assert _paths(savoir.store.live_ids("intranet")) == current
     savoir.close()
 

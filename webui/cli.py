@@ -354,7 +354,7 @@ def _print_run(store, source_id: str, docs: int, run: dict, after: str) -> None:
     excluded = ", ".join(f"{n} {kind}" for kind, n in sorted((run.get("excluded") or {}).items()))
     echo(
         f"{source_id:<20} {docs:>6} docs  last run #{run['id']} {run['status']} at {when:%Y-%m-%d %H:%M} UTC: "
-        f"{run['fetched']} fetched ({run['not_modified']} unchanged by 304), +{run['added']} added, "
+        f"{run['fetched']} fetched ({run['not_modified']} pages answered 304), +{run['added']} added, "
         f"~{run['updated']} updated, ={run['unchanged']} unchanged, -{run['deleted']} deleted, "
         f"!{run['failed']} failed{after}"
         + (f"\n{'':<28}excluded (not failures): {excluded}" if excluded else "")
