@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: a source's run holds its lease this long past each committed batch
 LEASE_SECONDS = 600.0
+#: seconds a settings check waits for one answer
+CHECK_TIMEOUT = 10.0
 
 
 def default_owner() -> str:
@@ -148,7 +151,14 @@ class Savoir:
         self.store.set_meta("people_fingerprint", fingerprint)
         return count
 
-    def http_session(self) -> HttpSession:
+    def http_session(self, *, checking: bool = False) -> HttpSession:
+        """The polite HTTP session of one run; *checking*: of a settings check, which
+        answers in seconds (no retries, a short timeout, no cache)."""
+        if checking:
+            quick = dataclasses.replace(
+                self.settings.http, max_retries=0, timeout=min(self.settings.http.timeout, CHECK_TIMEOUT)
+            )
+            return HttpSession(quick)
         return HttpSession(self.settings.http, cache=HttpCache(self.settings.data_dir / "http-cache"))
 
     def connector(self, source: SourceConfig, http: HttpSession | None = None) -> Connector:

@@ -274,3 +274,37 @@ def test_every_failure_is_reachable_from_status(tmp_path):
     # the next (incremental) run reads the broken files again: their failures do not vanish
     again = run_cli("--config", str(settings), "crawl", "--no-progress")
     assert "share: partial (incremental)" in again.stdout and "8 failed" in again.stdout
+
+
+def test_sources_check_answers_in_seconds_for_a_refusing_host(tmp_path):
+    """A check tries once (no retries, no backoff): default settings would retry 4 times."""
+    import time
+
+    (tmp_path / "sources.toml").write_text(
+        '[[source]]\nid = "gone"\nkind = "feed"\nagency = "records"\n'
+        '[source.settings]\nurl = "http://127.0.0.1:9/feed.xml"\n'
+    )
+    settings = tmp_path / "settings.toml"
+    settings.write_text(f'[store]\ndata_dir = "{tmp_path / "data"}"\n')
+    started = time.monotonic()
+    result = run_cli("--config", str(settings), "sources", "check")
+    took = time.monotonic() - started
+    assert result.returncode == 1
+    assert "gone: FAILED" in result.stdout and "Connection refused" in result.stdout, result.stdout
+    assert took < 8, took
+
+
+def test_serve_on_a_busy_port_says_so_and_nothing_else(tmp_path):
+    import socket
+
+    settings = tmp_path / "settings.toml"
+    (tmp_path / "sources.toml").write_text("")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        settings.write_text(f'[store]\ndata_dir = "{tmp_path / "data"}"\n[web]\nport = {port}\n')
+        result = run_cli("--config", str(settings), "serve")
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+    assert "serving" not in result.stdout

@@ -59,12 +59,27 @@ def ensure_free(host: str, port: int) -> None:
             ) from None
 
 
-def run_app(app, host: str, port: int, threads: int = 8) -> None:
-    """Serve *app* with waitress, a production WSGI server (Flask's own is for development)."""
-    from waitress import serve as waitress_serve
+def run_app(app, host: str, port: int, threads: int = 8, announce: str = "") -> None:
+    """Serve *app* with waitress, a production WSGI server (Flask's own is for development).
 
-    ensure_free(host, port)
-    waitress_serve(app, host=host, port=port, threads=threads, ident="Savoir", _quiet=True)
+    *announce* is printed once the socket is bound, never before.
+    """
+    from waitress import create_server
+
+    try:
+        server = create_server(app, host=host, port=port, threads=threads, ident="Savoir")
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror}; stop what uses it or pass --port"
+        ) from None
+    if announce:
+        echo(announce)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
 
 
 def print_reports(reports) -> None:
@@ -127,11 +142,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     from webui.app import create_app
 
     savoir = _savoir(ctx)
-    app = create_app(savoir=savoir)
     host = host or savoir.settings.web.host
     port = port or savoir.settings.web.port
-    echo(f"Savoir is serving on http://{host}:{port}/")
-    run_app(app, host, port, savoir.settings.web.threads)
+    ensure_free(host, port)  # a busy port is said before any work, and before "serving"
+    app = create_app(savoir=savoir)
+    run_app(
+        app, host, port, savoir.settings.web.threads, announce=f"Savoir is serving on http://{host}:{port}/"
+    )
 
 
 @cli.command()
@@ -275,7 +292,8 @@ def sources_check(ctx: click.Context, source_ids: tuple[str, ...]) -> None:
     bad = 0
     for source in chosen:
         try:
-            savoir.connector(source).check()
+            # a check answers in seconds: one try per request, no backoff
+            savoir.connector(source, savoir.http_session(checking=True)).check()
         except (ConnectorError, FetchError, ConfigError) as exc:
             bad += 1
             echo(f"{source.id}: FAILED - {exc}")
