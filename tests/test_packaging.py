@@ -50,3 +50,27 @@ def test_the_wheel_builds_without_warnings_and_holds_templates_and_settings(tmp_
     ):
         assert path in names, path
     assert not any(name.startswith(("tests/", "bench/", "demo/")) for name in names)
+
+    # and the editable install `make venv` does is quiet too
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    editable = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "-e",
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert editable.returncode == 0, editable.stderr
+    assert "Warning" not in editable.stdout + editable.stderr, editable.stderr
