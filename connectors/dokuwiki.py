@@ -27,6 +27,7 @@ from connectors.base import (
     Connector,
     ConnectorConfigError,
     Contribution,
+    CredentialError,
     Deletion,
     Document,
     Failure,
@@ -38,6 +39,7 @@ from connectors.base import (
     setting,
 )
 from connectors.dokuwiki_client import DokuWikiClient, DokuWikiFault, Version
+from connectors.wiki_acl import dokuwiki_page_groups, dokuwiki_scopes, namespace_groups
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,19 @@ class DokuWikiSettings:
         label="Communities",
         help='Namespace to community (or list of communities), e.g. atip = "access-to-information".',
     )
+    acl_groups: dict = setting(
+        default_factory=dict,
+        label="Wiki groups to Savoir groups",
+        help="When set, the wiki's ACL is read (needs a superuser account) and a page is seen by the "
+        'groups mapped from the wiki groups that may read it, e.g. ALL = "public", finance = "fin-unit". '
+        "Wiki groups not listed see nothing through Savoir.",
+    )
+    namespace_acl: dict = setting(
+        default_factory=dict,
+        label="Groups per namespace",
+        help='Namespace to the Savoir groups that may see its pages, e.g. private = ["hr"]; the most '
+        "specific namespace wins, over the wiki's ACL too.",
+    )
 
 
 @register("dokuwiki")
@@ -77,6 +92,7 @@ class DokuWikiConnector(Connector):
 
     Settings = DokuWikiSettings
     _dokuwiki: DokuWikiClient | None = None  # logged in on first use
+    _acl: dict | None = None  # the wiki's ACL, read once per run when acl_groups is set
 
     # -- client ------------------------------------------------------------------
     def _client(self) -> DokuWikiClient:
@@ -88,6 +104,7 @@ class DokuWikiConnector(Connector):
     def check(self) -> None:
         client = self._client()
         client.version()
+        self._read_acl(client)
         for namespace in self._namespaces():
             if not client.pages(namespace):
                 pages = client.pages()
@@ -109,6 +126,7 @@ class DokuWikiConnector(Connector):
     # -- the run -------------------------------------------------------------------
     def documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
         client = self._client()
+        self._read_acl(client)
         state = dict(checkpoint.state) if checkpoint else {}
         since = state.get("since")
         if since is not None and "after" not in state:
@@ -181,9 +199,34 @@ class DokuWikiConnector(Connector):
             modified=modified,
             contributions=contributions(versions),
             communities=self._communities(page),
+            acl=self._page_acl(page),
             source=self.source.id,
             agency=self.source.agency,
         )
+
+    # -- who may see a page ----------------------------------------------------------
+    def _read_acl(self, client: DokuWikiClient) -> None:
+        if not self.settings.acl_groups:
+            return
+        try:
+            self._acl = client.acls()
+        except (DokuWikiFault, CredentialError) as exc:
+            # fail closed: without the ACL, restricted pages would become public
+            raise ConnectorConfigError(
+                f"{client.base}: acl_groups is set but the wiki's ACL cannot be read ({exc}): "
+                "use a superuser account (the wiki's 'superuser' setting), or remove acl_groups "
+                "and write namespace_acl"
+            ) from None
+
+    def _page_acl(self, page: str) -> tuple[str, ...] | None:
+        """The Savoir groups that may see *page*; None: the source's default acl."""
+        namespaces = [scope[:-2] for scope in dokuwiki_scopes(page)[1:-1]]
+        ruled = namespace_groups(namespaces, self.settings.namespace_acl)
+        if ruled is not None:
+            return ruled
+        if self._acl is not None:
+            return dokuwiki_page_groups(page, self._acl, self.settings.acl_groups)
+        return None
 
     # -- mapping -------------------------------------------------------------------
     def _namespaces(self) -> list[str]:

@@ -139,6 +139,14 @@ class DokuWikiClient:
     def server_time(self) -> int:
         return int(self.call("dokuwiki.getTime"))
 
+    def acls(self) -> dict[str, dict[str, int]]:
+        """The wiki's ACL, {scope: {"@group" or user: permission}} (superusers only)."""
+        table = self.call("plugin.acl.listAcls")
+        return {
+            str(scope): {str(who): int(perm) for who, perm in (rules or {}).items()}
+            for scope, rules in (table or {}).items()
+        }
+
     def pages(self, namespace: str = "") -> list[str]:
         """Every page id in *namespace* and below (all pages for "") the account may read.
 

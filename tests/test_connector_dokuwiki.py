@@ -370,3 +370,59 @@ def test_sync_deletes_and_updates_what_changed(wiki, tmp_path):
         assert found("standing offers") == {f"lacwiki:{ns}:procurement"}
     finally:
         savoir.close()
+
+
+ADMIN = ("wikiadmin", "admin-pass-1")
+
+
+def test_privileged_account_with_the_wikis_acl_keeps_restricted_pages_restricted(wiki, http):
+    """A superuser crawl reads private:* too; the wiki's ACL says only @admin may read it."""
+    groups = {"user": "staff", "admin": ["wiki-admins"]}
+    run = run_connector(make(wiki, http, username=ADMIN[0], password=ADMIN[1], acl_groups=groups))
+    docs = {d.id.removeprefix("dw:"): d for d in run.docs}
+    assert docs["private:salaries"].acl == ("wiki-admins",)
+    assert all(d.acl == ("staff",) for page, d in docs.items() if not page.startswith("private:"))
+
+
+def test_a_namespace_acl_in_the_settings_wins(wiki, http):
+    settings = {"namespace_acl": {"private": ["hr"], "records": "records-team"}}
+    run = run_connector(make(wiki, http, username=ADMIN[0], password=ADMIN[1], **settings))
+    docs = {d.id.removeprefix("dw:"): d for d in run.docs}
+    assert docs["private:salaries"].acl == ("hr",)
+    assert docs["records:file_naming"].acl == ("records-team",)
+    assert docs["official_languages:active_offer"].acl is None  # the source's acl
+
+
+def test_reading_the_acl_needs_a_superuser_and_says_so(wiki, http):
+    with pytest.raises(ConnectorConfigError, match="acl_groups is set but the wiki's ACL cannot be read"):
+        make(wiki, http, acl_groups={"user": "public"}).check()
+
+
+def test_restricted_canary_reaches_only_its_group_through_search(wiki, tmp_path):
+    source = SourceConfig(
+        id="lacwiki",
+        kind="dokuwiki",
+        agency="lac",
+        settings={
+            "url": wiki.base,
+            "username": ADMIN[0],
+            "password": ADMIN[1],
+            "acl_groups": {"user": "public", "admin": "wiki-admins"},
+        },
+    )
+    savoir = Savoir(make_settings(tmp_path, http={"min_delay": 0, "jitter": 0, "max_retries": 0}), [source])
+    try:
+        (report,) = savoir.crawl()
+        assert report.status == "success", report.summary()
+        canary = "lacwiki:private:salaries"
+        assert canary in savoir.store.live_ids("lacwiki")
+        searcher = Searcher(savoir.open_index(), savoir.store)
+
+        def ids(groups: tuple[str, ...]) -> set[str]:
+            request = SearchRequest("salaries", groups=groups, page_size=50)
+            return {hit.id for hit in searcher.search(request).hits}
+
+        assert canary not in ids(("public",))
+        assert canary in ids(("wiki-admins",))
+    finally:
+        savoir.close()
