@@ -31,7 +31,7 @@ from indexer.analysis import (
     french_analyzer,
     neutral_analyzer,
 )
-from indexer.glossary import Glossary, words_of
+from indexer.glossary import Glossary, key_word, words_of
 from indexer.translations import TranslationTable
 
 # weights of the three kinds of match
@@ -42,6 +42,8 @@ NEUTRAL = 0.6
 TITLE_FACTOR = 2.0
 #: a learned translation of weight 1.0 counts this much of a glossary translation
 LEARNED_FACTOR = 1.0
+#: an other-language spelling made by a regular change (see cognates)
+COGNATE = 0.5
 
 #: Function words a query never requires. The index keeps short stop lists (EN_STOP,
 #: FR_STOP); a query drops the fuller Snowball-style lists too, because every word of
@@ -63,6 +65,8 @@ QUERY_FUNCTION_WORDS = frozenset(
 MAX_CLAUSES = 32
 STOP_WORDS = frozenset(EN_STOP | FR_STOP | {fold_accents(w) for w in QUERY_FUNCTION_WORDS})
 FAMILIES = {"en": ("title_en", "body_en"), "fr": ("title_fr", "body_fr")}
+_ELISION = re.compile(r"^(?:[ldjnmstc]|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)
+_COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _FR_HINT = re.compile(r"[àâçéèêëîïôûùüÿœæ]|\b(?:[ldjnmstc]|qu)['’]", re.IGNORECASE)
 FR_WORDS = frozenset(
@@ -89,6 +93,9 @@ class Clause:
     phrase: bool = False
     negated: bool = False
     alternatives: list[Clause] = field(default_factory=list)  # "a OR b"
+    #: the hyphenated word this clause's words came from ("floating-point"): the index
+    #: keeps such a word whole, so the whole word matches too
+    compound: str | None = None
 
 
 @dataclass
@@ -103,12 +110,20 @@ class ParsedQuery:
         return [c.text for c in self.clauses if not c.negated]
 
 
-def guess_language(text: str, clauses: list[Clause]) -> str | None:
+def guess_language(text: str, clauses: list[Clause], glossary: Glossary | None = None) -> str | None:
+    """The query's language when its words say so: accents and elisions, function words,
+    glossary concepts, then words only one language's dictionary knows."""
     if _FR_HINT.search(text):
         return "fr"
     lowered = [w.lower() for w in words_of(text)]
     fr = sum(w in FR_WORDS for w in lowered) + sum(c.translated_from == "fr" for c in clauses)
     en = sum(w in EN_WORDS for w in lowered) + sum(c.translated_from == "en" for c in clauses)
+    if fr == en and glossary is not None:
+        for word in lowered:
+            key = (key_word(word),)
+            in_en, in_fr = key in glossary.to_fr, key in glossary.to_en
+            en += in_en and not in_fr
+            fr += in_fr and not in_en
     if fr > en:
         return "fr"
     if en > fr:
@@ -146,7 +161,13 @@ def parse(text: str, glossary: Glossary, learned: TranslationTable | None = None
     def flush() -> None:
         if not run:
             return
-        words = [w for token in run for w in words_of(token)]
+        words, compounds = [], []
+        for token in run:
+            parts = words_of(token)
+            bare = _ELISION.sub("", token.strip(".,;:!?()[]{}«»\"'"))
+            whole = bare if len(parts) > 1 and _COMPOUND.fullmatch(bare) else None
+            words.extend(parts)
+            compounds.extend([whole] * len(parts))
         spans = {
             m.start: m
             for m in glossary.matches(words)
@@ -163,6 +184,7 @@ def parse(text: str, glossary: Glossary, learned: TranslationTable | None = None
                         " ".join(words[m.start : m.end]),
                         m.translations,
                         None if m.source_language == "both" else m.source_language,
+                        compound=compounds[m.start] if compounds[m.start] == compounds[m.end - 1] else None,
                     )
                 )
                 i = m.end
@@ -170,9 +192,9 @@ def parse(text: str, glossary: Glossary, learned: TranslationTable | None = None
             # a stop word of either language is required in neither (unless that is all there is)
             if content or fold_accents(words[i].lower()) not in STOP_WORDS:
                 if fold_accents(words[i].lower()) not in STOP_WORDS:
-                    clauses.append(Clause(words[i]))
+                    clauses.append(Clause(words[i], compound=compounds[i]))
             else:
-                clauses.append(Clause(words[i]))
+                clauses.append(Clause(words[i], compound=compounds[i]))
             i += 1
         run.clear()
 
@@ -206,7 +228,7 @@ def parse(text: str, glossary: Glossary, learned: TranslationTable | None = None
         budget -= 1 + len(clause.alternatives)
         kept.append(clause)
     out = kept
-    language = guess_language(text, out)
+    language = guess_language(text, out, glossary)
     if language:
         # a word both dictionaries know ("record", "accord") is read in the query's language
         for clause in out:
@@ -250,11 +272,100 @@ def _learned_leaves(
         return []
     title_field, body_field = FAMILIES[target]
     leaves: list[Query] = []
-    for term, weight in learned.translate(tokens[0], source):
-        boost = TRANSLATED * LEARNED_FACTOR * weight
+    translations = learned.translate(tokens[0], source)
+    # the senses of one word share one translation's weight: a word with four
+    # translations must not outweigh a word matched in the query's own language
+    total = max(1.0, sum(weight for _, weight in translations))
+    for term, weight in translations:
+        boost = TRANSLATED * LEARNED_FACTOR * weight / total
         leaves.append(Term(title_field, term, boost=boost * TITLE_FACTOR))
         leaves.append(Term(body_field, term, boost=boost))
     return leaves
+
+
+#: regular EN->FR spelling changes of words that share a Latin root, longest ending first
+#: (the reverse of each is the FR->EN rule); accents are folded as in the index
+COGNATE_ENDINGS = (
+    ("ization", "isation"),
+    ("ically", "iquement"),
+    ("ical", "ique"),
+    ("ity", "ite"),
+    ("ism", "isme"),
+    ("ist", "iste"),
+    ("ize", "iser"),
+    ("yze", "yser"),
+    ("ous", "eux"),
+    ("ary", "aire"),
+    ("ory", "oire"),
+    ("ive", "if"),
+    ("ic", "ique"),
+    ("or", "eur"),
+    ("al", "el"),
+    ("y", "ie"),
+    ("er", "re"),
+)
+
+
+def cognates(word: str, source: str) -> list[str]:
+    """Other-language spellings of *word* by regular changes ("initialization" ->
+    "initialisation", "sécurité" -> "security"); only words of five letters or more."""
+    word = fold_accents(word.lower())
+    if len(word) < 5 or not word.isalpha():
+        return []
+    out = []
+    for en, fr in COGNATE_ENDINGS:
+        old, new = (en, fr) if source == "en" else (fr, en)
+        if word.endswith(old) and len(word) - len(old) >= 3:
+            out.append(word[: -len(old)] + new)  # every rule that fits: "-ique" is "-ic" or "-ical"
+    if source == "en" and "z" in word:
+        out.append(word.replace("z", "s"))
+    return [w for w in dict.fromkeys(out) if w != word]
+
+
+def _cognate_leaves(clause: Clause, language: str | None, target: str, taken: set[str]) -> list[Query]:
+    """Terms for the other-language spellings of a one-word clause (see :func:`cognates`)."""
+    source = "fr" if target == "en" else "en"
+    if clause.phrase or (language is not None and language != source) or " " in clause.text.strip():
+        return []
+    title_field, body_field = FAMILIES[target]
+    leaves: list[Query] = []
+    for spelling in cognates(clause.text, source):
+        for term in analyse(target, spelling):
+            if term in taken:
+                continue
+            taken.add(term)
+            leaves.append(Term(title_field, term, boost=COGNATE * TITLE_FACTOR))
+            leaves.append(Term(body_field, term, boost=COGNATE))
+    return leaves
+
+
+#: a glossary or dictionary sense the collection's twins never use for the word weighs
+#: this share of a translation ("package" -> "emballage" where the twins say "paquet")
+UNCONFIRMED_SENSE = 0.25
+#: the learned table speaks for a word only when its best translation is this sure
+CONFIDENT_SENSE = 0.5
+
+
+def _collection_senses(clause: Clause, target: str, learned: TranslationTable | None) -> set[str] | None:
+    """The *target* index terms the collection's twins translate a one-word clause by;
+    None when the collection does not know the word well enough to judge senses."""
+    if not learned or " " in clause.text.strip():
+        return None
+    source = "fr" if target == "en" else "en"
+    tokens = analyse(source, clause.text)
+    if len(tokens) != 1:
+        return None
+    found = learned.translate(tokens[0], source)
+    if not found or found[0][1] < CONFIDENT_SENSE:
+        return None
+    # the word itself counts as a sense when the collection keeps it ("signal" -> "signal")
+    return {term for term, _ in found} | {tokens[0]}
+
+
+def _sense_weight(tokens: list[str], senses: set[str] | None) -> float:
+    if senses is None or not tokens or any(t in senses for t in tokens):
+        return 1.0
+    return UNCONFIRMED_SENSE
 
 
 def clause_query(
@@ -289,20 +400,33 @@ def clause_query(
             continue
         if learned:
             leaves.extend(_learned_leaves(clause, language, lang, learned))
+        leaves.extend(_cognate_leaves(clause, language, lang, set(tokens)))
+        senses = _collection_senses(clause, lang, learned)
         if clause.translated_from and clause.translated_from != lang:
             for translation in clause.translations:
                 t_tokens = analyse(lang, translation)
+                weight = TRANSLATED * _sense_weight(t_tokens, senses)
                 for fieldname, factor in ((title_field, TITLE_FACTOR), (body_field, 1.0)):
-                    q = _field_match(fieldname, t_tokens, TRANSLATED * factor, clause.phrase)
+                    q = _field_match(fieldname, t_tokens, weight * factor, clause.phrase)
                     if q is not None:
                         leaves.append(q)
         elif clause.translated_from is None and clause.translations:
             # a term spelled the same in both languages ("audit"): its translations anywhere
             for translation in clause.translations:
                 t_tokens = analyse(lang, translation)
-                q = _field_match(body_field, t_tokens, TRANSLATED, clause.phrase)
+                weight = TRANSLATED * _sense_weight(t_tokens, senses)
+                q = _field_match(body_field, t_tokens, weight, clause.phrase)
                 if q is not None:
                     leaves.append(q)
+    if clause.compound and not clause.phrase:
+        for lang, (title_field, body_field) in FAMILIES.items():
+            if not cross_language and language not in (None, lang):
+                continue
+            weight = SAME_LANGUAGE if language in (None, lang) else RAW_OTHER_LANGUAGE
+            for term in analyse(lang, clause.compound):
+                if "-" in term:
+                    leaves.append(Term(title_field, term, boost=weight * TITLE_FACTOR))
+                    leaves.append(Term(body_field, term, boost=weight))
     # names, acronyms, codes and text in no clear language
     q = _field_match("neutral", analyse("neutral", clause.text), NEUTRAL, clause.phrase)
     if q is not None:
@@ -311,7 +435,18 @@ def clause_query(
         alt = clause_query(alternative, language, cross_language=cross_language, learned=learned)
         if alt is not None:
             leaves.append(alt)
-    unique = list({repr(leaf): leaf for leaf in leaves}.values())
+    # one term in one field counts once, at the highest weight any route gave it (the
+    # glossary, the learned table, a cognate and the raw word may all reach "signal")
+    best: dict[tuple[str, str], Term] = {}
+    others = []
+    for leaf in leaves:
+        if type(leaf) is Term:
+            key = (leaf.fieldname, leaf.text)
+            if key not in best or leaf.boost > best[key].boost:
+                best[key] = leaf
+        else:
+            others.append(leaf)
+    unique = list(best.values()) + list({repr(leaf): leaf for leaf in others}.values())
     if not unique:
         return None
     return Or(unique) if len(unique) > 1 else unique[0]

@@ -114,7 +114,14 @@ def read_man(path: Path) -> tuple[str, list[tuple[str, list[str]]]] | None:
             paragraphs.append(" ".join(current))
             current.clear()
 
-    for line in raw.splitlines():
+    lines = raw.splitlines()
+    joined: list[str] = []
+    for line in lines:  # a line ending in a backslash goes on on the next one
+        if joined and joined[-1].endswith("\\") and not joined[-1].endswith("\\\\"):
+            joined[-1] = joined[-1][:-1] + line
+        else:
+            joined.append(line)
+    for line in joined:
         if line.startswith(('.\\"', "'\\\"", '\\"')):
             continue
         if line.startswith((".", "'")) and len(line) > 1:
