@@ -79,6 +79,13 @@ class MediaWikiSettings:
     exclude_bots: bool = setting(
         True, label="Exclude bots", help="Ignore edits by accounts in the bot group."
     )
+    namespace_acl: dict = setting(
+        default_factory=dict,
+        label="Groups per namespace",
+        help='Namespace (name or number) to the Savoir groups that may see its pages, e.g. Restricted = '
+        '["fraud-unit"]. MediaWiki\'s API does not say who may read a page (read restrictions come '
+        "from extensions), so a crawl account that can read restricted namespaces needs this.",
+    )
     maxlag: int = setting(
         5, label="Maximum database lag", help="Seconds; a wiki lagging more asks us to come back later."
     )
@@ -150,7 +157,20 @@ class MediaWikiConnector(Connector):
             raise ConnectorConfigError(
                 f"namespace {unknown[0]!r} does not exist on {self.api.url}; it has {listing}: check namespaces"
             )
+        self._namespace_acl = self._acl_rules(known, spaces)
         return tuple(dict.fromkeys(known[n] for n in wanted))
+
+    def _acl_rules(self, known: dict[str, int], spaces: list[dict[str, Any]]) -> dict[int, tuple[str, ...]]:
+        rules: dict[int, tuple[str, ...]] = {}
+        for name, groups in (self.settings.namespace_acl or {}).items():
+            if _key(str(name)) not in known:
+                listing = ", ".join(f"{ns['id']} ({ns.get('name') or 'Main'})" for ns in spaces)
+                # a misspelt restricted namespace would make its pages public: refuse to run
+                raise ConnectorConfigError(
+                    f"namespace_acl names {name!r}, which does not exist on {self.api.url}; it has {listing}"
+                )
+            rules[known[_key(str(name))]] = tuple(as_str_list(groups))
+        return rules
 
     # -- runs ---------------------------------------------------------------------------
     def documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
@@ -272,6 +292,7 @@ class MediaWikiConnector(Connector):
             communities=tuple(
                 dict.fromkeys(c for cat in categories for c in self._communities.get(_key(cat), []))
             ),
+            acl=getattr(self, "_namespace_acl", {}).get(page.get("ns")),
         )
 
 

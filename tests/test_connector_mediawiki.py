@@ -60,6 +60,8 @@ class RecordingSession(HttpSession):
         self.asked: list[str] = []
 
     def request(self, method: str, url: str, **kwargs: Any):
+        if url.endswith("/robots.txt"):  # the session's own politeness, not an API request
+            return super().request(method, url, **kwargs)
         params = kwargs.get("params") or kwargs.get("data") or {}
         action = params.get("action", "?")
         what = [params[k] for k in ("meta", "list", "generator", "prop") if k in params and action == "query"]
@@ -359,3 +361,19 @@ def test_sync_deletes_what_the_wiki_deleted(wiki, tmp_path):
         assert search.search(SearchRequest("carpool Gatineau")).total == 0
     finally:
         savoir.close()
+
+
+def test_namespace_acl_restricts_a_namespace_read_with_a_privileged_account(wiki, http):
+    """MediaWiki's API does not say who may read a page: the settings do, per namespace."""
+    private = wiki.serve("private")
+    connector = make(
+        private, http, **BOT_LOGIN, namespaces=["0", "Talk"], namespace_acl={"talk": "wiki-editors"}
+    )
+    docs = {d.title: d for d in run_connector(connector).docs}
+    assert docs["Talk:Access to information requests"].acl == ("wiki-editors",)
+    assert all(d.acl is None for title, d in docs.items() if not title.startswith("Talk:"))
+
+
+def test_a_misspelt_namespace_acl_refuses_to_run(wiki, http):
+    with pytest.raises(ConnectorConfigError, match="namespace_acl names 'Tlak', which does not exist"):
+        make(wiki.api, http, namespace_acl={"Tlak": "x"}).check()
