@@ -22,7 +22,9 @@ from indexer.index import SearchIndex
 from indexer.index_lock import IndexBusy
 from indexer.people import PeopleDirectory, load_people_directory
 from indexer.store import Store, now
+from indexer.translations import TranslationTable
 from indexer.translations import refresh as refresh_translations
+from indexer.twins import refresh as refresh_twins
 
 log = logging.getLogger(__name__)
 
@@ -234,18 +236,29 @@ class Savoir:
                 self.store.release_lease(lease, owner)
         if any(r.added or r.updated or r.deleted for r in reports):
             self.refresh_people()
-            self.refresh_translations(index)
+            self.refresh_translations(
+                index, sources=[r.source_id for r in reports if r.added or r.updated or r.deleted]
+            )
         return reports
 
-    def refresh_translations(self, index: SearchIndex, *, force: bool = False) -> None:
-        """Relearn the translations beside the index from the store's twins when they grew."""
+    def refresh_translations(
+        self, index: SearchIndex, *, force: bool = False, sources: Sequence[str] | None = None
+    ) -> None:
+        """Relearn the translations beside the index when the twins grew, then pair the
+        EN/FR versions that no link names (of *sources*, or of every source)."""
         try:
             table = refresh_translations(self.store, index, force=force)
         except Exception:  # noqa: BLE001 - a search without learned translations still works
             log.exception("translations could not be learned from the twins; searches go on without them")
-            return
+            table = None
         if table is not None:
             log.info("learned %d translations from %d EN/FR twins", len(table), table.twins)
+        try:
+            refresh_twins(self.store, index, table or TranslationTable.load(index.path), sources=sources)
+        except IndexBusy as exc:
+            log.info("twins not paired now: %s", exc)
+        except Exception:  # noqa: BLE001 - unpaired twins show as two results, nothing is lost
+            log.exception("EN/FR versions could not be paired; they show as separate results")
 
     def _refused_run(self, source: SourceConfig, reason: str) -> RunReport:
         """A run that could not start, recorded so that ``status`` says why."""

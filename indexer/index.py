@@ -27,6 +27,7 @@ from indexer.index_lock import IndexLock, guard_subwriters
 from indexer.language import detect_blocks, detect_title, document_language
 from indexer.people import normalise_name
 from indexer.store import Store, StoredDocument
+from indexer.twins import load_map as load_twin_map
 from indexer.vocabulary import DIRECTORY as VOCABULARY_DIR
 from indexer.vocabulary import Vocabulary, words_of_text
 
@@ -75,8 +76,14 @@ def build_schema() -> Schema:
     )
 
 
-def index_fields(doc: StoredDocument, communities: Communities | None = None) -> dict:
-    """The Whoosh fields of one stored document (its text routed by language)."""
+def index_fields(
+    doc: StoredDocument, communities: Communities | None = None, inferred: dict[str, str] | None = None
+) -> dict:
+    """The Whoosh fields of one stored document (its text routed by language).
+
+    *inferred* maps a document to the twin key of its other version when
+    :mod:`indexer.twins` paired them without markup; an explicit link wins.
+    """
     blocks = detect_blocks(doc.text, doc.language)
     body: dict[str | None, list[str]] = {"en": [], "fr": [], None: []}
     for block in blocks:
@@ -107,7 +114,7 @@ def index_fields(doc: StoredDocument, communities: Communities | None = None) ->
         ),
         "author": ",".join(p for p in people if p),
         # twins share the original's id (the translation names it; the original names nothing)
-        "twin": doc.translation_of or doc.id,
+        "twin": doc.translation_of or (inferred or {}).get(doc.id) or doc.id,
     }
     if title_lang == "fr":
         fields["title_fr"] = doc.title
@@ -152,6 +159,8 @@ class SearchIndex:
         self.accel = Accelerator(self.ix, TEXT_FIELDS)
         #: the collection's words, for "did you mean"
         self.vocabulary = Vocabulary(self.path / VOCABULARY_DIR)
+        #: EN/FR versions paired without markup (indexer.twins), kept beside the index
+        self.inferred_twins: dict[str, str] = load_twin_map(self.path)
 
     def _remove_stale_build(self) -> None:
         """Remove what a rebuild that died left behind (nobody holds its lock any more)."""
@@ -264,15 +273,28 @@ class SearchIndex:
                         if doc_id in present:
                             writer.delete_by_term("id", doc_id)
                     elif doc_id in present:
-                        writer.update_document(**index_fields(doc, self.communities))
+                        writer.update_document(**index_fields(doc, self.communities, self.inferred_twins))
                     else:
-                        writer.add_document(**index_fields(doc, self.communities))
+                        writer.add_document(**index_fields(doc, self.communities, self.inferred_twins))
             seq = batch[-1][0]
             self._write_state(seq)
             applied += len(ids)
             if progress:
                 progress(len(ids))
         return applied
+
+    def retwin(self, store: Store, ids: list[str], inferred: dict[str, str], wait: float = WRITER_TIMEOUT) -> None:
+        """Re-index *ids* now that :mod:`indexer.twins` paired them as *inferred* says."""
+        with self._write_lock, self._lock.hold(wait, "the twin update"):
+            self.inferred_twins = dict(inferred)
+            docs = store.documents_by_id(ids)
+            with self.ix.searcher() as searcher:
+                present = [i for i in ids if i in docs and searcher.document_number(id=i) is not None]
+            if not present:
+                return
+            with self._writer(self.ix, len(present), timeout=WRITER_TIMEOUT) as writer:
+                for doc_id in present:
+                    writer.update_document(**index_fields(docs[doc_id], self.communities, self.inferred_twins))
 
     def rebuild(
         self,
@@ -306,7 +328,7 @@ class SearchIndex:
             for doc in store.iter_documents():
                 if keep is not None and not keep(doc):
                     continue
-                writer.add_document(**index_fields(doc, self.communities))
+                writer.add_document(**index_fields(doc, self.communities, self.inferred_twins))
                 words |= words_of_text(doc.title, doc.text)
                 count += 1
                 if progress and count % 100 == 0:

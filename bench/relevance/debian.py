@@ -26,6 +26,7 @@ Translations learned from the collection come from the development half's twins 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import sys
 import tempfile
@@ -44,13 +45,44 @@ from indexer.glossary import Glossary  # noqa: E402
 from indexer.index import SearchIndex  # noqa: E402
 from indexer.search import Searcher, SearchRequest  # noqa: E402
 from indexer.store import Store  # noqa: E402
-from indexer.translations import TranslationTable, learn_from_store  # noqa: E402
+from indexer.translations import TableFile, TranslationTable, learn_from_store  # noqa: E402
+from indexer.twins import Candidate  # noqa: E402
+from indexer.twins import pair as pair_twins  # noqa: E402
+from indexer.twins import refresh as refresh_twins  # noqa: E402
 
 OTHER = {"en": "fr", "fr": "en"}
 
 
 def doc_id(source: str, pair: corpus.Pair, lang: str) -> str:
     return f"{source}:{pair.id}:{lang}"
+
+
+def url_of(source: str, pair: corpus.Pair, lang: str) -> str:
+    """Marked twins have telling paths; unmarked ones opaque ones (nothing to pair them by)."""
+    if source == "marked":
+        return f"https://{source}.example/{pair.id}/{lang}"
+    return f"https://{source}.example/d/" + hashlib.sha1(f"{pair.id}:{lang}".encode()).hexdigest()[:12]
+
+
+def pairing_report(half: str, pairs: list[corpus.Pair], table) -> tuple[float, float]:
+    """Precision and recall of :func:`indexer.twins.pair` on the half's unmarked versions."""
+    started = time.perf_counter()
+    docs = [
+        Candidate(doc_id("unmarked", p, lang), "unmarked", lang, getattr(p, lang).title,
+                  getattr(p, lang).text, url_of("unmarked", p, lang))
+        for p in pairs
+        for lang in ("en", "fr")
+    ]
+    found = pair_twins(docs, table)
+    truth = {(doc_id("unmarked", p, "en"), doc_id("unmarked", p, "fr")) for p in pairs}
+    right = sum((en, fr) in truth for en, fr, _ in found)
+    precision = right / len(found) if found else 0.0
+    recall = right / len(truth) if truth else 0.0
+    print(
+        f"[{half}] twins found without markup: {len(found)} pairs, precision {precision:.3f},"
+        f" recall {recall:.3f} (of {len(truth)} true pairs) in {time.perf_counter() - started:.1f} s"
+    )
+    return precision, recall
 
 
 def load_store(store: Store, pairs: list[corpus.Pair]) -> None:
@@ -64,7 +96,7 @@ def load_store(store: Store, pairs: list[corpus.Pair]) -> None:
                 version = getattr(pair, lang)
                 doc = Document(
                     id=doc_id(source, pair, lang),
-                    url=f"https://{source}.example/{pair.id}/{lang}",
+                    url=url_of(source, pair, lang),
                     title=version.title,
                     text=version.text,
                     language=lang,
@@ -92,6 +124,7 @@ class Bench:
     def __init__(self, work: Path, pairs: list[corpus.Pair], glossary: Glossary | None) -> None:
         self.work = work
         self.learned: TranslationTable | None = None
+        self.pair_unmarked = True
         self.store = Store(f"sqlite:///{work / 'store.db'}")
         load_store(self.store, pairs)
         self.glossary = glossary
@@ -99,7 +132,7 @@ class Bench:
         for pair in pairs:
             for source in ("marked", "unmarked"):
                 for lang in ("en", "fr"):
-                    self.url_to_id[f"https://{source}.example/{pair.id}/{lang}"] = doc_id(source, pair, lang)
+                    self.url_to_id[url_of(source, pair, lang)] = doc_id(source, pair, lang)
 
     def index(self, name: str, keep) -> SearchIndex:
         index = SearchIndex(self.work / name)
@@ -108,19 +141,24 @@ class Bench:
             self.learned.save(index.path)
         return index
 
-    def searchers(self, index: SearchIndex) -> dict[str, Searcher]:
+    def searchers(self, index: SearchIndex, savoir_only: bool = False) -> dict[str, Searcher]:
         empty = Glossary()
-        return {
-            "savoir": Searcher(index, self.store, self.glossary),
-            "raw, both languages": Searcher(index, self.store, empty),
-            "bm25, own language": Searcher(index, self.store, empty, cross_language=False),
-        }
+        out = {"savoir": Searcher(index, self.store, self.glossary)}
+        if savoir_only:
+            return out
+        out["raw, both languages"] = Searcher(index, self.store, empty)
+        out["bm25, own language"] = Searcher(index, self.store, empty, cross_language=False)
+        for name in ("raw, both languages", "bm25, own language"):
+            out[name].learned = TableFile(self.work / "no-table")  # baselines translate nothing
+        return out
 
     def run(self, searcher: Searcher, text: str):
         return searcher.search(SearchRequest(text, page_size=10)).hits
 
 
-def evaluate(half: str, pairs: list[corpus.Pair], bench: Bench, show_misses: bool) -> dict[str, float]:
+def evaluate(
+    half: str, pairs: list[corpus.Pair], bench: Bench, show_misses: bool, cells: set[str], savoir_only: bool
+) -> dict[str, float]:
     ids = {p.id for p in pairs}
 
     def pair_of(doc: str) -> str:
@@ -137,12 +175,16 @@ def evaluate(half: str, pairs: list[corpus.Pair], bench: Bench, show_misses: boo
         and d.id.endswith(":" + corpus.kept_language(pair_of(d.id))),
     )
     unmarked = bench.index(f"{half}-unmarked", lambda d: d.source_id == "unmarked" and pair_of(d.id) in ids)
+    if bench.pair_unmarked:
+        refresh_twins(bench.store, unmarked, bench.learned)
     print(f"[{half}] {len(pairs)} pairs indexed three ways in {time.perf_counter() - started:.0f} s")
 
     scores: dict[tuple[str, str], list[float]] = defaultdict(list)
     misses = []
     for cell, index in (("mono", mono), ("one", one), ("unmarked", unmarked)):
-        for system, searcher in bench.searchers(index).items():
+        if cell not in cells:
+            continue
+        for system, searcher in bench.searchers(index, savoir_only).items():
             if cell == "mono" and system == "raw, both languages":
                 continue
             if cell != "mono" and system == "bm25, own language":
@@ -190,7 +232,8 @@ def evaluate(half: str, pairs: list[corpus.Pair], bench: Bench, show_misses: boo
         means[label] = m_ours
         means[label + " (baseline)"] = m_base
         print(f"  {label:<40}{len(ours):>8}{m_ours:>9.3f}{m_base:>10.3f}  ({base_name})")
-    mono_mean = {lang: means[f"mono, {lang}"] for lang in ("en", "fr")}
+    means = defaultdict(float, means)
+    mono_mean = {lang: means[f"mono, {lang}"] or 1.0 for lang in ("en", "fr")}
     print(f"\n[{half}] cross-language / monolingual MRR@10 (target >= 85% one language only, >= 95% unmarked)")
     for lang in ("en", "fr"):
         other = OTHER[lang]
@@ -203,7 +246,7 @@ def evaluate(half: str, pairs: list[corpus.Pair], bench: Bench, show_misses: boo
     for lang in ("en", "fr"):
         other = OTHER[lang]
         cross = means[f"twins unmarked cross, {lang}->{other}"]
-        ref = means[f"twins unmarked mono ref, {lang}->{lang}"]
+        ref = means[f"twins unmarked mono ref, {lang}->{lang}"] or 1.0
         base = means[f"twins unmarked cross, {lang}->{other} (baseline)"]
         print(
             f"  twins unmarked {lang}->{other}:    Savoir {cross / ref:6.1%}   baseline {base / ref:6.1%}"
@@ -223,6 +266,10 @@ def main() -> None:
     parser.add_argument("--half", choices=("dev", "test", "both"), default="dev")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N pairs of each half")
     parser.add_argument("--show-misses", action="store_true")
+    parser.add_argument("--cells", default="mono,one,unmarked", help="which cells to judge (comma-separated)")
+    parser.add_argument("--no-pairing", action="store_true", help="do not pair the unmarked twins")
+    parser.add_argument("--pairing-only", action="store_true", help="only the twin pairing report")
+    parser.add_argument("--savoir-only", action="store_true", help="skip the baselines (faster tuning runs)")
     parser.add_argument(
         "--no-learned", action="store_true", help="do not learn translations from the development half's twins"
     )
@@ -248,9 +295,13 @@ def main() -> None:
             )
         for half in wanted:
             pairs = halves[half][: args.limit] if args.limit else halves[half]
+            pairing_report(half, pairs, learned)
+            if args.pairing_only:
+                continue
             bench = Bench(work / half, pairs, glossary)
             bench.learned = learned
-            evaluate(half, pairs, bench, args.show_misses)
+            bench.pair_unmarked = not args.no_pairing
+            evaluate(half, pairs, bench, args.show_misses, set(args.cells.split(",")), args.savoir_only)
             bench.store.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,80 @@
+"""EN/FR versions paired without markup (indexer.twins), and their use in search."""
+
+from __future__ import annotations
+
+from indexer.search import Searcher, SearchRequest
+from indexer.twins import Candidate, anchors, load_map, pair, pattern_key
+from tests.conftest import memory_source
+
+EN_APT = (
+    "Edit /etc/apt/sources.list and run apt-get update, then apt-get install --no-install-recommends "
+    "postgresql-15. Release 12.4 needs 2048 MB; see https://wiki.example/Apt for the APT_CONFIG variable."
+)
+FR_APT = (
+    "Modifiez /etc/apt/sources.list puis lancez apt-get update, ensuite apt-get install "
+    "--no-install-recommends postgresql-15. La version 12.4 demande 2048 Mo ; voir "
+    "https://wiki.example/Apt pour la variable APT_CONFIG."
+)
+EN_CRON = "Put the job in /etc/cron.d/backup with MAILTO=ops and run it at 02:30 with run-parts --test."
+FR_CRON = "Placez la tâche dans /etc/cron.d/backup avec MAILTO=ops et lancez-la à 02:30 avec run-parts --test."
+EN_OTHER = "Our telework policy changed in 2021: ask your manager before working from another province."
+
+
+def candidates():
+    return [
+        Candidate("s:apt-en", "s", "en", "Installing packages", EN_APT),
+        Candidate("s:apt-fr", "s", "fr", "Installer des paquets", FR_APT),
+        Candidate("s:cron-en", "s", "en", "Scheduled jobs", EN_CRON),
+        Candidate("s:cron-fr", "s", "fr", "Tâches planifiées", FR_CRON),
+        Candidate("s:other-en", "s", "en", "Telework", EN_OTHER),
+    ]
+
+
+def test_anchors_are_what_translation_leaves_alone():
+    found = anchors("", EN_APT)
+    for token in ("/etc/apt/sources.list", "--no-install-recommends", "12.4", "2048", "apt_config"):
+        assert token in found
+    assert "edit" not in found and "packages" not in found
+
+
+def test_versions_sharing_code_and_numbers_are_paired_and_nothing_else():
+    found = {(en, fr) for en, fr, _ in pair(candidates())}
+    assert found == {("s:apt-en", "s:apt-fr"), ("s:cron-en", "s:cron-fr")}
+    assert all(0 < c <= 1 for _, _, c in pair(candidates()))
+
+
+def test_a_language_marker_in_the_title_or_path_pairs_pages_with_nothing_else_in_common():
+    assert pattern_key("Onboarding (fr)", "https://w/x?title=Onboarding_(fr)")[0] == "onboarding"
+    assert pattern_key("Onboarding", "")[0] == ""  # no marker: no pattern
+    docs = [
+        Candidate("w:a", "w", "en", "Onboarding", "Welcome to the team.", "https://w/en/onboarding"),
+        Candidate("w:b", "w", "fr", "Onboarding (fr)", "Bienvenue dans l'équipe.", "https://w/fr/onboarding"),
+    ]
+    assert [(en, fr) for en, fr, _ in pair(docs)] == [("w:a", "w:b")]
+
+
+def test_crawl_pairs_unmarked_twins_and_search_shows_one_result(savoir_factory, memory_content):
+    memory_content["wiki"] = {
+        "apt-en": {"title": "Installing packages", "text": EN_APT, "language": "en"},
+        "apt-fr": {"title": "Installer des paquets", "text": FR_APT, "language": "fr"},
+        "cron-en": {"title": "Scheduled jobs", "text": EN_CRON, "language": "en"},
+        "cron-fr": {"title": "Tâches planifiées", "text": FR_CRON, "language": "fr"},
+        # an explicit link is never overridden
+        "linked-en": {"title": "Backups", "text": "Run backup.sh at 02:30 with MAILTO=ops.", "language": "en"},
+        "linked-fr": {
+            "title": "Sauvegardes",
+            "text": "Lancez backup.sh à 02:30 avec MAILTO=ops.",
+            "language": "fr",
+            "translation_of": "wiki:linked-en",
+        },
+    }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    index = savoir.open_index()
+    inferred = load_map(index.path)
+    assert inferred == {"wiki:apt-fr": "wiki:apt-en", "wiki:cron-fr": "wiki:cron-en"}
+    results = Searcher(index, savoir.store).search(SearchRequest("sources.list postgresql-15"))
+    assert [h.id for h in results.hits] == ["wiki:apt-en"]
+    assert results.hits[0].alternates == {"fr": "memory://wiki/apt-fr"}
+    french = Searcher(index, savoir.store).search(SearchRequest("paquets sources.list"))
+    assert [h.id for h in french.hits] == ["wiki:apt-fr"]
