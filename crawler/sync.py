@@ -27,6 +27,7 @@ from connectors.base import (
 )
 from crawler.http import FetchError
 from indexer.index import SearchIndex
+from indexer.index_lock import IndexBusy
 from indexer.store import Store, now
 
 log = logging.getLogger(__name__)
@@ -281,7 +282,10 @@ class SourceSync:
         self.heartbeat()
         self._since_index += len(upserts) + len(deletions)
         if self.index is not None and self._since_index >= self.index_every:
-            self.index.catch_up(self.store)
+            try:
+                self.index.catch_up(self.store)
+            except IndexBusy as exc:  # another process writes the index; the store has the batch
+                log.info("index not updated mid-run (replayed later): %s", exc)
             self._since_index = 0
 
     def _tombstone_missing(self, report: RunReport) -> None:

@@ -233,12 +233,14 @@ class SearchIndex:
         *,
         progress: Progress | None = None,
         chunk: int = 2000,
-        wait: float = WRITER_TIMEOUT,
+        wait: float | None = None,
     ) -> int:
         """Apply every store change past the watermark; return how many documents.
 
-        Raises :class:`IndexBusy` when another process holds the index for *wait* seconds.
+        Raises :class:`IndexBusy` when another process holds the index for *wait* seconds
+        (default :data:`WRITER_TIMEOUT`).
         """
+        wait = WRITER_TIMEOUT if wait is None else wait
         with self._write_lock, self._lock.hold(wait, "the index update"):
             oldest = store.oldest_change_seq()
             if oldest and self.watermark < oldest - 1:
@@ -283,7 +285,9 @@ class SearchIndex:
                 progress(len(ids))
         return applied
 
-    def retwin(self, store: Store, ids: list[str], inferred: dict[str, str], wait: float = WRITER_TIMEOUT) -> None:
+    def retwin(
+        self, store: Store, ids: list[str], inferred: dict[str, str], wait: float = WRITER_TIMEOUT
+    ) -> None:
         """Re-index *ids* now that :mod:`indexer.twins` paired them as *inferred* says."""
         with self._write_lock, self._lock.hold(wait, "the twin update"):
             self.inferred_twins = dict(inferred)
@@ -294,7 +298,9 @@ class SearchIndex:
                 return
             with self._writer(self.ix, len(present), timeout=WRITER_TIMEOUT) as writer:
                 for doc_id in present:
-                    writer.update_document(**index_fields(docs[doc_id], self.communities, self.inferred_twins))
+                    writer.update_document(
+                        **index_fields(docs[doc_id], self.communities, self.inferred_twins)
+                    )
 
     def rebuild(
         self,

@@ -185,3 +185,24 @@ def test_change_log_is_pruned_once_indexed_and_an_older_index_rebuilds(
     with stale.searcher() as s:
         assert s.doc_count() == 12
     stale.close()
+
+
+def test_an_index_held_by_another_process_never_fails_the_run(savoir_factory, memory_content, monkeypatch):
+    """The store has every batch; the index catches up when its writer lets go."""
+    from indexer import index as index_module
+    from indexer.index_lock import IndexLock
+
+    memory_content["wiki"] = {f"p{i}": {"text": f"Page {i} about telework."} for i in range(30)}
+    savoir = savoir_factory([memory_source()], crawler={"batch_size": 5, "index_every": 10})
+    savoir.open_index()
+    monkeypatch.setattr(index_module, "WRITER_TIMEOUT", 0.2)
+    other = IndexLock(savoir.settings.index_dir.with_name("index.lock"))
+    assert other.acquire(0)  # "another process" holds the index for the whole run
+    try:
+        (report,) = savoir.crawl()
+    finally:
+        other.release()
+    assert report.added == 30 and report.status == "success", report.summary()
+    assert savoir.store.counts()["documents"] == 30
+    assert savoir.open_index().catch_up(savoir.store) == 30
+    assert savoir.open_index().doc_count() == 30
