@@ -172,3 +172,24 @@ def test_a_timeout_or_5xx_never_deletes(tmp_path):
         (again,) = savoir.crawl(full=True)
         assert again.deleted == 0 and ghost.id in savoir.store.live_ids("faulty"), again.summary()
         savoir.close()
+
+
+def test_robots_exclusions_do_not_make_a_run_partial(tmp_path):
+    from tests.faultserver import FaultConfig, FaultServer
+
+    home = page("Home", "Intranet home.", ["/page/one.html", "/private/payroll.html", "/page/two.html"])
+    with FaultServer(FaultConfig(pages={"/": home})) as server:
+        source = SourceConfig(
+            id="site",
+            kind="web",
+            agency="records",
+            settings={"start_urls": [f"{server.base}/"], "sitemaps": []},
+        )
+        savoir = Savoir(make_settings(tmp_path, http={"min_delay": 0.0, "jitter": 0.0}), [source])
+        (report,) = savoir.crawl()
+        run = savoir.store.runs("site")[0]
+        savoir.close()
+    assert report.status == "success" and report.failed == 0, report.summary()
+    assert report.excluded == {"robots": 1} and run["excluded"] == {"robots": 1}
+    assert "(excluded: 1 robots)" in report.summary()
+    assert server.hits.get("/private/payroll.html", 0) == 0
