@@ -201,6 +201,23 @@ def test_status_reads_the_index_without_writing_or_waiting(tmp_path, site):
         started = time.monotonic()
         status = _run(settings, "status", timeout=30)
         assert time.monotonic() - started < 15
+        # serve does not wait for the writer either: it serves what the index holds
+        _, port = site
+        server = _cli(settings, "serve")
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    answer = requests.get(f"http://127.0.0.1:{port}/static/savoir.css", timeout=5)
+                    break
+                except requests.ConnectionError:
+                    assert server.poll() is None, server.stderr.read()
+                    assert time.monotonic() < deadline, "serve waited for the index writer"
+                    time.sleep(0.2)
+            assert answer.status_code == 200
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     finally:
         lock.release()
     assert status.returncode == 0, status.stderr
