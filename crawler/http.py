@@ -49,6 +49,27 @@ class HostSlot:
     latency: float = 0.0  # smoothed seconds per response
 
 
+class HostSlots:
+    """The politeness slots of every host, shared by all sessions of a process: two runs
+    (the worker's threads) reading one host take turns, as one run's requests do."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, HostSlot] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host: str, concurrency: int) -> HostSlot:
+        with self._lock:
+            slot = self._slots.get(host)
+            if slot is None:
+                slot = HostSlot(inflight=threading.Semaphore(max(1, concurrency)))
+                self._slots[host] = slot
+            return slot
+
+
+#: the process's slots (a session may be given its own, e.g. for a benchmark)
+SHARED_SLOTS = HostSlots()
+
+
 @dataclass
 class HttpStats:
     requests: Counter = field(default_factory=Counter)  # per host
@@ -106,6 +127,7 @@ class HttpSession:
         cache: HttpCache | None = None,
         clock=time.monotonic,
         sleep=time.sleep,
+        slots: HostSlots | None = None,
     ) -> None:
         self.settings = settings or HttpSettings()
         self._session = requests.Session()
@@ -113,8 +135,7 @@ class HttpSession:
         if self.settings.contact:
             self._session.headers["From"] = self.settings.contact
         self._session.max_redirects = self.settings.max_redirects
-        self._slots: dict[str, HostSlot] = {}
-        self._slots_lock = threading.Lock()
+        self._slots = slots or SHARED_SLOTS
         self._robots: dict[str, Protego | None] = {}
         self._robots_text: dict[str, str | None] = {}
         self._robots_lock = threading.Lock()
@@ -127,12 +148,7 @@ class HttpSession:
 
     # -- politeness -----------------------------------------------------------
     def _slot(self, host: str) -> HostSlot:
-        with self._slots_lock:
-            slot = self._slots.get(host)
-            if slot is None:
-                slot = HostSlot(inflight=threading.Semaphore(max(1, self.settings.per_host_concurrency)))
-                self._slots[host] = slot
-            return slot
+        return self._slots.get(host, self.settings.per_host_concurrency)
 
     def host_delay(self, host: str) -> float:
         """The current minimum gap between two requests to *host*."""

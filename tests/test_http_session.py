@@ -217,3 +217,23 @@ def test_a_web_run_fetches_robots_txt_once_and_paces_every_request(tmp_path):
         (round(g, 3), p) for g, (_, p, _) in zip(gaps(times), server.log[1:], strict=False)
     ]
     assert report.added == 3 and report.failed == 1  # home, one, two; the loop is a failure
+
+
+def test_two_runs_reading_one_host_share_its_slot(server):
+    """The worker runs sources in threads, each with its own session: one host, one pace."""
+    import threading
+
+    sessions = [session(min_delay=0.3), session(min_delay=0.3)]
+
+    def read(http: HttpSession, name: str) -> None:
+        for i in range(3):
+            http.get(f"{server.base}/page/{name}{i}")
+
+    threads = [threading.Thread(target=read, args=(s, n)) for s, n in zip(sessions, "ab", strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    times = server.times("/page/")
+    assert len(times) == 6
+    assert min(gaps(sorted(times))) >= 0.2, gaps(sorted(times))
