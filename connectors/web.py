@@ -392,6 +392,24 @@ class WebConnector(Connector):
                 state.failed.add(url)
             yield Failure(self.doc_id(url), f"{url}: {exc.reason}", transient=exc.transient, gone=gone)
             return
+        document = False
+        for item in self._read_page(resp, url, depth, state, scope, sitemap, starts):
+            document = document or isinstance(item, Document)
+            yield item
+        if not document and getattr(resp, "from_cache", False):
+            # a hub, a duplicate, a redirect or a file: its 304 is not an unchanged document
+            self.http.not_a_page(resp)
+
+    def _read_page(
+        self,
+        resp: Any,
+        url: str,
+        depth: int,
+        state: CrawlState,
+        scope: Scope,
+        sitemap: dict[str, str | None],
+        starts: set[str],
+    ) -> Iterator[Item]:
         final = normalise_url(resp.url) or url
         if final != url:
             if final in state.seen:

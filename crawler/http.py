@@ -210,6 +210,13 @@ class HttpSession:
         parser = self._robots_for(url)
         return parser is None or parser.can_fetch(url, self.settings.user_agent)
 
+    def not_a_page(self, resp: requests.Response) -> None:
+        """A connector says a response revalidated by a 304 gave no document (a hub page,
+        a duplicate): it leaves the count of unchanged pages, which then adds up."""
+        if getattr(resp, "from_cache", False) and not getattr(resp, "_savoir_discounted", False):
+            resp._savoir_discounted = True  # type: ignore[attr-defined]
+            self.stats.not_modified -= 1
+
     # -- requests -------------------------------------------------------------
     def get(
         self, url: str, *, params: dict | None = None, headers: dict | None = None, auxiliary: bool = False
