@@ -38,6 +38,7 @@ from connectors.base import (
     ConnectorConfigError,
     Contribution,
     Document,
+    Exclusion,
     Failure,
     Item,
     Person,
@@ -126,11 +127,15 @@ class FilesConnector(Connector):
 
     def _walk(self) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
         """(POSIX relative path, path) of every file to read, sorted by relative path,
-        and (relative folder, reason) of every folder that could not be listed."""
+        and (relative folder, reason) of every folder that could not be listed.
+
+        Files left out on purpose are kept in ``self._left_out`` as (relative path, kind):
+        ``type`` (no reader for it) or ``scope`` (include/exclude)."""
         root = self._root()
         real_root = root.resolve()
         found: list[tuple[str, Path]] = []
         unlisted: list[tuple[str, str]] = []
+        self._left_out: list[tuple[str, str]] = []
 
         def onerror(exc: OSError) -> None:
             folder = Path(exc.filename).relative_to(root).as_posix() if exc.filename else "?"
@@ -146,12 +151,17 @@ class FilesConnector(Connector):
             )
             for name in filenames:
                 rel, path = _join(rel_dir, name), base / name
-                if name.startswith((".", "~$")) or path.suffix.lower() not in READERS:
+                if name.startswith((".", "~$")):
+                    continue
+                if path.suffix.lower() not in READERS:
+                    self._left_out.append((rel, "type"))
                     continue
                 if path.is_symlink() and real_root not in path.resolve().parents:
                     continue  # never read outside the configured folder
                 if self._included(rel) and not self._excluded(rel):
                     found.append((rel, path))
+                else:
+                    self._left_out.append((rel, "scope"))
         return sorted(found), sorted(unlisted)
 
     def _included(self, rel: str) -> bool:
@@ -185,6 +195,10 @@ class FilesConnector(Connector):
             yield Failure(
                 self.doc_id(folder + "/"), f"{folder}/: cannot list folder ({reason})", transient=True
             )
+        if after is None:  # counted once per run, not again when a run resumes
+            for rel, kind in sorted(self._left_out):
+                why = "no reader for this type of file" if kind == "type" else "left out by include/exclude"
+                yield Exclusion(self.doc_id(rel), kind, f"{rel}: {why}")
         for rel, path in files:
             if after is not None and rel <= after:
                 continue

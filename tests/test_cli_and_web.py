@@ -242,6 +242,7 @@ def test_every_failure_is_reachable_from_status(tmp_path):
     (share / "good.txt").write_text("Telework guidance for public servants.")
     for i in range(8):
         (share / f"broken{i}.pdf").write_bytes(b"%PDF-1.4 not really")
+    (share / "budget.xlsx").write_bytes(b"PK spreadsheet")  # no reader: an exclusion
     (tmp_path / "sources.toml").write_text(
         f'[[source]]\nid = "share"\nkind = "files"\nagency = "records"\n[source.settings]\nroot = "{share}"\n'
     )
@@ -253,7 +254,9 @@ def test_every_failure_is_reachable_from_status(tmp_path):
     assert "... and 3 more: savoir status share --failures" in crawl.stdout
     assert "pypdf" not in crawl.stderr and "WARNING" not in crawl.stderr, crawl.stderr
 
+    assert "8 failed (excluded: 1 type)" in crawl.stdout
     status = run_cli("--config", str(settings), "status")
+    assert "excluded (not failures): 1 type" in status.stdout
     assert status.stdout.count("failed: share:broken") == 5
     assert "... and 3 more failures: savoir status share --failures" in status.stdout
     seen = []
