@@ -257,7 +257,7 @@ def test_every_failure_is_reachable_from_status(tmp_path):
     assert "8 failed (excluded: 1 type)" in crawl.stdout
     status = run_cli("--config", str(settings), "status")
     assert "excluded (not failures): 1 type" in status.stdout
-    assert status.stdout.count("failed: share:broken") == 5
+    assert status.stdout.count("failed: broken") == 5
     assert "... and 3 more failures: savoir status share --failures" in status.stdout
     seen = []
     for page in (1, 2, 3):
@@ -266,7 +266,7 @@ def test_every_failure_is_reachable_from_status(tmp_path):
         )
         assert listing.returncode == 0, listing.stderr
         assert f"page {page} of 3" in listing.stdout
-        seen += [line for line in listing.stdout.splitlines() if line.startswith("  failed: share:broken")]
+        seen += [line for line in listing.stdout.splitlines() if line.startswith("  failed: broken")]
         assert ("next: savoir status share --failures --page" in listing.stdout) == (page < 3)
     assert len(seen) == len(set(seen)) == 8
     beyond = run_cli(

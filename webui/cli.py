@@ -82,15 +82,17 @@ def run_app(app, host: str, port: int, threads: int = 8, announce: str = "") -> 
         server.close()
 
 
+def _failure_text(ref: str, reason: str) -> str:
+    """A failure in one line; reasons usually start with the URL or path the ref names: say it once."""
+    return reason if ref.split(":", 1)[-1] in reason else f"{ref}: {reason}"
+
+
 def print_reports(reports) -> None:
     """Each run's summary with the reasons of its first failures (all: ``status SOURCE --failures``)."""
     for report in reports:
         echo(report.summary())
         for ref, reason in report.failures[:FAILURES_SHOWN]:
-            # reasons usually start with the URL or path the ref names: say it once
-            echo(
-                f"    failed: {reason}" if ref.split(":", 1)[-1] in reason else f"    failed: {ref}: {reason}"
-            )
+            echo(f"    failed: {_failure_text(ref, reason)}")
         more = len(report.failures) - FAILURES_SHOWN
         if more > 0:
             echo(f"    ... and {more} more: savoir status {report.source_id} --failures")
@@ -381,7 +383,7 @@ def _print_run(store, source_id: str, docs: int, run: dict, after: str) -> None:
     )
     total = store.count_failures(run["id"]) if run["failed"] else 0
     for failure in store.run_failures(run["id"], limit=FAILURES_SHOWN) if total else []:
-        echo(f"{'':<28}failed: {failure['ref']}: {failure['reason']}")
+        echo(f"{'':<28}failed: {_failure_text(failure['ref'], failure['reason'])}")
     if total > FAILURES_SHOWN:
         echo(f"{'':<28}... and {total - FAILURES_SHOWN} more failures: savoir status {source_id} --failures")
 
@@ -406,7 +408,7 @@ def _print_failures(store, source_id: str, page: int, per_page: int) -> None:
     )
     for failure in rows:
         kind = "for now" if failure["transient"] else "failed"
-        echo(f"  {kind}: {failure['ref']}: {failure['reason']}")
+        echo(f"  {kind}: {_failure_text(failure['ref'], failure['reason'])}")
     if page < pages:
         echo(f"next: savoir status {source_id} --failures --page {page + 1}")
 
