@@ -125,7 +125,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(data_dir: Path, port: int, config: str | None, log_path: Path) -> subprocess.Popen:
+def start_server(
+    data_dir: Path, port: int, config: str | None, log_path: Path, startup: float = 120.0
+) -> subprocess.Popen:
     env = dict(os.environ, SAVOIR_STORE_DATA_DIR=str(data_dir.resolve()))
     savoir = Path(sys.executable).with_name("savoir")
     command = [str(savoir) if savoir.exists() else "savoir"]
@@ -135,7 +137,7 @@ def start_server(data_dir: Path, port: int, config: str | None, log_path: Path) 
     # the server's log goes to a file: a pipe nobody reads fills up and blocks its logging
     log = open(log_path, "wb")  # noqa: SIM115 - closed when the bench exits
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + startup
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"savoir serve exited: {log_path.read_text(errors='replace')[-2000:]}")
@@ -145,7 +147,10 @@ def start_server(data_dir: Path, port: int, config: str | None, log_path: Path) 
         except OSError:
             time.sleep(0.2)
     process.terminate()
-    raise SystemExit("savoir serve did not listen within 120 s")
+    raise SystemExit(
+        f"savoir serve did not listen within {startup:.0f} s (see {log_path}: an index built with other "
+        "communities or an older schema is rebuilt first; pass --startup-timeout)"
+    )
 
 
 def rss_mb(pid: int) -> float:
@@ -301,6 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hostile", type=float, default=0.05, help="share of hostile requests in the mix")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds a request may take")
     parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument("--startup-timeout", type=float, default=120.0, help="seconds to wait for the server")
     parser.add_argument("--server-log", default="fuzz_load-server.log", help="where the server's log goes")
     parser.add_argument("--skip-fuzz", action="store_true")
     parser.add_argument("--skip-load", action="store_true")
@@ -311,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"no index in {data_dir}: build one with `savoir demo --no-serve` (or crawl) first")
     port = args.port or free_port()
     log_path = Path(args.server_log)
-    server = start_server(data_dir, port, args.config, log_path)
+    server = start_server(data_dir, port, args.config, log_path, args.startup_timeout)
     try:
         warm = Client(port, args.timeout)
         for query in REALISTIC_QUERIES:  # the first search of a word reads its postings
