@@ -435,21 +435,69 @@ def clause_query(
         alt = clause_query(alternative, language, cross_language=cross_language, learned=learned)
         if alt is not None:
             leaves.append(alt)
-    # one term in one field counts once, at the highest weight any route gave it (the
-    # glossary, the learned table, a cognate and the raw word may all reach "signal")
-    best: dict[tuple[str, str], Term] = {}
+    # one term in one field is one leaf: routes that agree (the glossary, the learned
+    # table, a cognate, the raw word all reaching "signal") add their weights
+    merged: dict[tuple[str, str], float] = {}
     others = []
     for leaf in leaves:
         if type(leaf) is Term:
             key = (leaf.fieldname, leaf.text)
-            if key not in best or leaf.boost > best[key].boost:
-                best[key] = leaf
+            merged[key] = merged.get(key, 0.0) + leaf.boost
         else:
             others.append(leaf)
-    unique = list(best.values()) + list({repr(leaf): leaf for leaf in others}.values())
+    unique = [Term(f, t, boost=b) for (f, t), b in merged.items()]
+    unique += list({repr(leaf): leaf for leaf in others}.values())
+    if language in FAMILIES and cross_language:
+        unique = _capped(unique, language)
     if not unique:
         return None
     return Or(unique) if len(unique) > 1 else unique[0]
+
+
+#: all the routes of one clause into one field of the other language together weigh at
+#: most this share of the query's own language in that field: a page in the query's
+#: language that has the word is never outranked by a translation of it piling up
+CROSS_CAP = 2.5
+
+
+def _weight(leaf: Query) -> float:
+    if isinstance(leaf, And):
+        return sum(_weight(q) for q in leaf.subqueries)
+    return float(getattr(leaf, "boost", 1.0))
+
+
+def _scaled(leaf: Query, factor: float) -> Query:
+    if isinstance(leaf, Term):
+        return Term(leaf.fieldname, leaf.text, boost=leaf.boost * factor)
+    if isinstance(leaf, Phrase):
+        return Phrase(leaf.fieldname, leaf.words, slop=leaf.slop, boost=leaf.boost * factor)
+    if isinstance(leaf, And):
+        return And([_scaled(q, factor) for q in leaf.subqueries])
+    return leaf
+
+
+def _field_of(leaf: Query) -> str | None:
+    if isinstance(leaf, Term | Phrase):
+        return leaf.fieldname
+    if isinstance(leaf, And) and leaf.subqueries and all(isinstance(q, Term) for q in leaf.subqueries):
+        fields = {q.fieldname for q in leaf.subqueries}
+        return fields.pop() if len(fields) == 1 else None
+    return None
+
+
+def _capped(leaves: list[Query], language: str) -> list[Query]:
+    """Scale the other language's leaves of one clause down to :data:`CROSS_CAP`, field by field."""
+    other = "fr" if language == "en" else "en"
+    caps = dict(zip(FAMILIES[other], (CROSS_CAP * TITLE_FACTOR, CROSS_CAP), strict=True))
+    totals: dict[str, float] = {}
+    for leaf in leaves:
+        name = _field_of(leaf)
+        if name in caps:
+            totals[name] = totals.get(name, 0.0) + _weight(leaf)
+    factors = {name: caps[name] / total for name, total in totals.items() if total > caps[name]}
+    if not factors:
+        return leaves
+    return [_scaled(leaf, factors[name]) if (name := _field_of(leaf)) in factors else leaf for leaf in leaves]
 
 
 class AtLeast(Or):

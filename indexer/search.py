@@ -33,6 +33,13 @@ from indexer.vocabulary import MAX_WORD
 
 log = logging.getLogger(__name__)
 
+#: fewer documents than this with every word (a page of results): the search also shows
+#: those with most of the words, after them. Through a translation a page rarely has every
+#: word of a long query, and a few noisy matches must not hide it (bench/relevance/debian.py)
+MIN_STRICT_HITS = 10
+#: "did you mean" is looked for when fewer documents than this have every word
+SUGGEST_BELOW = 3
+
 FACETS = ("agency", "source", "kind", "lang", "communities", "year")
 #: query prefixes that filter instead of matching text: prefix -> index field
 FILTER_FIELDS = {
@@ -198,7 +205,7 @@ class Searcher:
         store: Store,
         glossary: Glossary | None = None,
         *,
-        min_hits: int = 3,
+        min_hits: int = MIN_STRICT_HITS,
         cross_language: bool = True,
         expert_depth: int = 100,
         budget: SearchBudget | None = None,
@@ -278,7 +285,8 @@ class Searcher:
                 outcome.ranked = results.ranked_documents(self.expert_depth)
                 page_hits = results.collapsed()[(page - 1) * size : page * size]
                 outcome.hits = self._hits(searcher, page_hits, query, allow, prefer)
-                if (outcome.total < self.min_hits or outcome.relaxed) and text.strip():
+                few = min(self.min_hits, SUGGEST_BELOW)
+                if (outcome.total < few or (outcome.relaxed and strict_total < few)) and text.strip():
                     if time.perf_counter() > deadline:
                         limits.append("time")
                     else:
