@@ -254,14 +254,17 @@ def twin_units(pairs: Iterable[tuple[tuple[str, str], tuple[str, str]]]) -> Iter
         yield from align_paragraphs(split_blocks(en_text), split_blocks(fr_text))
 
 
-def learn_from_store(store, languages: dict[str, str] | None = None) -> TranslationTable:
-    """Learn from every EN/FR twin pair the store holds (``translation_of`` links).
+def learn_from_store(
+    store, languages: dict[str, str] | None = None, paired: dict[str, str] | None = None
+) -> TranslationTable:
+    """Learn from every EN/FR twin pair the store holds (``translation_of`` links) and
+    from the pairs :mod:`indexer.twins` found (*paired*: document -> its twin's id).
 
     *languages* maps a document id to its index language when known (the index's
     ``lang`` field); otherwise the stated language decides.
     """
     docs = {}
-    links = []
+    links = list((paired or {}).items())
     for doc in store.iter_documents():
         lang = (languages or {}).get(doc.id) or doc.language
         if lang in ("en", "fr"):
@@ -320,8 +323,11 @@ def refresh(store, index, *, force: bool = False) -> TranslationTable | None:
 
     Returns the new table, or None when the one in place is still current.
     """
+    from indexer.twins import load_map
+
     current = TranslationTable.load(index.path)
-    twins = twin_count(store)
+    paired = load_map(index.path)
+    twins = twin_count(store) + len(paired)
     if not force and (twins == 0 or twins < max(current.twins, 1) * RELEARN_GROWTH):
         return None
     languages = {}
@@ -329,6 +335,6 @@ def refresh(store, index, *, force: bool = False) -> TranslationTable | None:
         for fields in searcher.all_stored_fields():
             if fields.get("lang") in ("en", "fr"):
                 languages[fields["id"]] = fields["lang"]
-    table = learn_from_store(store, languages)
+    table = learn_from_store(store, languages, paired)
     table.save(index.path)
     return table

@@ -78,3 +78,9 @@ def test_crawl_pairs_unmarked_twins_and_search_shows_one_result(savoir_factory, 
     assert results.hits[0].alternates == {"fr": "memory://wiki/apt-fr"}
     french = Searcher(index, savoir.store).search(SearchRequest("paquets sources.list"))
     assert [h.id for h in french.hits] == ["wiki:apt-fr"]
+    # the pairs found feed the translations learned at the next reindex, with the linked one
+    from indexer.translations import TranslationTable
+
+    savoir.reindex()
+    assert TranslationTable.load(index.path).twins == 3
+    assert load_map(index.path) == inferred  # kept across the rebuild's swap
