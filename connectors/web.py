@@ -460,7 +460,9 @@ class WebConnector(Connector):
             state.failed.add(native)
             yield Failure(self.doc_id(native), f"{native}: no text in the page's main content")
             return
-        digest = hashlib.sha256(page.text.encode("utf-8")).hexdigest()[:16]
+        # the same text under another declared language is a twin (an untranslated
+        # fallback at /fr/), never a duplicate: the language is part of the key
+        digest = hashlib.sha256(f"{page.language or ''}\0{page.text}".encode()).hexdigest()[:16]
         owner = state.claim(native, digest)
         if owner is not None:
             log.debug("%s: %s repeats the text of %s; skipped", self.source.id, native, owner)

@@ -180,6 +180,19 @@ def test_languages_and_twins(site, http):
     assert docs["/docs/orphan.html"].translation_of is None
 
 
+def test_untranslated_fallback_is_a_french_twin_not_a_duplicate(site, http):
+    # a /fr/ page that declares French and hreflang, whose body is still the English text
+    root = site.root / "docs"
+    english = (root / "access-to-information.html").read_text("utf-8")
+    french = (root / "fr" / "acces-information.html").read_text("utf-8")
+    fallback = french[: french.index("<body>")] + english[english.index("<body>") :]
+    (root / "fr" / "acces-information.html").write_text(fallback.replace('href="index.html"', 'href="../index.html"'), "utf-8")
+    docs = by_path(run_connector(make(site, http)), site)
+    en, fr = docs["/docs/access-to-information.html"], docs["/docs/fr/acces-information.html"]
+    assert en.text == fr.text
+    assert fr.language == "fr" and fr.translation_of == en.id
+
+
 def test_canonical_and_content_duplicates_collapse(site, http):
     run = run_connector(make(site, http))
     urls = [doc.url for doc in run.docs]
