@@ -43,6 +43,10 @@ TITLE_WEIGHT = 0.3
 #: anchors in more than this share of a source's documents say nothing
 MAX_ANCHOR_SHARE = 0.05
 MIN_ANCHOR_DF_CAP = 20
+#: and an anchor in more documents than this never pairs two (bounded work per document)
+MAX_ANCHOR_DF = 60
+#: a document's candidates come from the documents sharing one of its rarest anchors
+CANDIDATE_ANCHORS = 12
 MAX_ANCHORS = 400  # per document: the first ones (long pages repeat themselves)
 
 _ANCHORS = re.compile(
@@ -92,18 +96,32 @@ def pattern_key(title: str, url: str) -> tuple[str, str]:
     return strip(title), strip(path)
 
 
-def _title_similarity(en: str, fr: str, table) -> float:
-    """Share of the English title's words whose learned translation is in the French title."""
-    if table is None:
-        return 0.0
-    from indexer.query import analyse
+class _TitleTerms:
+    """Titles' index terms (analysed once each) and how well two titles translate."""
 
-    en_terms = set(analyse("en", en))
-    fr_terms = set(analyse("fr", fr))
-    if not en_terms or not fr_terms:
-        return 0.0
-    hits = sum(1 for t in en_terms if t in fr_terms or any(f in fr_terms for f, _ in table.translate(t, "en")))
-    return hits / len(en_terms)
+    def __init__(self, table) -> None:
+        self.table = table
+        self.cache: dict[tuple[str, str], frozenset[str]] = {}
+
+    def terms(self, language: str, title: str) -> frozenset[str]:
+        key = (language, title)
+        if key not in self.cache:
+            from indexer.query import analyse
+
+            self.cache[key] = frozenset(analyse(language, title))
+        return self.cache[key]
+
+    def similarity(self, en: str, fr: str) -> float:
+        """Share of the English title's words whose learned translation is in the French title."""
+        if self.table is None:
+            return 0.0
+        en_terms, fr_terms = self.terms("en", en), self.terms("fr", fr)
+        if not en_terms or not fr_terms:
+            return 0.0
+        hits = sum(
+            1 for t in en_terms if t in fr_terms or any(f in fr_terms for f, _ in self.table.translate(t, "en"))
+        )
+        return hits / len(en_terms)
 
 
 def pair(docs: Iterable[Candidate], table=None) -> list[tuple[str, str, float]]:
@@ -115,14 +133,14 @@ def pair(docs: Iterable[Candidate], table=None) -> list[tuple[str, str, float]]:
     bags = {d.id: anchors(d.title, d.text) for d in (*english, *french)}
     df = Counter(a for bag in bags.values() for a in set(bag))
     total = len(bags)
-    cap = max(MIN_ANCHOR_DF_CAP, int(MAX_ANCHOR_SHARE * total))
+    cap = min(MAX_ANCHOR_DF, max(MIN_ANCHOR_DF_CAP, int(MAX_ANCHOR_SHARE * total)))
     idf = {a: math.log(1 + total / n) for a, n in df.items() if 1 < n <= cap}
-    norms = {i: math.sqrt(sum(idf.get(a, 0.0) ** 2 for a in bag)) for i, bag in bags.items()}
+    weights = {i: {a: idf[a] ** 2 for a in bag if a in idf} for i, bag in bags.items()}
+    norms = {i: math.sqrt(sum(w.values())) for i, w in weights.items()}
     postings: dict[str, list[str]] = defaultdict(list)
     for d in french:
-        for a in bags[d.id]:
-            if a in idf:
-                postings[a].append(d.id)
+        for a in weights[d.id]:
+            postings[a].append(d.id)
     keys: dict[str, dict[str, list[str]]] = {"title": defaultdict(list), "path": defaultdict(list)}
     for d in french:
         title_key, path_key = pattern_key(d.title, d.url)
@@ -131,24 +149,28 @@ def pair(docs: Iterable[Candidate], table=None) -> list[tuple[str, str, float]]:
         if path_key:
             keys["path"][path_key].append(d.id)
     by_id = {d.id: d for d in (*english, *french)}
+    titles = _TitleTerms(table)
     scores: dict[str, dict[str, float]] = {}
     for d in english:
-        shared: dict[str, float] = defaultdict(float)
-        for a in bags[d.id]:
-            w = idf.get(a)
-            if w:
-                for other in postings.get(a, ()):
-                    shared[other] += w * w
-        cand = {
-            other: s / (norms[d.id] * norms[other]) for other, s in shared.items() if norms[d.id] and norms[other]
-        }
+        mine = weights[d.id]
+        # candidates: the documents sharing one of its rarest anchors, or its pattern
+        rarest = sorted(mine, key=lambda a: -mine[a])[:CANDIDATE_ANCHORS]
+        found = {other for a in rarest for other in postings.get(a, ())}
         title_key, path_key = pattern_key(d.title, d.url)
+        patterned: Counter[str] = Counter()
         for kind, key in (("title", title_key), ("path", path_key)):
             for other in keys[kind].get(key, ()) if key else ():
-                cand[other] = cand.get(other, 0.0) + PATTERN_BONUS
+                patterned[other] += 1
+        cand = {}
+        for other in found | set(patterned):
+            theirs = weights[other]
+            small, big = (mine, theirs) if len(mine) <= len(theirs) else (theirs, mine)
+            dot = sum(w for a, w in small.items() if a in big)
+            cosine = dot / (norms[d.id] * norms[other]) if norms[d.id] and norms[other] else 0.0
+            cand[other] = cosine + PATTERN_BONUS * patterned[other]
         best = sorted(cand.items(), key=lambda kv: -kv[1])[:5]
         scores[d.id] = {
-            other: s + TITLE_WEIGHT * _title_similarity(d.title, by_id[other].title, table) for other, s in best
+            other: s + TITLE_WEIGHT * titles.similarity(d.title, by_id[other].title) for other, s in best
         }
     # mutual best matches, clear of the runner-up on both sides
     best_for_fr: dict[str, list[tuple[float, str]]] = defaultdict(list)
