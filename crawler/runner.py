@@ -24,6 +24,7 @@ from indexer.people import PeopleDirectory, load_people_directory
 from indexer.store import Store, now
 from indexer.translations import TranslationTable
 from indexer.translations import refresh as refresh_translations
+from indexer.twins import PAIR_AFTER_CRAWL_MAX
 from indexer.twins import refresh as refresh_twins
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,13 @@ class Savoir:
         if table is not None:
             log.info("learned %d translations from %d EN/FR twins", len(table), table.twins)
         try:
-            refresh_twins(self.store, index, table or TranslationTable.load(index.path), sources=sources)
+            refresh_twins(
+                self.store,
+                index,
+                table or TranslationTable.load(index.path),
+                sources=sources,
+                max_documents=None if force else PAIR_AFTER_CRAWL_MAX,
+            )
         except IndexBusy as exc:
             log.info("twins not paired now: %s", exc)
         except Exception:  # noqa: BLE001 - unpaired twins show as two results, nothing is lost

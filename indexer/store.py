@@ -705,19 +705,17 @@ class Store:
                 contributors.append(row.name)
         return out
 
-    def iter_documents(self, *, batch: int = 500) -> Iterator[StoredDocument]:
-        """Every live document, in id order (for a reindex)."""
+    def iter_documents(
+        self, *, batch: int = 500, sources: Sequence[str] | None = None
+    ) -> Iterator[StoredDocument]:
+        """Every live document (of *sources*, when given), in id order (for a reindex)."""
         last = ""
         while True:
             with self.engine.connect() as conn:
-                rows = list(
-                    conn.execute(
-                        select(documents)
-                        .where(documents.c.deleted.is_(False), documents.c.id > last)
-                        .order_by(documents.c.id)
-                        .limit(batch)
-                    )
-                )
+                query = select(documents).where(documents.c.deleted.is_(False), documents.c.id > last)
+                if sources is not None:
+                    query = query.where(documents.c.source_id.in_(list(sources)))
+                rows = list(conn.execute(query.order_by(documents.c.id).limit(batch)))
                 if not rows:
                     return
                 people_by_doc = self._people_for(conn, [r.id for r in rows])

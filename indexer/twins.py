@@ -92,7 +92,11 @@ def pattern_key(title: str, url: str) -> tuple[str, str]:
         cleaned = re.sub(r"[\s_\-/.:()]+", " ", cleaned).strip().lower()
         return cleaned if cleaned != re.sub(r"[\s_\-/.:()]+", " ", value).strip().lower() else ""
 
-    path = unquote(urlsplit(url).path + ("?" + urlsplit(url).query if urlsplit(url).query else "")) if url else ""
+    path = (
+        unquote(urlsplit(url).path + ("?" + urlsplit(url).query if urlsplit(url).query else ""))
+        if url
+        else ""
+    )
     return strip(title), strip(path)
 
 
@@ -119,7 +123,9 @@ class _TitleTerms:
         if not en_terms or not fr_terms:
             return 0.0
         hits = sum(
-            1 for t in en_terms if t in fr_terms or any(f in fr_terms for f, _ in self.table.translate(t, "en"))
+            1
+            for t in en_terms
+            if t in fr_terms or any(f in fr_terms for f, _ in self.table.translate(t, "en"))
         )
         return hits / len(en_terms)
 
@@ -224,19 +230,47 @@ def save_map(index_path: Path, found: list[tuple[str, str, float]]) -> None:
     os.replace(tmp, path)
 
 
-def refresh(store, index, table=None, *, sources: Iterable[str] | None = None) -> int:
+#: after a crawl, sources bigger than this are paired by the next ``savoir reindex`` only
+#: (pairing reads every document of the source: about a minute per 100k)
+PAIR_AFTER_CRAWL_MAX = 20_000
+
+
+def refresh(
+    store, index, table=None, *, sources: Iterable[str] | None = None, max_documents: int | None = None
+) -> int:
     """Pair the unmarked EN/FR versions of every source (or of *sources*) and re-index
-    the documents whose twin changed; returns how many changed."""
+    the documents whose twin changed; returns how many changed.
+
+    With *max_documents*, a source holding more documents than that is left as it is.
+    """
     with index.ix.searcher() as searcher:
         stored = {f["id"]: f for f in searcher.all_stored_fields()}
     previous = load_map(index.path)
     wanted = set(sources) if sources is not None else None
+    if max_documents is not None:
+        sizes = Counter(f.get("source") for f in stored.values())
+        big = {s for s, n in sizes.items() if n > max_documents}
+        for source in sorted(big & wanted if wanted is not None else big):
+            log.info(
+                "%s holds %d documents: its EN/FR versions are paired by savoir reindex",
+                source,
+                sizes[source],
+            )
+        wanted = (wanted if wanted is not None else set(sizes)) - big
     # documents with an explicit link (either end) are never paired here
-    linked = {i for i, f in stored.items() if f.get("twin") and f["twin"] != i and previous.get(i) != f["twin"]}
+    linked = {
+        i for i, f in stored.items() if f.get("twin") and f["twin"] != i and previous.get(i) != f["twin"]
+    }
     linked |= {f["twin"] for i, f in stored.items() if i in linked}
     by_source: dict[str, list[Candidate]] = defaultdict(list)
-    kept_pairs = [(en, fr, 1.0) for fr, en in previous.items() if wanted is not None and stored.get(fr, {}).get("source") not in wanted]
-    for doc in store.iter_documents():
+    if wanted is not None and not wanted:
+        return 0
+    kept_pairs = [
+        (en, fr, 1.0)
+        for fr, en in previous.items()
+        if wanted is not None and fr in stored and en in stored and stored[fr].get("source") not in wanted
+    ]
+    for doc in store.iter_documents(sources=sorted(wanted) if wanted is not None else None):
         fields = stored.get(doc.id)
         if fields is None or doc.id in linked or fields.get("lang") not in ("en", "fr"):
             continue

@@ -84,3 +84,19 @@ def test_crawl_pairs_unmarked_twins_and_search_shows_one_result(savoir_factory, 
     savoir.reindex()
     assert TranslationTable.load(index.path).twins == 3
     assert load_map(index.path) == inferred  # kept across the rebuild's swap
+
+
+def test_after_a_crawl_a_big_source_waits_for_reindex(savoir_factory, memory_content):
+    from indexer.twins import refresh
+
+    memory_content["wiki"] = {
+        "apt-en": {"title": "Installing packages", "text": EN_APT, "language": "en"},
+        "apt-fr": {"title": "Installer des paquets", "text": FR_APT, "language": "fr"},
+    }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    index = savoir.open_index()
+    assert load_map(index.path) == {"wiki:apt-fr": "wiki:apt-en"}
+    # as if the source were too big to pair after each crawl: what was found stays
+    assert refresh(savoir.store, index, sources=["wiki"], max_documents=1) == 0
+    assert load_map(index.path) == {"wiki:apt-fr": "wiki:apt-en"}
