@@ -237,12 +237,12 @@ class Savoir:
                 self.store.release_lease(lease, owner)
         if any(r.added or r.updated or r.deleted for r in reports):
             self.refresh_people()
-            self.refresh_translations(
+            self.refresh_cross_language(
                 index, sources=[r.source_id for r in reports if r.added or r.updated or r.deleted]
             )
         return reports
 
-    def refresh_translations(
+    def refresh_cross_language(
         self, index: SearchIndex, *, force: bool = False, sources: Sequence[str] | None = None
     ) -> None:
         """Relearn the translations beside the index when the twins grew, then pair the
@@ -305,7 +305,7 @@ class Savoir:
         index = SearchIndex(self.settings.index_dir, self.communities)
         count = index.rebuild(self.store, progress=progress)
         self._index = index
-        self.refresh_translations(index, force=True)
+        self.refresh_cross_language(index, force=True)
         return count
 
     def describe_settings(self, source: SourceConfig) -> list[dict[str, Any]]:

@@ -37,6 +37,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indexer.twins import load_map as load_twin_map
+
 log = logging.getLogger(__name__)
 
 SUFFIX = ".translations.json"
@@ -46,6 +48,8 @@ def table_path(index_path: Path) -> Path:
     """Where the table of the index at *index_path* is kept."""
     index_path = Path(index_path)
     return index_path.with_name(index_path.name + SUFFIX)
+
+
 ITERATIONS = 6
 #: a unit longer than this (in index terms) is cut: EM's cost is |e| x |f| per unit
 MAX_UNIT_TERMS = 60
@@ -165,6 +169,7 @@ def align_paragraphs(en: list[str], fr: list[str]) -> list[tuple[str, str]]:
 
 # --- IBM Model 1 ---------------------------------------------------------------------
 
+
 def _model1(units: list[tuple[list[int], list[int]]], null: int, iterations: int):
     """IBM Model 1 by EM, vectorised: (source ids, target ids, t(target | source), counts).
 
@@ -229,7 +234,11 @@ def learn(units: Iterable[tuple[str, str]], twins: int = 0, iterations: int = IT
     null = len(words)
     e_src, e_tgt, fr_given_en, counts = _model1(data, null, iterations)
     f_src, f_tgt, en_given_fr, _ = _model1([(f, e) for e, f in data], null, iterations)
-    reverse = {(int(f), int(e)): float(p) for f, e, p in zip(f_src, f_tgt, en_given_fr, strict=True) if p > MIN_WEIGHT / 4}
+    reverse = {
+        (int(f), int(e)): float(p)
+        for f, e, p in zip(f_src, f_tgt, en_given_fr, strict=True)
+        if p > MIN_WEIGHT / 4
+    }
     to_fr: dict[str, list[tuple[str, float]]] = defaultdict(list)
     to_en: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for e, f, p, n in zip(e_src, e_tgt, fr_given_en, counts, strict=True):
@@ -311,8 +320,10 @@ def twin_count(store) -> int:
 
     from indexer.store import documents
 
-    query = select(func.count()).select_from(documents).where(
-        documents.c.translation_of.is_not(None), documents.c.deleted.is_(False)
+    query = (
+        select(func.count())
+        .select_from(documents)
+        .where(documents.c.translation_of.is_not(None), documents.c.deleted.is_(False))
     )
     with store.begin() as conn:
         return int(conn.execute(query).scalar() or 0)
@@ -323,10 +334,8 @@ def refresh(store, index, *, force: bool = False) -> TranslationTable | None:
 
     Returns the new table, or None when the one in place is still current.
     """
-    from indexer.twins import load_map
-
     current = TranslationTable.load(index.path)
-    paired = load_map(index.path)
+    paired = load_twin_map(index.path)
     twins = twin_count(store) + len(paired)
     if not force and (twins == 0 or twins < max(current.twins, 1) * RELEARN_GROWTH):
         return None

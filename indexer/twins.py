@@ -243,12 +243,9 @@ def refresh(
 
     With *max_documents*, a source holding more documents than that is left as it is.
     """
-    with index.ix.searcher() as searcher:
-        stored = {f["id"]: f for f in searcher.all_stored_fields()}
-    previous = load_map(index.path)
     wanted = set(sources) if sources is not None else None
     if max_documents is not None:
-        sizes = Counter(f.get("source") for f in stored.values())
+        sizes = store.counts()["per_source"]
         big = {s for s, n in sizes.items() if n > max_documents}
         for source in sorted(big & wanted if wanted is not None else big):
             log.info(
@@ -257,14 +254,17 @@ def refresh(
                 sizes[source],
             )
         wanted = (wanted if wanted is not None else set(sizes)) - big
+    if wanted is not None and not wanted:
+        return 0  # nothing to pair: the index is not read
+    with index.ix.searcher() as searcher:
+        stored = {f["id"]: f for f in searcher.all_stored_fields()}
+    previous = load_map(index.path)
     # documents with an explicit link (either end) are never paired here
     linked = {
         i for i, f in stored.items() if f.get("twin") and f["twin"] != i and previous.get(i) != f["twin"]
     }
     linked |= {f["twin"] for i, f in stored.items() if i in linked}
     by_source: dict[str, list[Candidate]] = defaultdict(list)
-    if wanted is not None and not wanted:
-        return 0
     kept_pairs = [
         (en, fr, 1.0)
         for fr, en in previous.items()
