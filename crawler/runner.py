@@ -105,7 +105,11 @@ class Savoir:
         if self._index is None:
             index = SearchIndex(self.settings.index_dir, self.communities)
             if index.needs_rebuild:
-                index.rebuild(self.store, progress=progress)
+                try:
+                    index.rebuild(self.store, progress=progress)
+                except IndexBusy as exc:
+                    # another process rebuilds it: the old index answers until that one swaps
+                    log.info("index not rebuilt now: %s", exc)
             else:
                 try:
                     # never wait: a process holding the index is a writer that catches up itself
@@ -142,14 +146,20 @@ class Savoir:
                     self.settings.experts.mass_editor_share,
                     self.settings.experts.mass_editor_min_pages,
                     self.settings.experts.mass_editor_edit_size,
+                    sorted(self.settings.people.agency_domains.items()),
                     self.store.max_change_seq(),
+                    self.store.profiles_fingerprint(),
                 )
             ).encode()
         ).hexdigest()
         if not force and self.store.get_meta("people_fingerprint") == fingerprint:
             return None
         count = resolve_people(
-            self.store, self.directory, self.settings.experts, self.settings.people.opt_out
+            self.store,
+            self.directory,
+            self.settings.experts,
+            self.settings.people.opt_out,
+            self.settings.people.agency_domains,
         )
         self.store.set_meta("people_fingerprint", fingerprint)
         return count

@@ -27,6 +27,7 @@ from indexer.index_lock import IndexLock, guard_subwriters
 from indexer.language import detect_blocks, detect_title, document_language
 from indexer.people import normalise_name
 from indexer.store import Store, StoredDocument
+from indexer.translations import TableFile
 from indexer.twins import load_map as load_twin_map
 from indexer.vocabulary import DIRECTORY as VOCABULARY_DIR
 from indexer.vocabulary import Vocabulary, words_of_text
@@ -130,29 +131,37 @@ class SearchIndex:
     def __init__(self, path: str | Path, communities: Communities | None = None) -> None:
         self.path = Path(path)
         self.communities = communities or Communities([])
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         #: held while this index is written (an flock: released by the kernel if we die)
         self._lock = IndexLock(self.path.with_name(self.path.name + ".lock"))
         #: held while a fresh copy is built in ``<index>.new``
         self._rebuild_lock = IndexLock(self.path.with_name(self.path.name + ".new.lock"))
+        self._finish_interrupted_swap()
         self._remove_stale_build()
+        self.path.mkdir(exist_ok=True)
         state = self._read_state()
-        #: True when the index had to be created afresh over a store that may hold
-        #: documents: the caller then rebuilds from the store.
+        #: True when the index was built with another schema or communities (or is new):
+        #: the caller then rebuilds it from the store, beside it, and swaps the copy in.
+        #: Until then the index found here keeps answering searches.
         self.needs_rebuild = False
         self._write_lock = threading.RLock()
-        current = (
-            state.get("schema") == SCHEMA_VERSION
-            and state.get("communities", "") == self.communities.fingerprint
-        )
-        if whoosh_index.exists_in(str(self.path)) and current:
+        #: what the open index was built with: a catch-up keeps it (only a rebuild changes it)
+        self._built_with = {"schema": state.get("schema"), "communities": state.get("communities", "")}
+        current = self._built_with == {"schema": SCHEMA_VERSION, "communities": self.communities.fingerprint}
+        if whoosh_index.exists_in(str(self.path)):
+            if not current:
+                log.warning(
+                    "index at %s has an older schema or communities; it is rebuilt from the store "
+                    "beside the old one, which answers searches until the new one replaces it",
+                    self.path,
+                )
+                self.needs_rebuild = True
             self.ix = whoosh_index.open_dir(str(self.path))
         else:
-            if whoosh_index.exists_in(str(self.path)):
-                log.warning(
-                    "index at %s has an older schema or communities; rebuilding it from the store", self.path
-                )
+            # nothing to lose; at watermark 0 a catch-up replays the whole store, or
+            # rebuilds when the store's change log was pruned
             self.needs_rebuild = True
+            self._built_with = {"schema": SCHEMA_VERSION, "communities": self.communities.fingerprint}
             self.ix = whoosh_index.create_in(str(self.path), build_schema())
             self._write_state(0)
         #: vectorised query evaluation over this index (see indexer.accel)
@@ -161,6 +170,25 @@ class SearchIndex:
         self.vocabulary = Vocabulary(self.path / VOCABULARY_DIR)
         #: EN/FR versions paired without markup (indexer.twins), kept beside the index
         self.inferred_twins: dict[str, str] = load_twin_map(self.path)
+        #: translations learned from twins, beside the index: read once per process
+        #: (and again when relearned), not once per search
+        self.learned = TableFile(self.path)
+
+    def _finish_interrupted_swap(self) -> None:
+        """A rebuild killed between its two renames left ``index.old`` and no ``index``:
+        put the finished copy in place (its watermark is written last), else the old one."""
+        if self.path.exists() or not self._rebuild_lock.acquire(0):
+            return
+        try:
+            fresh, old = self._fresh_path, self._old_path
+            if (fresh / WATERMARK_FILE).exists() and whoosh_index.exists_in(str(fresh)):
+                log.warning("a rebuild stopped during its swap; putting its finished copy in place")
+                os.replace(fresh, self.path)
+            elif old.exists():
+                log.warning("a rebuild stopped during its swap; putting the previous index back")
+                os.replace(old, self.path)
+        finally:
+            self._rebuild_lock.release()
 
     def _remove_stale_build(self) -> None:
         """Remove what a rebuild that died left behind (nobody holds its lock any more)."""
@@ -212,6 +240,9 @@ class SearchIndex:
         os.replace(tmp, self.path / WATERMARK_FILE)
 
     def _state(self, seq: int) -> dict:
+        return {"seq": seq, **self._built_with}
+
+    def _current_state(self, seq: int) -> dict:
         return {"seq": seq, "schema": SCHEMA_VERSION, "communities": self.communities.fingerprint}
 
     @property
@@ -241,18 +272,25 @@ class SearchIndex:
         (default :data:`WRITER_TIMEOUT`).
         """
         wait = WRITER_TIMEOUT if wait is None else wait
-        with self._write_lock, self._lock.hold(wait, "the index update"):
-            oldest = store.oldest_change_seq()
-            if oldest and self.watermark < oldest - 1:
-                # changes this index never saw were pruned (it was restored from an old
-                # copy, or built against another store): only a rebuild is complete
-                log.warning("index %s is older than the store's change log; rebuilding it", self.path)
+        with self._write_lock:
+            if self.needs_rebuild:
+                # built with another schema or communities: only a rebuild brings it up to date
                 return self._rebuild(store, progress)
-            applied = self._catch_up(store, progress, chunk)
-            if applied:
-                # what the index holds need not be replayed again; the newest row stays
-                store.prune_changes(self.watermark)
-            return applied
+            with self._lock.hold(wait, "the index update"):
+                return self._catch_up_locked(store, progress, chunk)
+
+    def _catch_up_locked(self, store: Store, progress: Progress | None, chunk: int) -> int:
+        oldest = store.oldest_change_seq()
+        if oldest and self.watermark < oldest - 1:
+            # changes this index never saw were pruned (it was restored from an old
+            # copy, or built against another store): only a rebuild is complete
+            log.warning("index %s is older than the store's change log; rebuilding it", self.path)
+            return self._rebuild(store, progress)
+        applied = self._catch_up(store, progress, chunk)
+        if applied:
+            # what the index holds need not be replayed again; the newest row stays
+            store.prune_changes(self.watermark)
+        return applied
 
     def _catch_up(self, store: Store, progress: Progress | None, chunk: int) -> int:
         applied = 0
@@ -350,7 +388,8 @@ class SearchIndex:
             raise
         if progress and count % 100:
             progress(count % 100)
-        (fresh / WATERMARK_FILE).write_text(json.dumps(self._state(start_seq)), "utf-8")
+        # written last: a copy with a watermark is complete (see _finish_interrupted_swap)
+        (fresh / WATERMARK_FILE).write_text(json.dumps(self._current_state(start_seq)), "utf-8")
         # the swap waits for a catch-up running in another process (it writes the old copy)
         with self._lock.hold(WRITER_TIMEOUT, "the rebuild"):
             self.ix.close()
@@ -361,6 +400,8 @@ class SearchIndex:
             os.replace(fresh, self.path)
             shutil.rmtree(old, ignore_errors=True)
             self.ix = whoosh_index.open_dir(str(self.path))
+            self._built_with = {"schema": SCHEMA_VERSION, "communities": self.communities.fingerprint}
+            self.needs_rebuild = False
             self.accel.close()
             self.accel = Accelerator(self.ix, TEXT_FIELDS)
             self.vocabulary = Vocabulary(self.path / VOCABULARY_DIR)
