@@ -80,6 +80,8 @@ class PeopleSettings:
     opt_out: list[str] = field(default_factory=list)
     #: the communities of practice
     communities_file: str = "communities.toml"
+    #: email domain -> agency id: a person's agency from their address, wherever they write
+    agency_domains: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,7 +99,8 @@ class ExpertSettings:
     min_documents: int = 2
     min_focus: float = 0.1  # supporting documents / documents the person touched (up to top_documents)
     min_relative_score: float = 0.3  # drop people scoring below this share of the best one
-    active_within_years: float = 3.0
+    active_within_years: float = 3.0  # older than this: still named, with the date, after the active
+    inactive_weight: float = 0.5  # the score of someone not active within active_within_years
     per_agency_in_top: int = 2  # at most this many people of one agency in the top 5
     mass_editor_share: float = 0.3  # touched this share of a source's pages...
     mass_editor_min_pages: int = 20  # ...of at least this many pages...

@@ -1,8 +1,8 @@
 """The connector contract.
 
 A connector maps one kind of source (a wiki, a blog, a folder tree...) to a stream
-of items: :class:`Document`, :class:`Deletion`, :class:`Checkpoint` and
-:class:`Failure`. It knows its source and nothing else: it never sleeps, retries,
+of items: :class:`Document`, :class:`Deletion`, :class:`Checkpoint`,
+:class:`Failure`, :class:`Exclusion` and :class:`Profile` (who an account is). It knows its source and nothing else: it never sleeps, retries,
 reads robots.txt or touches the store or the index. The crawler hands it an HTTP
 session that does all of that for every connector at once.
 
@@ -39,6 +39,7 @@ __all__ = [
     "Failure",
     "Exclusion",
     "EXCLUSION_KINDS",
+    "Profile",
     "Item",
     "ConnectorError",
     "FetchError",
@@ -215,7 +216,27 @@ class Exclusion:
     reason: str = ""
 
 
-Item = Document | Deletion | Checkpoint | Failure | Exclusion
+@dataclass(frozen=True)
+class Profile:
+    """What a source says about one of its accounts, beyond the login its history gives.
+
+    A wiki's signatures and user pages name the person behind a login and often their
+    email; the store keeps the latest facts per (source, username) and the expert
+    model uses them for display names, merging across sources and agencies.
+    *evidence* says where the facts were read (a page URL, "signature on <page>").
+    """
+
+    username: str
+    name: str = ""
+    email: str = ""
+    evidence: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email", (self.email or "").strip().lower())
+        object.__setattr__(self, "name", " ".join((self.name or "").split()))
+
+
+Item = Document | Deletion | Checkpoint | Failure | Exclusion | Profile
 
 
 class FetchError(Exception):

@@ -33,12 +33,14 @@ from connectors.base import (
     Failure,
     Item,
     Person,
+    Profile,
     Role,
     SourceUnavailableError,
     register,
     setting,
 )
 from connectors.dokuwiki_client import DokuWikiClient, DokuWikiFault, Version
+from connectors.identity import emails_for, mail_links, plausible_name, user_page_facts
 from connectors.wiki_acl import dokuwiki_page_groups, dokuwiki_scopes, namespace_groups
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,12 @@ class DokuWikiSettings:
         help='Namespace to the Savoir groups that may see its pages, e.g. private = ["hr"]; the most '
         "specific namespace wins, over the wiki's ACL too.",
     )
+    user_namespace: str = setting(
+        "user",
+        label="User pages namespace",
+        help="Where people's own pages are (user:amelie.bernier): their first heading and email "
+        "name the person behind a login. Empty to not read them.",
+    )
 
 
 @register("dokuwiki")
@@ -125,6 +133,24 @@ class DokuWikiConnector(Connector):
 
     # -- the run -------------------------------------------------------------------
     def documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
+        """The pages, each followed by what it says about its contributors (signatures)
+        and by the user page of each login not read before.
+
+        Checkpoints carry the logins whose user page was read, so an incremental run
+        reads only newcomers' pages; a full walk reads them all again.
+        """
+        state = checkpoint.state if checkpoint else {}
+        incremental = state.get("since") is not None and "after" not in state
+        self._read_users: set[str] = set(state.get("people", [])) if incremental else set()
+        self._markup: dict[str, str] = {}  # a page's HTML until its signatures are read
+        for item in self._documents(checkpoint):
+            if isinstance(item, Checkpoint):
+                item = Checkpoint({**item.state, "people": sorted(self._read_users)})
+            yield item
+            if isinstance(item, Document):
+                yield from self._profiles_from(item)
+
+    def _documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
         client = self._client()
         self._read_acl(client)
         state = dict(checkpoint.state) if checkpoint else {}
@@ -189,6 +215,8 @@ class DokuWikiConnector(Connector):
             return Deletion(self.doc_id(page))
         title = _title(markup) or page.rsplit(":", 1)[-1].replace("_", " ")
         created, modified = _dates(versions)
+        if hasattr(self, "_markup"):  # a run (not a settings check) reads signatures
+            self._markup[self.doc_id(page)] = markup
         return Document(
             id=self.doc_id(page),
             url=client.page_url(page),
@@ -203,6 +231,42 @@ class DokuWikiConnector(Connector):
             source=self.source.id,
             agency=self.source.agency,
         )
+
+    # -- who the logins are -------------------------------------------------------------
+    def _profiles_from(self, doc: Document) -> Iterator[Profile]:
+        """Signatures on the page (a mail link whose text names one of its contributors),
+        then the user pages of its contributors not read yet."""
+        logins = [c.person.username for c in doc.contributions if c.person.username]
+        markup = self._markup.pop(doc.id, "")
+        if markup and "mailto:" in markup.lower():
+            for login, (name, email) in emails_for(logins, mail_links(markup)).items():
+                yield Profile(login, name, email, evidence=f"signature on {doc.url}")
+        namespace = self.settings.user_namespace.strip().strip(":")
+        for login in logins:
+            if namespace and login not in self._read_users:
+                self._read_users.add(login)
+                profile = self._user_page(f"{namespace}:{login}", login)
+                if profile is not None:
+                    yield profile
+
+    def _user_page(self, page: str, login: str) -> Profile | None:
+        """The person's own page: its first heading if it names them, and an email."""
+        client = self._client()
+        try:
+            markup = client.html(page)
+        except (DokuWikiFault, SourceUnavailableError) as exc:
+            log.info("%s: user page %s not read: %s", self.source.id, page, exc)
+            return None
+        if not markup.strip():
+            return None
+        name = _title(markup)
+        if not plausible_name(name, login):
+            name = ""
+        mails = [email for email, _ in mail_links(markup)]
+        email = (
+            mails[0] if mails else user_page_facts(html_fragment_to_text(markup), login, wikitext=False)[1]
+        )
+        return Profile(login, name, email, evidence=client.page_url(page)) if name or email else None
 
     # -- who may see a page ----------------------------------------------------------
     def _read_acl(self, client: DokuWikiClient) -> None:

@@ -40,16 +40,18 @@ from connectors.base import (
     FetchError,
     Item,
     Person,
+    Profile,
     Role,
     register,
     setting,
 )
+from connectors.identity import names_for, user_links, user_page_facts
 from connectors.mediawiki_client import ApiError, MediaWikiApi
 
 log = logging.getLogger(__name__)
 
 PAGE_PROPS = {"prop": "info|categories", "inprop": "url", "clshow": "!hidden", "cllimit": "max"}
-HISTORY_PROPS = "ids|timestamp|user|flags|size"
+HISTORY_PROPS = "ids|timestamp|user|flags|size|sha1"
 PARSE_OPTIONS = {"disableeditsection": "1", "disablelimitreport": "1"}
 GONE = ("missingtitle", "nosuchpageid")
 NOISE = ".mw-editsection, sup.reference, .noprint, .navbox, .toc, .mw-empty-elt"
@@ -82,7 +84,7 @@ class MediaWikiSettings:
     namespace_acl: dict = setting(
         default_factory=dict,
         label="Groups per namespace",
-        help='Namespace (name or number) to the Savoir groups that may see its pages, e.g. Restricted = '
+        help="Namespace (name or number) to the Savoir groups that may see its pages, e.g. Restricted = "
         '["fraud-unit"]. MediaWiki\'s API does not say who may read a page (read restrictions come '
         "from extensions), so a crawl account that can read restricted namespaces needs this.",
     )
@@ -140,6 +142,10 @@ class MediaWikiConnector(Connector):
         version = tuple(int(n) for n in re.findall(r"\d+", generator)[:2])
         if version < MIN_VERSION:
             raise ConnectorConfigError(f"{url} runs {generator}; Savoir needs MediaWiki 1.27 or later")
+        user_space = (info.get("namespaces") or {}).get("2") or {}
+        prefixes = {str(user_space.get("*") or ""), str(user_space.get("canonical") or ""), "User"}
+        prefixes.update(str(a.get("*") or "") for a in info.get("namespacealiases", []) if a.get("id") == 2)
+        self._user_prefixes = tuple(sorted(p for p in prefixes if p))
         return Site(info["general"].get("lang", ""), self._namespace_ids(info), body["curtimestamp"])
 
     def _namespace_ids(self, info: dict[str, Any]) -> tuple[int, ...]:
@@ -174,6 +180,17 @@ class MediaWikiConnector(Connector):
 
     # -- runs ---------------------------------------------------------------------------
     def documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
+        """The pages, each followed by the display names its signatures give its
+        contributors, and at the end what the run's people's user pages say."""
+        self._logins: dict[str, None] = {}
+        self._signed: dict[str, str] = {}  # page id -> parsed HTML, until its signatures are read
+        for item in self._documents(checkpoint):
+            yield item
+            if isinstance(item, Document):
+                yield from self._profiles_from(item)
+        yield from self._user_pages()
+
+    def _documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
         site = self._connect()
         state = checkpoint.state if checkpoint else {}
         if state.get("since") and "namespace" not in state:
@@ -256,6 +273,50 @@ class MediaWikiConnector(Connector):
             self._bots = frozenset(names)
         return self._bots
 
+    # -- who the logins are ---------------------------------------------------------------
+    def _profiles_from(self, doc: Document) -> Iterator[Profile]:
+        """Signatures on the page: a link to a contributor's user page that gives their name."""
+        logins = [c.person.username for c in doc.contributions if c.person.username]
+        self._logins.update((login, None) for login in logins)
+        markup = self._signed.pop(doc.id, "")
+        if not markup:
+            return
+        for login, name in names_for(logins, user_links(markup, self._user_prefixes)).items():
+            yield Profile(login, name, evidence=f"signature on {doc.url}")
+
+    def _user_pages(self) -> Iterator[Profile]:
+        """Each login's user page, 50 a request: its first heading and email."""
+        logins = list(self._logins)
+        prefix = "User"
+        for start in range(0, len(logins), 50):
+            chunk = logins[start : start + 50]
+            params = {
+                "titles": "|".join(f"{prefix}:{login}" for login in chunk),
+                "prop": "revisions",
+                "rvprop": "content",
+                "rvslots": "main",
+            }
+            by_title = {f"{prefix}:{login}".casefold(): login for login in chunk}
+            try:
+                batches = list(self.api.query(params))
+            except (ApiError, FetchError) as exc:
+                log.info("%s: user pages not read: %s", self.source.id, exc)
+                return
+            for batch, _ in batches:
+                # the API normalises titles (User:abernier -> User:Abernier) and localises the prefix
+                for entry in batch.get("normalized", []):
+                    if entry.get("from", "").casefold() in by_title:
+                        by_title[entry.get("to", "").casefold()] = by_title[entry["from"].casefold()]
+                for page in batch.get("pages", {}).values():
+                    login = by_title.get(str(page.get("title", "")).casefold())
+                    revisions = page.get("revisions") or []
+                    if not login or not revisions:
+                        continue
+                    slot = (revisions[0].get("slots") or {}).get("main") or revisions[0]
+                    name, email = user_page_facts(str(slot.get("*") or slot.get("content") or ""), login)
+                    if name or email:
+                        yield Profile(login, name, email, evidence=f"{self.source.id} user page of {login}")
+
     # -- mapping ----------------------------------------------------------------------------
     def _item(self, page: dict[str, Any], site: Site, history: list[dict[str, Any]] | None) -> Item:
         doc_id = self.doc_id(str(page["pageid"]))
@@ -275,7 +336,10 @@ class MediaWikiConnector(Connector):
             return Failure(doc_id, f"{title}: {exc}", transient=exc.transient)
         except FetchError as exc:
             return Failure(doc_id, f"{title}: {exc.url}: {exc.reason}", transient=exc.transient)
-        text = _plain_text(parsed.get("parse", {}).get("text", ""))
+        markup = parsed.get("parse", {}).get("text", "")
+        text = _plain_text(markup)
+        if hasattr(self, "_signed"):
+            self._signed[doc_id] = markup
         revisions = sorted(history, key=lambda r: (r.get("timestamp", ""), r.get("revid", 0)))
         categories = tuple(c["title"].split(":", 1)[-1] for c in page.get("categories", []))
         language = normalise_language(page.get("pagelanguage"))
@@ -297,8 +361,14 @@ class MediaWikiConnector(Connector):
 
 
 def contributions(revisions: list[dict[str, Any]], bots: frozenset[str]) -> tuple[Contribution, ...]:
-    """One contribution per person from a page's revisions, oldest first (see module doc)."""
+    """One contribution per person from a page's revisions, oldest first (see module doc).
+
+    A revert (a revision whose text is exactly that of an older one, by its SHA-1, as
+    MediaWiki's own revert detection does) and the edits it undid weigh nothing: the
+    patroller and the vandal are both kept as minor contributions.
+    """
     sizes = {r.get("revid"): r.get("size", 0) for r in revisions}
+    undone = _reverts(revisions)
     people: dict[str, dict[str, Any]] = {}
     previous = 0
     for position, rev in enumerate(revisions):
@@ -309,6 +379,8 @@ def contributions(revisions: list[dict[str, Any]], bots: frozenset[str]) -> tupl
         if not user or rev.get("anon") or rev.get("temp") or rev.get("userhidden") or user in bots:
             continue
         when, minor = parse_date(rev.get("timestamp")), bool(rev.get("minor"))
+        if position in undone:
+            changed, minor = 0, True
         if user not in people:
             role = Role.AUTHOR if position == 0 else Role.EDITOR
             people[user] = {"role": role, "time": when, "size": changed, "minor": minor}
@@ -316,6 +388,19 @@ def contributions(revisions: list[dict[str, Any]], bots: frozenset[str]) -> tupl
             mine = people[user]
             mine.update(time=when, size=mine["size"] + changed, minor=mine["minor"] and minor)
     return tuple(Contribution(Person(user, username=user), **data) for user, data in people.items())
+
+
+def _reverts(revisions: list[dict[str, Any]]) -> set[int]:
+    """Positions of reverts and of the edits they undid (within the last 15 revisions)."""
+    out: set[int] = set()
+    seen: dict[str, int] = {}
+    for position, rev in enumerate(revisions):
+        digest = rev.get("sha1")
+        if digest and digest in seen and position - seen[digest] > 1 and position - seen[digest] <= 15:
+            out.update(range(seen[digest] + 1, position + 1))
+        if digest:
+            seen[digest] = position
+    return out
 
 
 def _plain_text(html: str) -> str:

@@ -39,6 +39,7 @@ from connectors.base import (
     Document,
     Exclusion,
     Failure,
+    Profile,
     Role,
     get_connector_class,
 )
@@ -79,8 +80,8 @@ def collect(items: Iterable[Any]) -> tuple[list[Document], list[Deletion], list[
             checkpoints.append(item)
         elif isinstance(item, Failure):
             failures.append(item)
-        elif isinstance(item, Exclusion):
-            continue  # left out on purpose: neither a document nor a failure
+        elif isinstance(item, (Exclusion, Profile)):
+            continue  # left out on purpose, or facts about an account: not documents
         else:
             raise AssertionError(
                 f"connector yielded {item!r}, which is not a Document/Deletion/Checkpoint/Failure"

@@ -24,6 +24,7 @@ from connectors.base import (
     Document,
     Exclusion,
     Failure,
+    Profile,
 )
 from crawler.http import FetchError
 from indexer.index import SearchIndex
@@ -85,9 +86,11 @@ class _Batch:
         self.failures: list[tuple[str, str, bool]] = []
         #: 404/410 answers: deletions of documents the store has, dead links otherwise
         self.gone: dict[str, str] = {}
+        #: who the source's accounts are (signatures, user pages), by username
+        self.profiles: dict[str, Profile] = {}
 
     def __len__(self) -> int:
-        return len(self.docs) + len(self.deletions) + len(self.failures) + len(self.gone)
+        return len(self.docs) + len(self.deletions) + len(self.failures) + len(self.gone) + len(self.profiles)
 
 
 class SourceSync:
@@ -219,6 +222,9 @@ class SourceSync:
         elif isinstance(item, Exclusion):
             report.excluded[item.kind] = report.excluded.get(item.kind, 0) + 1
             self.on_item("exclusion")
+        elif isinstance(item, Profile):
+            if item.username.strip():
+                batch.profiles[item.username.strip()] = item
         elif isinstance(item, Checkpoint):
             self._flush(batch, report, checkpoint=item.state)
             self._batch = _Batch()
@@ -256,6 +262,8 @@ class SourceSync:
                 batch.failures.append((ref, reason, False))
                 report.failed += 1
                 report.failures.append((ref, reason))
+        if batch.profiles:
+            self.store.save_profiles(self.source.id, list(batch.profiles.values()))
         upserts = []
         for doc in batch.docs.values():
             digest = doc.content_hash()

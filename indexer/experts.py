@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from config.loader import ExpertSettings
 from indexer.people import PeopleDirectory, normalise_name
-from indexer.store import Store, contributions, documents, opt_outs, people, persons
+from indexer.store import Store, contributions, documents, opt_outs, people, persons, profiles
 
 #: "Bot" as a word of its own ("Cleanup Bot", "bot-42") or a CamelCase ending
 #: ("MaintenanceBot"); never inside a name ("Talbot")
@@ -61,11 +61,21 @@ class _UnionFind:
 
 
 def resolve_people(
-    store: Store, directory: PeopleDirectory, settings: ExpertSettings, opt_out: list[str] = ()
+    store: Store,
+    directory: PeopleDirectory,
+    settings: ExpertSettings,
+    opt_out: list[str] = (),
+    agency_domains: dict[str, str] | None = None,
 ) -> int:
-    """Recompute ``persons`` from raw identities; return how many people there are."""
+    """Recompute ``persons`` from raw identities; return how many people there are.
+
+    What sources say about their accounts (``profiles``: signatures, user pages) gives
+    a login its display name and email; *agency_domains* (email domain -> agency)
+    gives a person their agency wherever they write.
+    """
     with store.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(select(people))]
+        known = {(p.source_id, p.username.casefold()): p for p in conn.execute(select(profiles))}
         stats = {
             r.person_id: r
             for r in conn.execute(
@@ -86,6 +96,7 @@ def resolve_people(
                     contributions.c.role,
                     contributions.c.minor,
                     documents.c.agency,
+                    documents.c.language,
                 )
                 .join(documents, documents.c.id == contributions.c.document_id)
                 .where(documents.c.deleted.is_(False))
@@ -99,11 +110,22 @@ def resolve_people(
             ).all()
         )
         self_opted = {r.person_id for r in conn.execute(select(opt_outs.c.person_id))}
+    for r in rows:
+        profile = known.get((r["source_id"], (r["username"] or "").casefold())) if r["username"] else None
+        if profile is not None:
+            if profile.name:
+                r["name"], r["name_norm"] = profile.name, normalise_name(profile.name)
+            if profile.email and not r["email"]:
+                r["email"] = profile.email
+    configured = {d.lower().lstrip("@."): a for d, a in (agency_domains or {}).items() if d and a}
     # where each raw identity actually works: an emailed identity is stored once for
     # all sources, with the agency of whichever source named it first
     worked_in: dict[int, Counter] = defaultdict(Counter)
+    written_in: dict[int, Counter] = defaultdict(Counter)
     for t in touches:
         worked_in[t.person_id][t.agency] += 1
+        if t.role in ("author", "editor") and not t.minor and t.language in ("en", "fr"):
+            written_in[t.person_id][t.language] += 1
     for r in rows:
         if worked_in[r["id"]]:
             r["home"] = worked_in[r["id"]].most_common(1)[0][0]
@@ -176,10 +198,23 @@ def resolve_people(
         entry = entries[0] if entries else None
         emailed = [by_id[m] for m in members if by_id[m]["email"]]
         names = Counter(by_id[m]["name"] for m in members)
-        name = entry["name"] if entry else (emailed[0]["name"] if emailed else names.most_common(1)[0][0])
-        agency = (entry or {}).get("agency") or (
-            _home_agency(emailed[0], domain_agency) if emailed else by_id[pid]["home"]
-        )
+        name = entry["name"] if entry else _display_name(members, by_id, emailed, names)
+        if (entry or {}).get("agency"):
+            agency, agency_from = entry["agency"], "directory"
+        elif emailed and (found := _configured_agency(emailed, configured)):
+            agency, agency_from = found, "email"
+        else:
+            agency = _home_agency(emailed[0], domain_agency) if emailed else by_id[pid]["home"]
+            agency_from = "source"
+        languages = Counter()
+        for m in members:
+            languages.update(written_in[m])
+        total_written = sum(languages.values())
+        wrote_in = [
+            lang
+            for lang, n in languages.most_common()
+            if n >= 2 or (total_written and n / total_written >= 0.25)
+        ]
         email = (entry or {}).get("email") or (emailed[0]["email"] if emailed else None)
         docs = sum(stats[m].docs for m in members if m in stats)
         last_times = [stats[m].last for m in members if m in stats and stats[m].last]
@@ -212,7 +247,9 @@ def resolve_people(
                 "name": name,
                 "email": email,
                 "agency": agency,
-                "languages": list((entry or {}).get("languages", [])),
+                "agency_from": agency_from,
+                # the directory's word first, then the languages they write in
+                "languages": list(dict.fromkeys([*(entry or {}).get("languages", []), *wrote_in])),
                 "topics": list((entry or {}).get("topics", [])),
                 "opted_out": bool(opted),
                 "is_bot": bool(is_bot),
@@ -230,6 +267,33 @@ def resolve_people(
         for member, pid in links:
             conn.execute(update(people).where(people.c.id == member).values(person_id=pid))
     return len(person_rows)
+
+
+def _display_name(members: list[int], by_id: dict[int, dict], emailed: list[dict], names: Counter) -> str:
+    """The name to show: an emailed identity's, else the most common one that is not a
+    bare login (a profile's full name beats "amelie.bernier")."""
+    if emailed:
+        full = [
+            by_id[m]["name"]
+            for m in members
+            if by_id[m]["email"] and by_id[m]["name"] != by_id[m]["username"]
+        ]
+        if full:
+            return Counter(full).most_common(1)[0][0]
+        return emailed[0]["name"]
+    not_logins = Counter({n: c for n, c in names.items() if all(n != by_id[m]["username"] for m in members)})
+    return (not_logins or names).most_common(1)[0][0]
+
+
+def _configured_agency(emailed: list[dict], configured: dict[str, str]) -> str | None:
+    """The agency the admins gave an email domain (a subdomain counts as its parent)."""
+    for identity in emailed:
+        domain = identity["email"].rsplit("@", 1)[-1].lower()
+        while domain:
+            if domain in configured:
+                return configured[domain]
+            domain = domain.partition(".")[2]
+    return None
 
 
 def _home_agency(identity: dict, domain_agency: dict[str, str]) -> str:
@@ -251,7 +315,11 @@ class Evidence:
     agency: str
     roles: list[str]
     date: datetime | None
+    #: the words of the user's query this document matched (never index stems)
     matched_terms: list[str] = field(default_factory=list)
+    #: how much this document added to the person's score (the list is in this order)
+    weight: float = 0.0
+    language: str | None = None
 
 
 @dataclass
@@ -261,7 +329,14 @@ class Expert:
     agency: str
     score: float
     evidence: list[Evidence]
-    counts: dict[str, int]  # role -> documents
+    counts: dict[str, int]  # role -> documents, over the whole evidence list
+    #: where the agency comes from: "directory", "email" (its domain) or "source"
+    agency_from: str = "source"
+    languages: list[str] = field(default_factory=list)
+    last_active: datetime | None = None
+    #: nothing from them in ``active_within_years``: still named, with the date, after
+    #: those who are active
+    inactive: bool = False
 
 
 def recency(when: datetime | None, now: datetime, settings: ExpertSettings) -> float:
@@ -286,6 +361,16 @@ def role_weight(role: str, size: int, minor: bool, settings: ExpertSettings) -> 
     if role == "commenter":
         return settings.commenter
     return 0.0
+
+
+def required_support(voting: int, settings: ExpertSettings) -> int:
+    """How many of the query's documents a person needs: the floor adapts to the query.
+
+    ``min_documents`` holds when the query has plenty of documents with eligible
+    people (ten per required document); a narrow query (a page's own title, a rare
+    term) lets one document speak for its author.
+    """
+    return max(1, min(settings.min_documents, voting // 10))
 
 
 class ExpertFinder:
@@ -332,6 +417,7 @@ class ExpertFinder:
                         documents.c.source_id,
                         documents.c.agency,
                         documents.c.modified,
+                        documents.c.language,
                     )
                     .join(people, people.c.id == contributions.c.person_id)
                     .join(documents, documents.c.id == contributions.c.document_id)
@@ -351,7 +437,7 @@ class ExpertFinder:
             if r.person_id is None or r.person_id not in info:
                 continue
             p = info[r.person_id]
-            if p.is_bot or p.mass_editor:
+            if p.is_bot or p.mass_editor or p.opted_out:
                 continue
             if variant == "no-roles":
                 weight = 1.0
@@ -361,12 +447,12 @@ class ExpertFinder:
                 continue
             decay = 1.0 if variant in ("no-decay", "votes") else recency(r.time, now, s)
             assoc[r.document_id][r.person_id] += weight * size_factor(r.size or 0) * decay
-            roles[(r.person_id, r.document_id)].add(
-                r.role if not (r.role == "editor" and not r.size) else "editor"
-            )
-            doc_meta[r.document_id] = (r.title, r.url, r.source_id, r.agency, r.modified)
+            roles[(r.person_id, r.document_id)].add(r.role)
+            doc_meta[r.document_id] = (r.title, r.url, r.source_id, r.agency, r.modified, r.language)
+        # the query's documents that have someone eligible to vote for
+        voting = len(assoc)
         scores: dict[int, float] = defaultdict(float)
-        support: dict[int, list[str]] = defaultdict(list)
+        support: dict[int, dict[str, float]] = defaultdict(dict)
         for doc_id, people_assoc in assoc.items():
             capped = {p: min(a, s.association_cap) for p, a in people_assoc.items()}
             # shared among contributors, but a lone author of an old page keeps only
@@ -374,27 +460,31 @@ class ExpertFinder:
             total = max(sum(capped.values()), 1.0)
             weight = 1.0 if variant == "votes" else 1.0 / (s.rank_constant + rank_of[doc_id])
             for pid, a in capped.items():
-                scores[pid] += weight * (1.0 if variant == "votes" else a / total)
-                support[pid].append(doc_id)
+                share = weight * (1.0 if variant == "votes" else a / total)
+                scores[pid] += share
+                support[pid][doc_id] = share
+        needed = required_support(voting, s)
+        lead = {doc_id for doc_id, _ in ranked[:3] if doc_id in assoc}
         active_since = now.timestamp() - s.active_within_years * SECONDS_PER_YEAR
+        words_of = self._query_words(request) if variant == "model2" else {}
         experts = []
         for pid, score in scores.items():
             p = info[pid]
             docs = support[pid]
-            if p.opted_out or len(docs) < s.min_documents:
+            authored_lead = any("author" in roles[(pid, d)] for d in docs if d in lead)
+            if len(docs) < needed and not authored_lead:
                 continue
-            if p.doc_count and len(docs) < s.min_focus * min(p.doc_count, s.top_documents):
+            if p.doc_count and not authored_lead and len(docs) < s.min_focus * min(p.doc_count, voting):
                 continue  # a generalist: this topic is a sliver of what they touch
             if not any(roles[(pid, d)] & {"author", "editor"} for d in docs):
-                continue
-            if p.last_active is None or p.last_active.timestamp() < active_since:
-                continue
+                continue  # comments alone do not make an expert
+            inactive = p.last_active is None or p.last_active.timestamp() < active_since
             if variant == "model2":
                 score /= (1.0 + math.log1p(p.doc_count or len(docs))) ** s.prolific_exponent
-            counts = Counter()
-            for d in docs:
-                for role in roles[(pid, d)]:
-                    counts[role] += 1
+                if inactive:
+                    score *= s.inactive_weight
+            order = sorted(docs, key=lambda d: (-docs[d], rank_of[d]))
+            counts = Counter(role for d in order for role in roles[(pid, d)])
             evidence = [
                 Evidence(
                     d,
@@ -404,17 +494,59 @@ class ExpertFinder:
                     doc_meta[d][3],
                     sorted(roles[(pid, d)]),
                     doc_meta[d][4],
-                    terms_of.get(d, []),
+                    _words(terms_of.get(d, []), words_of),
+                    docs[d],
+                    doc_meta[d][5],
                 )
-                for d in sorted(docs, key=lambda d: rank_of[d])
+                for d in order
             ]
-            experts.append(Expert(pid, p.name, p.agency, score, evidence, dict(counts)))
+            experts.append(
+                Expert(
+                    pid,
+                    p.name,
+                    p.agency,
+                    score,
+                    evidence,
+                    dict(counts),
+                    agency_from=getattr(p, "agency_from", None) or "source",
+                    languages=list(p.languages or []),
+                    last_active=p.last_active,
+                    inactive=inactive,
+                )
+            )
         experts.sort(key=lambda e: (-e.score, e.name))
         if experts and s.min_relative_score > 0:
             # the list is not padded with people far behind the best match
             floor = experts[0].score * s.min_relative_score
             experts = [e for e in experts if e.score >= floor]
         return diversify(experts, s.per_agency_in_top, top=5)[: max(s.suggestions, 0) or None]
+
+    def _query_words(self, request) -> dict[str, str]:
+        """Index term -> the query word it came from (its stems and its translations)."""
+        parse_text = getattr(self.searcher, "parse_text", None)
+        query_text = getattr(request, "query", "") or ""
+        if parse_text is None or not query_text.strip():
+            return {}
+        from indexer.query import clause_query
+
+        parsed, _ = parse_text(query_text)
+        out: dict[str, str] = {}
+        for clause in parsed.clauses:
+            if clause.negated:
+                continue
+            for alternative in [clause, *clause.alternatives]:
+                query = clause_query(alternative, parsed.language, learned=parsed.learned)
+                if query is None:
+                    continue
+                for _fieldname, text in query.iter_all_terms():
+                    term = text.decode("utf-8") if isinstance(text, bytes) else str(text)
+                    out.setdefault(term, alternative.text)
+        return out
+
+
+def _words(terms: list[str], words_of: dict[str, str]) -> list[str]:
+    """The query words behind a document's matched index terms, in query order, no stems."""
+    return list(dict.fromkeys(words_of[t] for t in terms if t in words_of))
 
 
 def diversify(experts: list[Expert], per_agency: int, top: int = 5) -> list[Expert]:

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from config import secrets
-from connectors.base import Document, Person, Role
+from connectors.base import Document, Person, Profile, Role
 from indexer.people import normalise_name, person_key
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,21 @@ persons = Table(
     Column("mass_editor", Boolean, nullable=False, default=False),
     Column("doc_count", Integer, nullable=False, default=0),
     Column("last_active", UTCDateTime()),
+    #: how the agency is known: "directory", "email" (its domain) or "source"
+    Column("agency_from", String(16)),
+)
+
+#: who a source's accounts are, as the source says (signatures, user pages): the
+#: latest non-empty facts per (source, username); see connectors.base.Profile
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("source_id", String(64), primary_key=True),
+    Column("username", String(300), primary_key=True),
+    Column("name", Text, nullable=False, default=""),
+    Column("email", String(320), nullable=False, default=""),
+    Column("evidence", Text, nullable=False, default=""),
+    Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 #: people who opted out themselves (the self-service seam until sign-in exists)
@@ -187,7 +202,7 @@ runs = Table(
 )
 
 #: columns added after a table was first created: (table, column, SQL type)
-ADDED_COLUMNS = (("runs", "excluded", "JSON"),)
+ADDED_COLUMNS = (("runs", "excluded", "JSON"), ("persons", "agency_from", "VARCHAR(16)"))
 
 run_failures = Table(
     "run_failures",
@@ -644,6 +659,49 @@ class Store:
                 self._save_checkpoint(conn, source_id, checkpoint, run_id)
             if run_counts:
                 conn.execute(update(runs).where(runs.c.id == run_id).values(**run_counts))
+
+    def save_profiles(self, source_id: str, found: Sequence[Profile]) -> int:
+        """Keep what a source says about its accounts; a fact is never erased by an empty one.
+
+        Returns how many profiles changed (the expert model re-derives people then).
+        """
+        changed = 0
+        stamp = now()
+        with self.engine.begin() as conn:
+            for profile in found:
+                username = profile.username.strip()[:300]
+                if not username or not (profile.name or profile.email):
+                    continue
+                row = conn.execute(
+                    select(profiles).where(profiles.c.source_id == source_id, profiles.c.username == username)
+                ).first()
+                values = {
+                    "name": profile.name or (row.name if row else ""),
+                    "email": profile.email or (row.email if row else ""),
+                    "evidence": profile.evidence[:1000] or (row.evidence if row else ""),
+                }
+                if row is None:
+                    conn.execute(
+                        insert(profiles).values(
+                            source_id=source_id, username=username, updated_at=stamp, **values
+                        )
+                    )
+                elif (row.name, row.email) != (values["name"], values["email"]):
+                    conn.execute(
+                        update(profiles)
+                        .where(profiles.c.source_id == source_id, profiles.c.username == username)
+                        .values(updated_at=stamp, **values)
+                    )
+                else:
+                    continue
+                changed += 1
+        return changed
+
+    def profiles_fingerprint(self) -> str:
+        """Changes whenever a profile does (for the people refresh)."""
+        with self.engine.connect() as conn:
+            count, last = conn.execute(select(func.count(), func.max(profiles.c.updated_at))).one()
+        return f"{count}:{last}"
 
     def _person_id(
         self, conn: Connection, person: Person, agency: str, source_id: str, cache: dict[str, int]

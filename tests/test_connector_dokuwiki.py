@@ -22,6 +22,7 @@ from connectors.base import (
     CredentialError,
     Deletion,
     Person,
+    Profile,
     Role,
     SourceContext,
 )
@@ -250,8 +251,9 @@ def test_incremental_fetches_changes_and_deletions_only(wiki, http):
     requests_made = sum(http.stats.requests.values()) - before
     assert sorted(incremental.doc_ids) == [f"dw:{ns}:one", f"dw:{ns}:two"]
     assert incremental.deletions == [Deletion(f"dw:{ns}:three")]
-    # login, time, recent changes, then a history and a page for each changed page
-    assert requests_made == 3 + 2 * 2
+    # login, time, recent changes, then a history and a page for each changed page, and
+    # the user page of the one newcomer (mtremblay): the others' were read by the full run
+    assert requests_made == 3 + 2 * 2 + 1
     docs = {d.id: d for d in incremental.docs}
     assert people(docs[f"dw:{ns}:one"]) == [("lchen", Role.AUTHOR, False), ("mtremblay", Role.EDITOR, False)]
     assert people(docs[f"dw:{ns}:two"]) == [("jsingh", Role.AUTHOR, False), ("lchen", Role.EDITOR, True)]
@@ -426,3 +428,29 @@ def test_restricted_canary_reaches_only_its_group_through_search(wiki, tmp_path)
         assert canary in ids(("wiki-admins",))
     finally:
         savoir.close()
+
+
+def test_signatures_and_user_pages_name_the_people_behind_logins(wiki, http):
+    ns = "sandbox:identity"
+    signed = (
+        "====== Retention questions ======\n\nHow long do we keep drafts?\n\n"
+        " --- //[[marie.tremblay@clo.example|Marie Tremblay]] 2024/01/02 10:00//\n\n"
+        # a quoted signature of someone who never edited this page says nothing about them
+        "As [[li.chen@ssc.example|Li Chen]] wrote last year, two years.\n"
+    )
+    wiki.edit(f"{ns}:retention", signed, "mtremblay")
+    wiki.edit(f"{ns}:retention", signed + "\nDrafts: see the schedule.\n", "jsingh")
+    wiki.edit("user:jsingh", "====== Jasdeep Singh ======\n\nEmail: jasdeep.singh@lac.example\n", "jsingh")
+    # a user page headed with something other than its owner's name gives no name
+    wiki.edit("user:mtremblay", "====== About me ======\n\nRecords and archives.\n", "mtremblay")
+    run = run_connector(make(wiki, http, namespaces=[ns]))
+    profiles = {p.username: p for p in run.items if isinstance(p, Profile)}
+    assert profiles["mtremblay"].name == "Marie Tremblay"
+    assert profiles["mtremblay"].email == "marie.tremblay@clo.example"
+    assert profiles["mtremblay"].evidence.startswith("signature on ")
+    assert (profiles["jsingh"].name, profiles["jsingh"].email) == ("Jasdeep Singh", "jasdeep.singh@lac.example")
+    assert profiles["jsingh"].evidence.endswith("user:jsingh")
+    assert "lchen" not in profiles
+    # without user pages, only signatures speak
+    quiet = run_connector(make(wiki, http, namespaces=[ns], user_namespace=""))
+    assert {p.username for p in quiet.items if isinstance(p, Profile)} == {"mtremblay"}

@@ -191,16 +191,19 @@ def test_full_load_maps_pages(wiki, http):
 def test_requests_per_page(wiki, http):
     run = run_connector(make(wiki.api, http))
     pages = len(run.docs)
-    # siteinfo, the whole history in one request, the bots, one listing batch, one parse per page
+    # siteinfo, the whole history in one request, the bots, one listing batch, one parse
+    # per page, and the people's user pages, 50 a request
     assert http.asked.count("parse") == pages
     assert sorted(set(http.asked)) == [
         "parse",
         "query allpages",
         "query allrevisions",
         "query allusers",
+        "query revisions",
         "query siteinfo",
     ]
-    assert len(http.asked) == pages + 4
+    assert http.asked.count("query revisions") == 1  # fewer than 50 people
+    assert len(http.asked) == pages + 5
 
 
 def test_bots_included_when_asked(wiki, http):
@@ -219,7 +222,8 @@ def test_incremental_run_fetches_only_changed_pages(wiki, http):
     titles = by_title(again.docs)
     assert sorted(titles) == ["Records retention schedule", "Standing offers"]
     assert http.asked.count("parse") == 2
-    assert len(http.asked) == 1 + 2 + 1 + 2 * 2 + 1  # siteinfo, revisions + log, pages, history + parse, bots
+    # siteinfo, revisions + log, pages, history + parse, bots, the changed pages' people's user pages
+    assert len(http.asked) == 1 + 2 + 1 + 2 * 2 + 1 + 1
     records = titles["Records retention schedule"]
     assert records.text == "Transitory records are destroyed."
     assert [(c.person.name, c.role, c.minor) for c in records.contributions] == [

@@ -215,3 +215,45 @@ def test_community_page_lists_peers_across_agencies(world):
     assert client.get("/communities/nope").status_code == 404
     counts = dict(searcher.search(SearchRequest("procurement")).facets["communities"])
     assert counts == {"fraud": 9}  # p1-p5, p8, p9, s1, s2: their titles name "procurement fraud"
+
+
+def test_a_narrow_query_still_names_its_author_with_the_query_words(world):
+    _, _, finder = world
+    # one document matches: its author is the person to ask (no absolute floor of two)
+    experts = finder.suggest(SearchRequest("hotline statistics"))
+    assert names(experts) == ["Geneviève Tremblay"]
+    evidence = experts[0].evidence
+    assert [ev.document_id for ev in evidence] == ["wiki:p3"]
+    # the words the user typed, not the index's stems ("hotlin", "statist")
+    assert evidence[0].matched_terms == ["hotline", "statistics"]
+    assert experts[0].counts == {"author": 1}
+
+
+def test_someone_quiet_for_years_is_named_with_the_date_after_the_active(world):
+    _, _, finder = world
+    old = finder.suggest(SearchRequest("contracting officers training"))
+    assert names(old) == ["Old Timer"]
+    assert old[0].inactive and old[0].last_active.year <= NOW.year - 8
+    mixed = finder.suggest(SearchRequest("procurement fraud"))
+    assert "Old Timer" not in names(mixed)[:1]
+
+
+def test_evidence_is_in_the_order_it_weighed_and_counts_match_it(world):
+    _, _, finder = world
+    for expert in finder.suggest(SearchRequest("procurement fraud")):
+        weights = [ev.weight for ev in expert.evidence]
+        assert weights == sorted(weights, reverse=True) and all(w > 0 for w in weights)
+        for role, n in expert.counts.items():
+            assert n == sum(role in ev.roles for ev in expert.evidence)
+
+
+def test_the_panel_reads_as_a_sentence(world):
+    savoir, _, _ = world
+    client = create_app(savoir=savoir, test_config={"TESTING": True}).test_client()
+    html = client.get("/?q=procurement+fraud").get_data(as_text=True)
+    panel = html[html.index('class="experts"') :]
+    assert "wrote 3</p>" in panel or "wrote 3 " in panel
+    assert ", </p>" not in panel and ",  ·" not in panel  # no dangling comma
+    assert "matches \u201cprocurement, fraud\u201d" in panel
+    french = client.get("/?q=fraude&lang=fr").get_data(as_text=True)
+    assert "Qui s&#39;y connaît" in french and "a rédigé" in french

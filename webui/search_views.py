@@ -128,7 +128,13 @@ def api_search():
                     "person_id": e.person_id,
                     "name": e.name,
                     "agency": e.agency,
+                    # how the agency is known: "directory", "email" (its domain) or "source"
+                    "agency_from": e.agency_from,
+                    "languages": e.languages,
+                    "last_active": e.last_active.isoformat() if e.last_active else None,
+                    "inactive": e.inactive,
                     "score": round(e.score, 6),
+                    # role -> documents, over the whole evidence list (heaviest first)
                     "counts": e.counts,
                     "evidence": [
                         {
@@ -138,7 +144,9 @@ def api_search():
                             "source": ev.source,
                             "roles": ev.roles,
                             "date": ev.date.isoformat() if ev.date else None,
+                            # the query's own words the document matched
                             "matched_terms": ev.matched_terms,
+                            "weight": round(ev.weight, 6),
                         }
                         for ev in e.evidence
                     ],
