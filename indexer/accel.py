@@ -45,6 +45,10 @@ MAX_CACHED_POSTINGS = 6_000_000
 POOL_SIZE = 4
 #: a numeric column's value for documents that have none (below every real value)
 MISSING = np.iinfo(np.int64).min
+#: a term with no postings in a part (read-only: never written through)
+_NO_IDS = np.empty(0, dtype=np.int32)
+_NO_VALUES = np.empty(0)
+_NO_IDS.flags.writeable = _NO_VALUES.flags.writeable = False
 _BYTE_TO_LENGTH = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
 
 
@@ -429,6 +433,11 @@ class Accelerator:
             counts = np.zeros(n, dtype=np.int32)
             score = np.zeros(n)
             for sub in q.subqueries:
+                if isinstance(sub, Term):
+                    ids, values = self._term_sparse(sub, part, stats, leaves)
+                    counts[ids] += 1
+                    score[ids] += values
+                    continue
                 m, s = self._eval(sub, part, stats, searcher, generic, leaves)
                 counts += m
                 score += s
@@ -438,6 +447,13 @@ class Accelerator:
         if type(q) in (Or, DefaultOr) and q.scale is None and not q.minmatch:
             mask, score = np.zeros(n, dtype=bool), np.zeros(n)
             for sub in q.subqueries:
+                if isinstance(sub, Term):
+                    # a term adds only where it occurs: no two arrays of the part's size
+                    # for each of a long query's hundreds of terms (same sums, same order)
+                    ids, values = self._term_sparse(sub, part, stats, leaves)
+                    mask[ids] = True
+                    score[ids] += values
+                    continue
                 m, s = self._eval(sub, part, stats, searcher, generic, leaves)
                 mask |= m
                 score += s
@@ -462,21 +478,28 @@ class Accelerator:
     def _term(self, q: Term, part: Part, stats, leaves) -> tuple[np.ndarray, np.ndarray]:
         n = part.size
         mask, score = np.zeros(n, dtype=bool), np.zeros(n)
+        ids, values = self._term_sparse(q, part, stats, leaves)
+        if len(ids):
+            mask[ids] = True
+            score[ids] = values
+        return mask, score
+
+    def _term_sparse(self, q: Term, part: Part, stats, leaves) -> tuple[np.ndarray, np.ndarray]:
+        """A term's (local ids, BM25F scores): unique ids, in order."""
         schema = part.reader.schema
         if q.fieldname not in schema:
-            return mask, score
+            return _NO_IDS, _NO_VALUES
         fld = schema[q.fieldname]
         try:
             btext = fld.to_bytes(q.text)
         except ValueError:
-            return mask, score
+            return _NO_IDS, _NO_VALUES
         ids, weights = self._postings(part, q.fieldname, btext)
         if q.fieldname in self.text_fields:
             text = btext.decode("utf-8", "replace")
             leaves.setdefault((q.fieldname, text), {})[part.offset] = ids
         if not len(ids):
-            return mask, score
-        mask[ids] = True
+            return _NO_IDS, _NO_VALUES
         weights = weights.astype(np.float64)  # Whoosh scores in double precision
         if fld.scorable:
             idf, avg = stats.term(q.fieldname, btext)
@@ -484,8 +507,7 @@ class Accelerator:
             values = idf * ((weights * (K1 + 1)) / (weights + K1 * ((1 - B) + B * lengths / avg)))
         else:
             values = weights
-        score[ids] = values * q.boost if q.boost != 1.0 else values
-        return mask, score
+        return ids, (values * q.boost if q.boost != 1.0 else values)
 
     def _phrase(self, q: Phrase, part: Part, stats, leaves) -> tuple[np.ndarray, np.ndarray]:
         """Whoosh's phrase (SpanNear2, ordered, mindist 1): the words at increasing

@@ -214,7 +214,7 @@ class Searcher:
         self.store = store
         self.glossary = glossary if glossary is not None else load_glossary()
         #: translations learned from the collection's twins, kept beside the index
-        self.learned = TableFile(index.path)
+        self.learned = getattr(index, "learned", None) or TableFile(index.path)
         self.min_hits = min_hits
         #: False only for the relevance benchmark's same-language baseline
         self.cross_language = cross_language
