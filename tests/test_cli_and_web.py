@@ -95,7 +95,7 @@ def test_search_page_shows_hits_and_facets(client):
 
 
 def test_search_page_in_french(client):
-    page = client.get("/?q=approvisionnement&lang=fr").get_data(as_text=True)
+    page = client.get("/?q=approvisionnement&ui=fr").get_data(as_text=True)
     assert '<html lang="fr">' in page and "Affiner" in page
     assert "approvisionnement écologique" in page
 

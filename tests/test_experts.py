@@ -210,7 +210,7 @@ def test_community_page_lists_peers_across_agencies(world):
     html = client.get("/communities/fraud").get_data(as_text=True)
     assert "Fraud prevention" in html and "Geneviève Tremblay" in html
     assert "restricted vendor Zyxor" not in html and "Rita Restricted" not in html
-    french = client.get("/communities/fraud?lang=fr").get_data(as_text=True)
+    french = client.get("/communities/fraud?ui=fr").get_data(as_text=True)
     assert "Prévention de la fraude" in french
     assert client.get("/communities/nope").status_code == 404
     counts = dict(searcher.search(SearchRequest("procurement")).facets["communities"])
@@ -255,5 +255,5 @@ def test_the_panel_reads_as_a_sentence(world):
     assert "wrote 3</p>" in panel or "wrote 3 " in panel
     assert ", </p>" not in panel and ",  ·" not in panel  # no dangling comma
     assert "matches \u201cprocurement, fraud\u201d" in panel
-    french = client.get("/?q=fraude&lang=fr").get_data(as_text=True)
+    french = client.get("/?q=fraude&ui=fr").get_data(as_text=True)
     assert "Qui s&#39;y connaît" in french and "a rédigé" in french

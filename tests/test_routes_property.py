@@ -119,7 +119,7 @@ def params_for(names: list[str]) -> st.SearchStrategy:
 
 
 SEARCH_NAMES = ["q", "page", "sort", "lang", *FACETS, *HOSTILE_NAMES]
-PAGE_NAMES = ["lang", *HOSTILE_NAMES]
+PAGE_NAMES = ["ui", "lang", *HOSTILE_NAMES]
 
 
 def check(client, path: str, pairs: list[tuple[str, str]], headers=None) -> None:
@@ -156,7 +156,7 @@ def test_search_page_with_a_query_takes_any_other_parameters(client, pairs):
         st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="/?#"), max_size=30),
         st.sampled_from(["1", "2", "3", "fraud", "atip", "NO%00PE"]),
     ),
-    kind=st.sampled_from(["people", "communities"]),
+    kind=st.sampled_from(["people", "communities", "documents"]),
     pairs=params_for(PAGE_NAMES),
 )
 def test_people_and_community_routes_take_any_id(client, segment, kind, pairs):

@@ -249,3 +249,34 @@ def test_snippets_of_long_documents_read_only_windows_around_the_matches():
     assert ">procurement</mark>" in snippet and ">fraud</mark>" in snippet
     plain = make_snippet("<b>short</b> text", {"en": {"none"}, "fr": set(), "neutral": set()}, "en")
     assert "<b>" not in plain
+
+
+# -- the document page follows the document ACL ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "groups, doc_id, status",
+    [
+        (OUTSIDER, "wiki:p1", 200),
+        (INSIDER, "wiki:p1", 200),
+        (OUTSIDER, "fraud-unit:r1", 404),  # the same answer as a document that does not exist
+        (INSIDER, "fraud-unit:r1", 200),
+        (OUTSIDER, "wiki:nope", 404),
+    ],
+)
+def test_a_document_page_exists_only_for_those_who_may_see_it(world, groups, doc_id, status):
+    savoir, _ = world
+    response = client_for(savoir, groups).get(f"/documents/{doc_id}")
+    assert response.status_code == status
+    body = response.get_data(as_text=True)
+    if status == 404:
+        assert "Zyxor" not in body and "Rita" not in body
+    else:
+        assert "Procurement fraud" in body and "Contributors" in body
+
+
+def test_a_document_page_names_its_people_and_links_their_pages(world):
+    savoir, ids = world
+    body = client_for(savoir, INSIDER).get("/documents/fraud-unit:r1?ui=fr").get_data(as_text=True)
+    assert f'href="/people/{ids["Rita Restricted"]}"' in body and "Max Mixed" in body
+    assert "a rédigé" in body and "a modifié" in body and '<html lang="fr">' in body

@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from config.loader import Settings, load_settings
 from crawler.runner import Savoir
-from indexer.search import Searcher
-from webui.i18n import LANGUAGES, translate
+from indexer.search import FACETS, Searcher
+from webui.i18n import LANGUAGES, MESSAGES, translate
 from webui.params import BadParameter, IdConverter
 
 log = logging.getLogger(__name__)
+
+#: the cookie that remembers a visitor's choice of UI language
+UI_COOKIE = "savoir_ui"
+#: what the language toggle carries over to the same page in the other language (the
+#: search page's declared parameters; other pages take none)
+KEPT_ON_SWITCH = frozenset({"q", "page", "sort", *FACETS})
+
+
+def switch_url(other: str) -> str:
+    """This page in the other UI language, with the same query and filters."""
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k in KEPT_ON_SWITCH and len(v) <= 2000]
+    return request.path + "?" + urlencode([*kept, ("ui", other)])
+
 
 #: link schemes the pages may show for documents (sources are outside our control)
 SAFE_SCHEMES = frozenset({"http", "https", "file", "mailto"})
@@ -42,6 +57,11 @@ def create_app(
     app.register_blueprint(search_bp)
     app.register_blueprint(people_bp)
 
+    @app.get("/healthz")
+    def healthz():
+        """Liveness for a load balancer; the pid tells which server process answered."""
+        return jsonify({"status": "ok", "pid": os.getpid()})
+
     @app.template_filter("href")
     def safe_href(url: str | None) -> str:
         """A link a source gave, only if it is http(s), file or mailto (never javascript:...)."""
@@ -51,7 +71,9 @@ def create_app(
 
     @app.before_request
     def pick_language() -> None:
-        wanted = request.args.get("lang") or request.cookies.get("savoir_lang")
+        # the UI's language is ``ui`` (then the cookie a choice left, then the browser's);
+        # ``lang`` on the search page is the documents' language, a filter, never this
+        wanted = request.args.get("ui") or request.cookies.get(UI_COOKIE)
         if wanted not in LANGUAGES:
             wanted = request.accept_languages.best_match(LANGUAGES) or "en"
         g.ui_lang = wanted
@@ -84,16 +106,34 @@ def create_app(
     @app.context_processor
     def inject() -> dict[str, Any]:
         lang = getattr(g, "ui_lang", "en")
+        other = "fr" if lang == "en" else "en"
+
+        def label(facet: str, value: str) -> str:
+            """A facet value as people read it: languages and kinds translated,
+            communities by their name in the UI's language; anything else as is."""
+            if facet == "lang":
+                return translate(lang, "lang_" + value)
+            if facet == "kind" and "kind_" + value in MESSAGES:
+                return translate(lang, "kind_" + value)
+            if facet == "communities":
+                found = savoir.communities.by_id.get(value)
+                return found.name(lang) if found else value
+            return value
+
         return {
             "_": lambda key, **kw: translate(lang, key, **kw),
+            "label": label,
             "ui_lang": lang,
-            "other_lang": "fr" if lang == "en" else "en",
+            "other_lang": other,
+            "switch_url": switch_url(other),
         }
 
     @app.after_request
     def remember_language(response):
-        if request.args.get("lang") in LANGUAGES:
-            response.set_cookie("savoir_lang", request.args["lang"], max_age=365 * 86400, samesite="Lax")
+        if request.args.get("ui") in LANGUAGES:
+            response.set_cookie(
+                UI_COOKIE, request.args["ui"], max_age=365 * 86400, samesite="Lax", httponly=True
+            )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Content-Security-Policy", "default-src 'self'; style-src 'self'")
         return response

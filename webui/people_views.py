@@ -18,7 +18,7 @@ bp = Blueprint("people", __name__)
 
 RECENT = 15
 #: these pages take only the UI language (read in app.py); anything else is ignored
-PAGE_PARAMS = (Param("lang", choices=("en", "fr")),)
+PAGE_PARAMS = (Param("ui", choices=("en", "fr")),)
 #: a community id as config/communities.toml allows it (anything else is a 404)
 _COMMUNITY_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 

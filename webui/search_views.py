@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from indexer.experts import ExpertFinder
 from indexer.search import FACETS, MAX_QUERY_CHARS, SearchRequest
@@ -20,7 +20,7 @@ def _groups() -> tuple[str, ...]:
     return current_user().groups
 
 
-#: the facets a link may carry as filters (``lang`` is also the UI's language, see app.py)
+#: the facets a link may carry as filters (``lang``: the documents' language; the UI's is ``ui``)
 FILTER_PARAMS = tuple(
     Param("lang", choices=("en", "fr", "und"), multiple=True, max_values=3)
     if name == "lang"
@@ -34,6 +34,7 @@ SEARCH_PARAMS = (
     Param("q", default="", max_length=MAX_QUERY_CHARS),
     Param("page", int, default=1, low=1, high=MAX_PAGE),
     Param("sort", default="relevance", choices=("relevance", "date")),
+    Param("ui", choices=("en", "fr")),  # the UI's language (read in app.py), kept out of links
     *FILTER_PARAMS,
 )
 
@@ -75,6 +76,10 @@ def home():
         # only declared, validated parameters: never request.args (url_for would obey
         # _external, _scheme, _anchor... and an unknown "endpoint" would fail)
         return url_for("search.home", **query_args(params, SEARCH_PARAMS, **changes))
+
+    if results is not None and results.pages and search_request.page > results.pages:
+        # a page past the end (an old link, a hand-typed number) is the last page
+        return redirect(link(page=results.pages if results.pages > 1 else None))
 
     return render_template(
         "search/home.html",
@@ -154,4 +159,98 @@ def api_search():
                 for e in experts
             ],
         }
+    )
+
+
+#: characters of a document's text its page previews
+PREVIEW_CHARS = 1500
+
+
+def _visible_document(doc_id: str):
+    """The stored document if this viewer may see it, else 404 (never 403: a restricted
+    document does not exist for someone outside its groups)."""
+    from flask import abort
+
+    if len(doc_id) > 600:
+        abort(404)
+    savoir = current_app.extensions["savoir"]
+    doc = savoir.store.documents_by_id([doc_id]).get(doc_id)
+    if doc is None or not set(doc.acl or ()) & set(_groups()):
+        abort(404)
+    return doc
+
+
+def _contributors(doc_id: str) -> list[dict]:
+    """Who did what on a document, people with a page linked; minor edits left out."""
+    from sqlalchemy import select
+
+    from indexer.store import contributions, people, persons
+
+    savoir = current_app.extensions["savoir"]
+    with savoir.store.engine.connect() as conn:
+        rows = list(
+            conn.execute(
+                select(
+                    contributions.c.role,
+                    contributions.c.time,
+                    contributions.c.minor,
+                    people.c.name.label("raw_name"),
+                    persons.c.id.label("person_id"),
+                    persons.c.name,
+                    persons.c.opted_out,
+                    persons.c.is_bot,
+                    persons.c.mass_editor,
+                )
+                .join(people, people.c.id == contributions.c.person_id)
+                .outerjoin(persons, persons.c.id == people.c.person_id)
+                .where(contributions.c.document_id == doc_id)
+                .order_by(contributions.c.id)
+            )
+        )
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        if r.minor:
+            continue
+        linked = r.person_id is not None and not (r.opted_out or r.is_bot)
+        key = (r.person_id if linked else r.raw_name,)
+        entry = out.setdefault(
+            key,
+            {
+                "name": (r.name if linked else r.raw_name),
+                "person_id": r.person_id if linked else None,
+                "roles": [],
+                "time": r.time,
+            },
+        )
+        if r.role not in entry["roles"]:
+            entry["roles"].append(r.role)
+        if r.time and (entry["time"] is None or r.time > entry["time"]):
+            entry["time"] = r.time
+    return list(out.values())
+
+
+DOCUMENT_PARAMS = (Param("ui", choices=("en", "fr")),)
+
+
+@bp.route("/documents/<path:doc_id>")
+def document(doc_id: str):
+    """One document: what it is, who wrote it, its other-language version, where it lives."""
+    read_params(DOCUMENT_PARAMS, request.args)
+    doc = _visible_document(doc_id)
+    savoir = current_app.extensions["savoir"]
+    twin = None
+    if doc.translation_of:
+        found = savoir.store.documents_by_id([doc.translation_of]).get(doc.translation_of)
+        if found is not None and set(found.acl or ()) & set(_groups()):
+            twin = found
+    preview = doc.text[:PREVIEW_CHARS].rsplit(" ", 1)[0] + (" …" if len(doc.text) > PREVIEW_CHARS else "")
+    return render_template(
+        "search/document.html",
+        doc=doc,
+        twin=twin,
+        contributors=_contributors(doc.id),
+        paragraphs=[p for p in preview.split("\n\n") if p.strip()][:12],
+        communities=[
+            savoir.communities.by_id.get(c) for c in doc.communities if c in savoir.communities.by_id
+        ],
     )
