@@ -126,7 +126,12 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, port: int, config: str | None, log_path: Path, startup: float = 120.0
+    data_dir: Path,
+    port: int,
+    config: str | None,
+    log_path: Path,
+    startup: float = 120.0,
+    workers: int | None = None,
 ) -> subprocess.Popen:
     env = dict(os.environ, SAVOIR_STORE_DATA_DIR=str(data_dir.resolve()))
     savoir = Path(sys.executable).with_name("savoir")
@@ -134,6 +139,8 @@ def start_server(
     if config:
         command += ["--config", config]
     command += ["serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers:
+        command += ["--workers", str(workers)]
     # the server's log goes to a file: a pipe nobody reads fills up and blocks its logging
     log = open(log_path, "wb")  # noqa: SIM115 - closed when the bench exits
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -153,14 +160,41 @@ def start_server(
     )
 
 
-def rss_mb(pid: int) -> float:
+def _rss_one(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return float("nan")
+    return 0.0
+
+
+def server_pids(pid: int) -> list[int]:
+    """*pid* and its children (a pre-fork server's workers)."""
+    out = [pid]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append(int(entry.name))
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of the server: its own plus its workers' (shared pages counted in each)."""
+    return sum(_rss_one(p) for p in server_pids(pid)) or float("nan")
+
+
+def rss_detail(pid: int) -> str:
+    pids = server_pids(pid)
+    if len(pids) == 1:
+        return f"{rss_mb(pid):.0f} MB"
+    return f"{rss_mb(pid):.0f} MB ({' + '.join(f'{_rss_one(p):.0f}' for p in pids)})"
 
 
 # -- clients --------------------------------------------------------------------
@@ -308,6 +342,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--startup-timeout", type=float, default=120.0, help="seconds to wait for the server")
     parser.add_argument("--server-log", default="fuzz_load-server.log", help="where the server's log goes")
+    parser.add_argument("--workers", type=int, default=None, help="savoir serve --workers (default: its own)")
     parser.add_argument("--skip-fuzz", action="store_true")
     parser.add_argument("--skip-load", action="store_true")
     args = parser.parse_args(argv)
@@ -317,15 +352,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"no index in {data_dir}: build one with `savoir demo --no-serve` (or crawl) first")
     port = args.port or free_port()
     log_path = Path(args.server_log)
-    server = start_server(data_dir, port, args.config, log_path, args.startup_timeout)
+    server = start_server(data_dir, port, args.config, log_path, args.startup_timeout, args.workers)
     try:
         warm = Client(port, args.timeout)
         for query in REALISTIC_QUERIES:  # the first search of a word reads its postings
             warm.get("/?" + urlencode({"q": query}))
-        print(f"savoir serve on 127.0.0.1:{port}, data {data_dir.resolve()}, RSS {rss_mb(server.pid):.0f} MB")
+        print(f"savoir serve on 127.0.0.1:{port}, data {data_dir.resolve()}, RSS {rss_detail(server.pid)}")
         if not args.skip_fuzz:
             fuzz(port, args.requests, args.fuzz_concurrency, args.seed, args.timeout)
-            print(f"  server RSS after the fuzz run: {rss_mb(server.pid):.0f} MB")
+            print(f"  server RSS after the fuzz run: {rss_detail(server.pid)}")
         if not args.skip_load:
             one = load(port, 1, args.seconds, 0.0, args.seed, args.timeout)
             print_load(one)
@@ -336,7 +371,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"  {args.clients} clients / 1 client throughput: {many['rps'] / one['rps']:.2f}x; "
                 f"realistic p95 with hostile mix / without: {mixed['p95'] / many['p95']:.2f}x; "
-                f"server RSS {rss_mb(server.pid):.0f} MB"
+                f"server RSS {rss_detail(server.pid)}"
             )
     finally:
         server.terminate()

@@ -17,6 +17,7 @@ from crawler.http import FetchError
 from crawler.runner import Savoir
 from indexer.index_lock import IndexBusy
 from indexer.store import StoreError
+from webui.serving import run_app
 
 log = logging.getLogger("savoir")
 
@@ -26,6 +27,9 @@ def echo(message: str = "", **options) -> None:
     click.echo(secrets.scrub(message), **options)
 
 
+#: requests one server process works on at once: two overlap one's reads with the
+#: other's Python; more only queue for the process's GIL
+SERVE_THREADS_PER_WORKER = 2
 USER_ERRORS = (ConfigError, StoreError, ConnectorError, FetchError, IndexBusy, KeyError)
 
 
@@ -57,29 +61,6 @@ def ensure_free(host: str, port: int) -> None:
             raise click.ClickException(
                 f"cannot listen on {host}:{port}: {exc.strerror}; stop what uses it or pass --port"
             ) from None
-
-
-def run_app(app, host: str, port: int, threads: int = 8, announce: str = "") -> None:
-    """Serve *app* with waitress, a production WSGI server (Flask's own is for development).
-
-    *announce* is printed once the socket is bound, never before.
-    """
-    from waitress import create_server
-
-    try:
-        server = create_server(app, host=host, port=port, threads=threads, ident="Savoir")
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on {host}:{port}: {exc.strerror}; stop what uses it or pass --port"
-        ) from None
-    if announce:
-        echo(announce)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
 
 
 def _failure_text(ref: str, reason: str) -> str:
@@ -138,19 +119,41 @@ def demo(ctx: click.Context, port: int, site_port: int, no_serve: bool) -> None:
 @cli.command()
 @click.option("--host", default=None, help="Interface to listen on (default from settings).")
 @click.option("--port", default=None, type=int, help="Port (default from settings).")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Server processes (default: one per CPU; 1 serves from this process with waitress).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the search UI (the worker does the crawling)."""
     from webui.app import create_app
+    from webui.serving import default_workers, multiprocess_available, run_workers
 
     savoir = _savoir(ctx)
     host = host or savoir.settings.web.host
     port = port or savoir.settings.web.port
     ensure_free(host, port)  # a busy port is said before any work, and before "serving"
+    announce = f"Savoir is serving on http://{host}:{port}/"
+    workers = workers or default_workers()
+    if workers > 1 and multiprocess_available():
+        # the index is brought up to date once, here; each worker then opens its own
+        # store and index after the fork (none of it may cross a fork)
+        savoir.open_index()
+        settings = savoir.settings
+        savoir.close()
+        run_workers(
+            lambda: create_app(savoir=Savoir(settings)),
+            host,
+            port,
+            workers=workers,
+            threads=SERVE_THREADS_PER_WORKER,
+            announce=announce,
+        )
+        return
     app = create_app(savoir=savoir)
-    run_app(
-        app, host, port, savoir.settings.web.threads, announce=f"Savoir is serving on http://{host}:{port}/"
-    )
+    run_app(app, host, port, savoir.settings.web.threads, announce=announce)
 
 
 @cli.command()
