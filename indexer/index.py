@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +48,8 @@ PARALLEL_FROM = 1000
 MAX_PROCS = 4
 #: seconds a writer waits for another process's index lock
 WRITER_TIMEOUT = 120.0
+#: seconds an opener waits for a live rebuild to finish its swap
+SWAP_WAIT = 10.0
 #: the fields whose terms are text (matched words are evidence; the rest are filters)
 TEXT_FIELDS = frozenset({"title_en", "body_en", "title_fr", "body_fr", "neutral"})
 
@@ -177,7 +180,13 @@ class SearchIndex:
     def _finish_interrupted_swap(self) -> None:
         """A rebuild killed between its two renames left ``index.old`` and no ``index``:
         put the finished copy in place (its watermark is written last), else the old one."""
-        if self.path.exists() or not self._rebuild_lock.acquire(0):
+        if self.path.exists():
+            return
+        if not self._rebuild_lock.acquire(0):
+            # a live rebuild is between its two renames: its copy is in place at once
+            deadline = time.monotonic() + SWAP_WAIT
+            while not self.path.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
             return
         try:
             fresh, old = self._fresh_path, self._old_path

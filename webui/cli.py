@@ -143,6 +143,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         savoir.open_index()
         settings = savoir.settings
         savoir.close()
+        # plain data, read once here: the workers inherit it, and a replaced worker
+        # is ready in about a second rather than after seconds of dictionary reading
+        from indexer.glossary import load_glossary
+
+        load_glossary()
         run_workers(
             lambda: create_app(savoir=Savoir(settings)),
             host,

@@ -30,8 +30,8 @@ WORKER_TIMEOUT = 60
 #: requests a worker answers before the master replaces it by a fresh one, with some
 #: jitter so that workers do not restart together: whatever a request left behind
 #: (fragmented heap, caches grown by one odd query) is bounded by it
-MAX_REQUESTS = 5000
-MAX_REQUESTS_JITTER = 500
+MAX_REQUESTS = 50_000
+MAX_REQUESTS_JITTER = 5_000
 
 
 def default_workers() -> int:
