@@ -68,6 +68,31 @@ class WebSettings:
 
 
 @dataclass
+class AuthSettings:
+    #: "local": accounts made with `savoir users add`; "header": an SSO proxy in front
+    #: of Savoir names the user in request headers (accepted from trusted_proxies only)
+    mode: str = "local"
+    header_user: str = "X-Remote-User"
+    header_name: str = "X-Remote-Name"
+    header_email: str = "X-Remote-Email"
+    header_groups: str = "X-Remote-Groups"  # comma-separated
+    trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: members of this group (header mode) are admins
+    admin_group: str = "savoir-admins"
+    #: failed sign-ins in a row before an account is locked, and for how long (doubling)
+    max_failures: int = 5
+    lock_minutes: float = 15.0
+    #: sign-in attempts one client address may make per minute
+    signins_per_minute: int = 10
+    session_hours: float = 12.0
+    #: session cookie marked Secure: "auto" (unless the request came over plain http to
+    #: a loopback address, as the demo does), "always" or "never"
+    secure_cookies: str = "auto"
+    #: the key that signs sessions; empty: a random key kept in <data_dir>/secret_key
+    secret_key: str = ""
+
+
+@dataclass
 class SearchSettings:
     public_groups: list[str] = field(default_factory=lambda: ["public"])
 
@@ -117,6 +142,7 @@ class Settings:
     search: SearchSettings = field(default_factory=SearchSettings)
     people: PeopleSettings = field(default_factory=PeopleSettings)
     experts: ExpertSettings = field(default_factory=ExpertSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     #: the folder relative paths in the settings file are taken from
     base_dir: Path = field(default_factory=Path.cwd)
     #: the files these settings were read from, for messages
@@ -246,6 +272,7 @@ SECTIONS = {
     "search": SearchSettings,
     "people": PeopleSettings,
     "experts": ExpertSettings,
+    "auth": AuthSettings,
 }
 
 

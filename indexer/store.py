@@ -143,6 +143,37 @@ persons = Table(
     Column("agency_from", String(16)),
 )
 
+#: people who sign in to Savoir itself (local accounts; see webui/accounts.py)
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(100), nullable=False, unique=True),  # case-folded
+    Column("display_name", Text, nullable=False, default=""),
+    Column("email", String(320), nullable=False, default=""),
+    Column("password_hash", Text, nullable=False, default=""),  # argon2id; empty: no local password
+    Column("groups", JSON, nullable=False),
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("failed_signins", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime()),
+    Column("last_signin", UTCDateTime()),
+)
+
+#: every sign-in and admin action: who, what, on what, when, from where
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", UTCDateTime(), nullable=False, index=True),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", Text, nullable=False, default=""),
+    Column("address", String(64), nullable=False, default=""),
+    Column("detail", Text, nullable=False, default=""),
+)
+
 #: who a source's accounts are, as the source says (signatures, user pages): the
 #: latest non-empty facts per (source, username); see connectors.base.Profile
 profiles = Table(

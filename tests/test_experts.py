@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -196,8 +197,11 @@ def test_people_and_community_pages_respect_the_acl(world, tmp_path):
     )
     assert client.get(f"/people/{rows['Olivia Hidden'].id}").status_code == 404
     assert client.get(f"/people/{rows['Cleanup Bot'].id}").status_code == 404
-    # no one can opt someone else out without signing in
-    assert client.post(f"/people/{rows['Geneviève Tremblay'].id}/opt-out").status_code == 403
+    # no one can opt someone else out without signing in (and no form works without its token)
+    opt_out = f"/people/{rows['Geneviève Tremblay'].id}/opt-out"
+    assert client.post(opt_out).status_code == 400
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/sign-in").get_data(as_text=True))
+    assert client.post(opt_out, data={"csrf_token": token.group(1)}).status_code == 403
     search = client.get("/?q=procurement+fraud").get_data(as_text=True)
     assert "Who knows about this" in search and "Geneviève Tremblay" in search
     api = client.get("/api/search?q=procurement+fraud").get_json()

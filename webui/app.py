@@ -7,7 +7,7 @@ import os
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from config.loader import Settings, load_settings
@@ -56,6 +56,9 @@ def create_app(
 
     app.register_blueprint(search_bp)
     app.register_blueprint(people_bp)
+    from webui import auth_views
+
+    auth_views.install(app)
 
     @app.get("/healthz")
     def healthz():
@@ -94,7 +97,12 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        key = {404: "error_404", 405: "error_405"}.get(exc.code or 500, "error_other")
+        if exc.code == 401 and not request.path.startswith("/api/"):
+            # sign in first, then come back here
+            return redirect(url_for("auth.sign_in", next=request.path))
+        if exc.code == 400 and exc.description == "csrf":
+            return error_page(400, "error_csrf")
+        key = {403: "error_403", 404: "error_404", 405: "error_405"}.get(exc.code or 500, "error_other")
         return error_page(exc.code or 500, key)
 
     @app.errorhandler(Exception)
@@ -134,8 +142,6 @@ def create_app(
             response.set_cookie(
                 UI_COOKIE, request.args["ui"], max_age=365 * 86400, samesite="Lax", httponly=True
             )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; style-src 'self'")
         return response
 
     return app

@@ -421,6 +421,15 @@ def _print_failures(store, source_id: str, page: int, per_page: int) -> None:
         echo(f"next: savoir status {source_id} --failures --page {page + 1}")
 
 
+def _add_users_command() -> None:
+    from webui.users_cli import users
+
+    cli.add_command(users)
+
+
+_add_users_command()
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=argv, prog_name="savoir", standalone_mode=False)

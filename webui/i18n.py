@@ -106,6 +106,38 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "error_title": {"en": "Something is not right", "fr": "Quelque chose ne va pas"},
     "error_home": {"en": "Back to the search page", "fr": "Retour à la page de recherche"},
+    "error_403": {
+        "en": "This page is for administrators.",
+        "fr": "Cette page est réservée aux administrateurs.",
+    },
+    "error_csrf": {
+        "en": "This form has expired or did not come from this site. Go back, reload the page and try again.",
+        "fr": "Ce formulaire a expiré ou ne vient pas de ce site. Revenez en arrière, rechargez la page et réessayez.",
+    },
+    "sign_in": {"en": "Sign in", "fr": "Se connecter"},
+    "sign_out": {"en": "Sign out", "fr": "Se déconnecter"},
+    "signed_in_as": {"en": "Signed in as {name}", "fr": "Connecté : {name}"},
+    "username": {"en": "User name", "fr": "Nom d'utilisateur"},
+    "password": {"en": "Password", "fr": "Mot de passe"},
+    "signin_failed": {
+        "en": "The user name or password is not right, or the account is locked for now.",
+        "fr": "Le nom d'utilisateur ou le mot de passe est inexact, ou le compte est verrouillé pour l'instant.",
+    },
+    "signin_throttled": {
+        "en": "Too many attempts from your address: wait a minute, then try again.",
+        "fr": "Trop de tentatives depuis votre adresse : attendez une minute, puis réessayez.",
+    },
+    "audit_log": {"en": "Audit log", "fr": "Journal d'audit"},
+    "audit_time": {"en": "When", "fr": "Quand"},
+    "audit_actor": {"en": "Who", "fr": "Qui"},
+    "audit_action": {"en": "What", "fr": "Quoi"},
+    "audit_target": {"en": "On", "fr": "Sur"},
+    "audit_address": {"en": "From", "fr": "Depuis"},
+    "audit_detail": {"en": "Details", "fr": "Détails"},
+    "opt_out_self": {
+        "en": "Hide me from expert suggestions and remove this page",
+        "fr": "Me retirer des suggestions d'experts et supprimer cette page",
+    },
     "error_404": {
         "en": "There is no page at this address.",
         "fr": "Il n'y a aucune page à cette adresse.",

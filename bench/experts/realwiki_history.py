@@ -9,7 +9,7 @@ their edits follow how intranet wikis grow:
   topics (a hash of the topic id decides which wiki, and which half: dev or test);
 * **owners** (one, sometimes two, often of two agencies) create most of a topic's pages
   and come back over the years with substantive edits; a **moved-on** former owner
-  founded about a third of the topics 7-10 years ago and left them 6-9 years ago to a
+  founded about a third of the topics 9-11 years ago and left them 6-9 years ago to a
   successor who is active now; some owners have not touched their topic for 3-5 years;
 * the French version of a page is written by a francophone owner, or else by one of
   the **translators**, usually weeks or months after the English one;
@@ -36,7 +36,7 @@ import random
 import re
 import sys
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,24 +75,34 @@ ROSTER = [
     ("Priya Natarajan", "cra", False, "owner"),
     ("Jean-François Roy", "cra", True, "owner"),
     ("Sarah MacDonald", "cra", False, "owner"),
+    ("Maxime Tremblay", "cra", True, "owner"),
+    ("Rachel Goldberg", "cra", False, "owner"),
     ("Étienne Gagnon", "ssc", True, "owner"),
     ("Wei Zhang", "ssc", False, "owner"),
     ("Noémie Bélanger", "ssc", True, "owner"),
     ("Kwame Mensah", "ssc", False, "owner"),
     ("Isabelle Lefebvre", "ssc", True, "owner"),
     ("Liam O'Brien", "ssc", False, "owner"),
+    ("Olivier Bergeron", "ssc", True, "owner"),
+    ("Grace Okafor", "ssc", False, "owner"),
     ("François Lévesque", "tbs", True, "owner"),
     ("Fatima Haddad", "tbs", False, "owner"),
     ("Mathieu Girard", "tbs", True, "owner"),
     ("Emily Chen", "tbs", False, "owner"),
+    ("Simon Lachance", "tbs", True, "owner"),
+    ("Nina Petrovic", "tbs", False, "owner"),
     ("Geneviève Ouellet", "statcan", True, "owner"),
     ("Raj Patel", "statcan", False, "owner"),
     ("Chloé Dubois", "statcan", True, "owner"),
     ("Tom Nguyen", "statcan", False, "owner"),
+    ("Catherine Roux", "statcan", True, "owner"),
+    ("David Kim", "statcan", False, "owner"),
     ("Sébastien Morin", "pspc", True, "owner"),
     ("Aisha Yusuf", "pspc", False, "owner"),
     ("Julie Pelletier", "pspc", True, "owner"),
     ("Mark Thompson", "pspc", False, "owner"),
+    ("Antoine Leclerc", "pspc", True, "owner"),
+    ("Megan Brooks", "pspc", False, "owner"),
     # left the organisation (appear only as former owners)
     ("Robert Fraser", "ssc", False, "left"),
     ("Nathalie Bouchard", "cra", True, "left"),
@@ -436,30 +446,49 @@ class _Builder:
 
     # -- owners ---------------------------------------------------------------------
     def assign(self, topics: list[Topic]) -> None:
+        """Owners per topic: each person owns two or three topics of a wiki, a few work on both."""
         owners = self.kind("owner")
         left = self.kind("left")
+        load: Counter = Counter()
         for wiki in ("mw", "dw"):
             rng = random.Random(f"{self.seed}:owners:{wiki}")
             home = WIKI_AGENCY[wiki]
-            local = [h for h in owners if h.agency == home]
-            others = [h for h in owners if h.agency != home]
-            # two people of each other agency work on this wiki (some on both wikis)
             by_agency = defaultdict(list)
-            for h in others:
+            for h in owners:
                 by_agency[h.agency].append(h)
-            pool = local + [h for a in sorted(by_agency) for h in rng.sample(by_agency[a], 2)]
+            pool = []
+            for agency in sorted(by_agency):
+                members = sorted(by_agency[agency], key=lambda h: digest(f"{self.seed}:member:{h.hid}"))
+                if agency == home:
+                    pool += members
+                elif agency in WIKI_AGENCY.values():
+                    pool += members[:2]  # two people of the other wiki's agency work here too
+                else:
+                    # three of each other agency; the third of one wiki is the first of the other
+                    pool += members[:3] if wiki == "mw" else members[2:5]
             mine = [t for t in topics if t.wiki == wiki]
             rng.shuffle(pool)
             for n, topic in enumerate(sorted(mine, key=lambda t: digest(f"{self.seed}:{t.id}"))):
-                trng = random.Random(f"{self.seed}:assign:{topic.id}")
                 topic.owners = [pool[n % len(pool)]]
+                load[topic.owners[0].hid] += 1
+            for topic in sorted(mine, key=lambda t: digest(f"{self.seed}:{t.id}")):
+                trng = random.Random(f"{self.seed}:assign:{topic.id}")
+
+                def least(candidates: list[Human], trng: random.Random = trng) -> Human:
+                    fewest = min(load[h.hid] for h in candidates)
+                    return trng.choice([h for h in candidates if load[h.hid] == fewest])
+
                 if trng.random() < 0.45:
-                    second = trng.choice([h for h in pool if h is not topic.owners[0]])
+                    second = least([h for h in pool if h is not topic.owners[0]])
                     topic.owners.append(second)
+                    load[second.hid] += 1
                 roll = trng.random()
                 if roll < 0.33:
-                    former_pool = left if trng.random() < 0.5 else [h for h in pool if h not in topic.owners]
-                    topic.former = [trng.choice(former_pool)]
+                    if trng.random() < 0.5:
+                        topic.former = [trng.choice(left)]
+                    else:
+                        topic.former = [least([h for h in pool if h not in topic.owners])]
+                        load[topic.former[0].hid] += 1
                 elif roll < 0.48:
                     topic.stale = True
 
