@@ -299,6 +299,8 @@ def evaluate(world, savoir, settings, halves, variants, show_misses) -> list[tup
         finder.suggest(SearchRequest(q.text, groups=("public",)), now=history.NOW)
     rows = []
     trap_rows = []
+    #: what the search gives the experts to work with, per half
+    ceiling: dict[str, Counter] = defaultdict(Counter)
     for half in halves:
         queries = [q for q in world.queries if q.topic.half == half]
         # what the search shows, once per query: do the top 10 hits have an eligible human author?
@@ -309,6 +311,24 @@ def evaluate(world, savoir, settings, halves, variants, show_misses) -> list[tup
             search_ms.append((time.perf_counter() - t0) * 1000)
             creators = [pages[d].creator for d, _ in result.ranked[:10] if d in pages]
             eligible[q.qid] = any(c is not None and not c.trap for c in creators)
+            true = {h for h, g in q.topic.grades().items() if g > 0}
+            own_rank = next(
+                (
+                    r
+                    for r, (d, _) in enumerate(result.ranked[:10], 1)
+                    if d in pages and pages[d].key == q.page
+                ),
+                None,
+            )
+            ceiling[half]["own page first"] += own_rank == 1
+            ceiling[half]["own page in top 10"] += own_rank is not None
+            ceiling[half]["top hit by a true expert"] += (
+                bool(creators) and creators[0] is not None and creators[0].hid in true
+            )
+            ceiling[half]["a true expert created a top-10 hit"] += any(
+                c is not None and c.hid in true for c in creators
+            )
+            ceiling[half]["queries"] += 1
         for variant in variants:
             rr, p1, recall, took = [], [], [], []
             empty = traps = dups = 0
@@ -414,6 +434,10 @@ def evaluate(world, savoir, settings, halves, variants, show_misses) -> list[tup
                         print(
                             f"      {e.score:.5f} g={grade} shown as {e.name!r} ({e.agency}): {label}, {len(e.evidence)} docs"
                         )
+    print("\nwhat the search gives the experts (Savoir's search, uncollapsed ranked documents):")
+    for half, counts in ceiling.items():
+        n = counts.pop("queries")
+        print(f"  {half}: " + "; ".join(f"{k} {v / n:.1%}" for k, v in counts.items()))
     return rows, trap_rows, ids
 
 
@@ -526,6 +550,12 @@ def main() -> None:
     parser.add_argument("--workdir", help="keep the store here (default: a temporary folder, removed)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --workdir: keep the store a previous run crawled there and only ask the queries "
+        "(for tuning [experts] settings; connector or identity changes need a fresh crawl)",
+    )
+    parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override an [experts] setting"
     )
     args = parser.parse_args()
@@ -544,15 +574,21 @@ def main() -> None:
         + f" built in {time.perf_counter() - started:.0f} s"
     )
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="savoir-realwiki-"))
-    if args.workdir and work.exists():
+    reuse = bool(args.reuse and args.workdir and (work / "data").exists())
+    if args.workdir and work.exists() and not reuse:
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     mw = dw = savoir = None
     try:
         t0 = time.perf_counter()
-        mw = load_mediawiki(world, work)
-        dw = load_dokuwiki(world)
-        print(f"wikis loaded in {time.perf_counter() - t0:.0f} s ({mw.api}, {dw.base})")
+        if reuse:
+            mw = dw = None
+            endpoints = {"api": "http://127.0.0.1:9/api.php", "base": "http://127.0.0.1:9"}
+        else:
+            mw = load_mediawiki(world, work)
+            dw = load_dokuwiki(world)
+            endpoints = {"api": mw.api, "base": dw.base}
+            print(f"wikis loaded in {time.perf_counter() - t0:.0f} s ({mw.api}, {dw.base})")
         settings = build_settings(
             {
                 "store": {"data_dir": str(work / "data")},
@@ -571,19 +607,19 @@ def main() -> None:
                 kind="mediawiki",
                 agency=history.WIKI_AGENCY["mw"],
                 name="SSC wiki",
-                settings={"api_url": mw.api, "namespaces": MW_NAMESPACES},
+                settings={"api_url": endpoints["api"], "namespaces": MW_NAMESPACES},
             ),
             SourceConfig(
                 id=SOURCES["dw"],
                 kind="dokuwiki",
                 agency=history.WIKI_AGENCY["dw"],
                 name="CRA wiki",
-                settings={"url": dw.base, "username": DW_CRAWLER[0], "password": DW_CRAWLER[1]},
+                settings={"url": endpoints["base"], "username": DW_CRAWLER[0], "password": DW_CRAWLER[1]},
             ),
         ]
         savoir = Savoir(settings, sources)
         t0 = time.perf_counter()
-        reports = savoir.crawl(full=True)
+        reports = [] if reuse else savoir.crawl(full=True)
         for r in reports:
             print(f"  crawl: {r.summary()}")
         savoir.refresh_people(force=True)
