@@ -160,10 +160,10 @@ def start_server(
     )
 
 
-def _rss_one(pid: int) -> float:
+def _rss_one(pid: int, field: str = "VmRSS") -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -191,10 +191,14 @@ def rss_mb(pid: int) -> float:
 
 
 def rss_detail(pid: int) -> str:
+    """RSS per process, and the anonymous part (RSS also counts the index's mapped
+    files, whose pages every worker shares)."""
     pids = server_pids(pid)
+    anon = sum(_rss_one(p, "RssAnon") for p in pids)
     if len(pids) == 1:
-        return f"{rss_mb(pid):.0f} MB"
-    return f"{rss_mb(pid):.0f} MB ({' + '.join(f'{_rss_one(p):.0f}' for p in pids)})"
+        return f"{rss_mb(pid):.0f} MB ({anon:.0f} MB anonymous)"
+    each = " + ".join(f"{_rss_one(p):.0f}" for p in pids)
+    return f"{rss_mb(pid):.0f} MB ({each}; {anon:.0f} MB anonymous)"
 
 
 # -- clients --------------------------------------------------------------------

@@ -176,6 +176,8 @@ class SearchIndex:
         #: translations learned from twins, beside the index: read once per process
         #: (and again when relearned), not once per search
         self.learned = TableFile(self.path)
+        #: the home page's counts per (index state, groups), filled by the searcher
+        self.count_cache: dict = {}
 
     def _finish_interrupted_swap(self) -> None:
         """A rebuild killed between its two renames left ``index.old`` and no ``index``:

@@ -58,6 +58,8 @@ FILTER_FIELDS = {
 _FILTER_RE = re.compile(r"(?<!\S)(-?)(" + "|".join(FILTER_FIELDS) + r'):("[^"]*"|\S+)', re.IGNORECASE)
 _SYNTAX = re.compile(r"[()\[\]{}^~*?:\\/+!]|\b(?:AND|OR|NOT|ANDNOT|ANDMAYBE)\b")
 MAX_QUERY_CHARS = 1000
+#: (index state, groups) answers of visible_counts kept per index
+COUNT_CACHE_SIZE = 256
 OVERLAPPING = {"communities"}
 #: filters (ACL, agency...) must match but should not score: Whoosh divides by the
 #: boost when it skips blocks, so "nothing" is a tiny weight, not zero
@@ -315,7 +317,15 @@ class Searcher:
         return shorter, build_query(shorter, cross_language=False)
 
     def visible_counts(self, groups: tuple[str, ...]) -> dict[str, int]:
-        """How many documents and sources this user may see (the home page's counts)."""
+        """How many documents and sources this user may see (the home page's counts).
+
+        Kept per index state and groups (every home page asks; the answer changes only
+        with a commit).
+        """
+        cache = getattr(self.index, "count_cache", None)
+        key = (self.index.accel._stamp(), tuple(sorted(groups)))
+        if cache is not None and key in cache:
+            return dict(cache[key])
         allow = self._allow(groups, {})
         documents, sources = 0, set()
         with self.index.accel.searcher() as searcher:
@@ -325,7 +335,12 @@ class Searcher:
                 codes, values = self.index.accel.codes(part, "source")
                 picked = codes[matched]
                 sources.update(values[c] for c in np.unique(picked[picked >= 0]).tolist())
-        return {"documents": documents, "sources": len(sources)}
+        counts = {"documents": documents, "sources": len(sources)}
+        if cache is not None:
+            if len(cache) >= COUNT_CACHE_SIZE:
+                cache.clear()
+            cache[key] = counts
+        return dict(counts)
 
     def community_documents(
         self, community: str, groups: tuple[str, ...], limit: int = 100
