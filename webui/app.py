@@ -56,6 +56,10 @@ def create_app(
 
     app.register_blueprint(search_bp)
     app.register_blueprint(people_bp)
+    from webui import api_views, feeds
+
+    for machine_bp in (api_views.bp, feeds.bp):  # JSON API, Atom/OpenSearch
+        app.register_blueprint(machine_bp)
     from webui import auth_views
 
     auth_views.install(app)

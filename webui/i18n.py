@@ -182,6 +182,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Give the parameter “{name}” only once.",
         "fr": "Donnez le paramètre « {name} » une seule fois.",
     },
+    "param_required": {
+        "en": "Give the parameter “{name}” ({hint}).",
+        "fr": "Donnez le paramètre « {name} » ({hint}).",
+    },
+    "feed_title": {"en": "Savoir: {q}", "fr": "Savoir : {q}"},
+    "opensearch_description": {
+        "en": "Search what every agency knows, in English and French",
+        "fr": "Cherchez ce que savent toutes les agences, en français et en anglais",
+    },
 }
 
 
