@@ -1,8 +1,10 @@
-"""Issue 18 item 5: the Atom feed of a search and the OpenSearch description, over
-the same small real index as tests/test_api_v1.py."""
+"""Issue 18 item 5: the Atom feed of a search, the OpenSearch description and
+/metrics, over the same small real index as tests/test_api_v1.py."""
 
 from __future__ import annotations
 
+import json
+import re
 from xml.etree import ElementTree as ET
 
 import feedparser
@@ -13,6 +15,8 @@ from tests.test_api_v1 import INSIDER, OUTSIDER, client_for
 
 #: the same small world (fixture) as the API's tests
 world = test_api_v1.world
+
+OUTSIDE_ADDRESS = {"REMOTE_ADDR": "203.0.113.9"}
 
 
 def feed(client, query: str):
@@ -99,3 +103,75 @@ def test_the_opensearch_description(world):
     templates = {u.get("type"): u.get("template") for u in root.findall("os:Url", ns)}
     assert templates["text/html"] == "http://localhost/?q={searchTerms}"
     assert templates["application/atom+xml"] == "http://localhost/feeds/search.atom?q={searchTerms}"
+
+
+# -- /metrics ------------------------------------------------------------------------
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-z_]+)(?:\{(.*)\})? (\S+)", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(match.group(3))
+    return None
+
+
+@pytest.mark.parametrize(
+    "admin, environ, headers, status",
+    [
+        (False, OUTSIDE_ADDRESS, {}, 403),
+        (True, OUTSIDE_ADDRESS, {}, 200),
+        (False, {}, {}, 200),  # the test client is 127.0.0.1
+        (False, {"REMOTE_ADDR": "::1"}, {}, 200),
+        (False, {}, {"X-Forwarded-For": "203.0.113.9"}, 403),  # a proxy on this host
+    ],
+)
+def test_metrics_are_for_loopback_clients_and_admins(world, admin, environ, headers, status):
+    client = client_for(world, OUTSIDER, TEST_USER_ADMIN=admin)
+    response = client.get("/metrics", environ_base=environ, headers=headers)
+    assert response.status_code == status
+    if status == 403:
+        assert "savoir_" not in response.get_data(as_text=True)
+
+
+def test_metrics_count_searches_and_read_the_store(world):
+    client = client_for(world, OUTSIDER)
+    before = client.get("/metrics").get_data(as_text=True)
+    assert sample(before, "savoir_search_requests_total", route="api_v1.search") is None
+    client.get("/api/v1/search?q=fraud")
+    client.get("/api/v1/search?q=telework")
+    client.get("/api/v1/search?page=0")
+    client.get("/?q=fraud")
+    response = client.get("/metrics")
+    assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    text = response.get_data(as_text=True)
+    assert sample(text, "savoir_search_requests_total", route="api_v1.search", status="200") == 2
+    assert sample(text, "savoir_search_requests_total", route="api_v1.search", status="400") == 1
+    assert sample(text, "savoir_search_requests_total", route="search.home", status="200") == 1
+    assert sample(text, "savoir_search_duration_seconds_count", route="api_v1.search") == 3
+    assert sample(text, "savoir_search_duration_seconds_bucket", route="api_v1.search", le="+Inf") == 3
+    assert sample(text, "savoir_search_duration_seconds_sum", route="api_v1.search") > 0
+    # the store: every live document (restricted ones too: these figures are for operators)
+    assert sample(text, "savoir_documents", source="wiki") == 4
+    assert sample(text, "savoir_documents", source="fraud-unit") == 1
+    assert sample(text, "savoir_last_run_documents", source="wiki", status="success", change="added") == 4
+    assert (
+        sample(text, "savoir_last_run_finished_timestamp_seconds", source="fraud-unit", status="success") > 0
+    )
+    assert "# TYPE savoir_search_duration_seconds histogram" in text
+
+
+def test_metrics_add_up_every_server_process(world):
+    client = client_for(world, OUTSIDER)
+    client.get("/api/v1/search?q=fraud")
+    folder = world.settings.data_dir / "metrics"
+    other = {"requests": {"api_v1.search 200": 5}, "latency": {"api_v1.search": [5] + [0] * 11 + [0.02]}}
+    (folder / "99999-feedbeef.json").write_text(json.dumps(other), "utf-8")
+    (folder / "99998-broken.json").write_text("{not json", "utf-8")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert sample(text, "savoir_search_requests_total", route="api_v1.search", status="200") == 6
+    assert sample(text, "savoir_search_duration_seconds_count", route="api_v1.search") == 6
+    assert sample(text, "savoir_search_duration_seconds_bucket", route="api_v1.search", le="0.005") >= 5

@@ -56,9 +56,9 @@ def create_app(
 
     app.register_blueprint(search_bp)
     app.register_blueprint(people_bp)
-    from webui import api_views, feeds
+    from webui import api_views, feeds, metrics
 
-    for machine_bp in (api_views.bp, feeds.bp):  # JSON API, Atom/OpenSearch
+    for machine_bp in (api_views.bp, feeds.bp, metrics.bp):  # JSON API, Atom/OpenSearch, /metrics
         app.register_blueprint(machine_bp)
     from webui import auth_views
 

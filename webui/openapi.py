@@ -229,6 +229,14 @@ OPERATIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
         "The OpenSearch description, so browsers can add Savoir as a search engine.",
         {"200": {"description": "OpenSearch 1.1", "content": {"application/opensearchdescription+xml": {}}}},
     ),
+    "/metrics": (
+        "metrics.metrics",
+        "Prometheus metrics; only for loopback clients and administrators.",
+        {
+            "200": {"description": "Prometheus text format 0.0.4", "content": {"text/plain": {}}},
+            "403": {"description": "Neither a loopback client nor an administrator."},
+        },
+    ),
 }
 
 
