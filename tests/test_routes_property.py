@@ -169,3 +169,26 @@ def test_community_list_and_known_people_take_any_parameters(client, pairs):
     check(client, "/communities", pairs)
     for person_id in client.application.config["PERSON_IDS"][:2]:
         check(client, f"/people/{person_id}", pairs)
+
+
+@PROPERTY_SETTINGS
+@given(
+    pairs=params_for(SEARCH_NAMES),
+    path=st.sampled_from(["/api/v1/search", "/api/v1/experts", "/feeds/search.atom"]),
+    with_query=st.booleans(),
+    segment=st.text(
+        alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="?#"), max_size=30
+    ),
+)
+def test_machine_interfaces_take_any_parameters(client, pairs, path, with_query, segment):
+    from xml.etree import ElementTree as ET
+
+    if with_query:
+        pairs = [("q", "procurement nightjarring"), *[(n, v) for n, v in pairs if n != "q"]]
+    for url in (path, f"/api/v1/documents/{segment}", "/opensearch.xml", "/api/v1/openapi.json"):
+        check(client, url, pairs)
+        response = client.get(url, query_string=pairs)
+        body = response.get_data(as_text=True)
+        assert "Zyxor" not in body and "Restricted casework" not in body  # an anonymous viewer
+        if response.status_code == 200 and response.mimetype.endswith("xml"):
+            ET.fromstring(response.get_data())  # well-formed whatever was asked
