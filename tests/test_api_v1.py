@@ -87,6 +87,7 @@ def test_search_answers_what_the_viewer_may_see(world, groups):
     ids = {h["id"] for h in body["hits"]}
     assert "wiki:p1" in ids
     assert ("fraud-unit:r1" in ids) == (groups == INSIDER)
+    assert ("fraud-unit" in body["facets"]["source"]) == (groups == INSIDER)
     assert body["page"] == 1 and body["pages"] == 1 and body["total"] == len(ids)
     assert set(body) >= {"facets", "suggestion", "relaxed", "partial", "limits", "experts", "took_ms"}
     names = {e["name"] for e in body["experts"]}
@@ -229,7 +230,11 @@ def test_openapi_describes_every_route_and_every_declared_parameter(world):
                 if ref:
                     assert ref.rsplit("/", 1)[1] in spec["components"]["schemas"]
     # and every machine route is documented
-    machine = {p for p in rules if p.startswith(("/api/", "/feeds/")) or p in ("/opensearch.xml", "/metrics")}
+    machine = {
+        p
+        for p in rules
+        if p.startswith(("/api/", "/feeds/")) or p in ("/opensearch.xml", "/metrics", "/healthz")
+    }
     assert machine <= set(spec["paths"])
 
 

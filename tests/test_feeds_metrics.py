@@ -175,3 +175,18 @@ def test_metrics_add_up_every_server_process(world):
     assert sample(text, "savoir_search_requests_total", route="api_v1.search", status="200") == 6
     assert sample(text, "savoir_search_duration_seconds_count", route="api_v1.search") == 6
     assert sample(text, "savoir_search_duration_seconds_bucket", route="api_v1.search", le="0.005") >= 5
+
+
+def test_search_counters_from_many_threads_lose_nothing(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from webui.metrics import SearchCounters
+
+    counters = SearchCounters(tmp_path / "metrics")
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: counters.record("api_v1.search", 200, i / 1000), range(200)))
+    kept = json.loads(counters.path.read_text("utf-8"))  # what another process reads
+    assert kept["requests"] == {"api_v1.search 200": 200}
+    assert sum(kept["latency"]["api_v1.search"][:-1]) == 200
+    requests, _ = SearchCounters(tmp_path / "metrics").totals()  # a fresh process
+    assert requests == {"api_v1.search 200": 200}

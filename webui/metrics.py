@@ -28,6 +28,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, g, request
 
+from config.loader import ConfigError
 from webui.api_views import declares
 from webui.identity import current_user
 
@@ -50,6 +51,9 @@ class SearchCounters:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._lock = threading.Lock()
+        # one writer at a time, each with the newest figures: an older snapshot never
+        # replaces a newer one (another process would see a counter go down)
+        self._write_lock = threading.Lock()
         self._reset()
 
     def _reset(self) -> None:
@@ -67,14 +71,17 @@ class SearchCounters:
             counts = self.latency.setdefault(route, [0.0] * (len(BUCKETS) + 2))
             counts[bisect_left(BUCKETS, seconds)] += 1
             counts[-1] += seconds
-            snapshot = json.dumps({"requests": self.requests, "latency": self.latency})
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(snapshot, "utf-8")
-            os.replace(tmp, self.path)
-        except OSError as exc:  # the figures of this process are still served by it
-            log.warning("cannot keep search metrics in %s: %s", self.folder, exc)
+        with self._write_lock:
+            with self._lock:
+                snapshot = json.dumps({"requests": self.requests, "latency": self.latency})
+                path = self.path
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(snapshot, "utf-8")
+                os.replace(tmp, path)
+            except OSError as exc:  # the figures of this process are still served by it
+                log.warning("cannot keep search metrics in %s: %s", self.folder, exc)
 
     def totals(self) -> tuple[dict[str, int], dict[str, list[float]]]:
         """Every process's figures added up (this one's from memory)."""
@@ -161,7 +168,7 @@ def _timestamp(value: datetime | None) -> float | None:
 def _sources(savoir) -> list:
     try:
         return list(savoir.sources)
-    except Exception:  # no sources file: the store still has its runs and documents
+    except ConfigError:  # no sources file: the store still has its runs and documents
         return []
 
 

@@ -229,6 +229,11 @@ OPERATIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
         "The OpenSearch description, so browsers can add Savoir as a search engine.",
         {"200": {"description": "OpenSearch 1.1", "content": {"application/opensearchdescription+xml": {}}}},
     ),
+    "/healthz": (
+        "healthz",
+        "Liveness for a load balancer; `pid` tells which server process answered.",
+        {"200": {"description": '`{"status": "ok", "pid": 1234}`', "content": {"application/json": {}}}},
+    ),
     "/metrics": (
         "metrics.metrics",
         "Prometheus metrics; only for loopback clients and administrators.",
