@@ -112,18 +112,25 @@ class PeopleSettings:
 @dataclass
 class ExpertSettings:
     top_documents: int = 100  # hits of the query that vote for people
-    rank_constant: int = 60  # a hit at rank r weighs 1 / (rank_constant + r)
+    rank_constant: float = 0  # a hit at rank r weighs 1 / (rank_constant + r) ** rank_exponent
+    rank_exponent: float = 2.0
+    #: hits scoring within this share of each other share a rank (0: strict ranks)
+    tie_margin: float = 0.0
+    #: a hit's vote is (its score / the best hit's score) ** score_exponent; 0: by rank
+    score_exponent: float = 0.0
     author: float = 1.0
     editor: float = 0.6  # a substantive edit
     last_modifier: float = 0.3  # named as last modifier only, edit size unknown
     commenter: float = 0.3
+    translator: float = 0.5  # the author of the later version of an EN/FR pair, times author
     half_life_years: float = 2.0
     recency_floor: float = 0.2
     association_cap: float = 1.5
     prolific_exponent: float = 0.5  # score / (1 + ln(1 + documents))^exponent
     min_documents: int = 2
+    focus_exponent: float = 2.0  # score x focus ** this (focus as min_focus measures it)
     min_focus: float = 0.1  # supporting documents / documents the person touched (up to top_documents)
-    min_relative_score: float = 0.3  # drop people scoring below this share of the best one
+    min_relative_score: float = 0.1  # drop people scoring below this share of the best one
     active_within_years: float = 3.0  # older than this: still named, with the date, after the active
     inactive_weight: float = 0.5  # the score of someone not active within active_within_years
     per_agency_in_top: int = 2  # at most this many people of one agency in the top 5

@@ -14,12 +14,13 @@ changes after ``recent_days`` (7 by default), so an older checkpoint walks every
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from connectors._text import html_fragment_to_text
 from connectors.base import (
@@ -85,6 +86,12 @@ class DokuWikiSettings:
         label="Groups per namespace",
         help='Namespace to the Savoir groups that may see its pages, e.g. private = ["hr"]; the most '
         "specific namespace wins, over the wiki's ACL too.",
+    )
+    discussion_namespaces: list[str] = setting(
+        default_factory=lambda: ["discussion", "talk"],
+        label="Discussion namespaces",
+        help="Pages under these namespaces are discussions: the people there are commenters, "
+        "not authors of the topic (the discussion plugin's default is 'discussion').",
     )
     user_namespace: str = setting(
         "user",
@@ -225,7 +232,13 @@ class DokuWikiConnector(Connector):
             kind="page",
             created=created,
             modified=modified,
-            contributions=contributions(versions),
+            contributions=_as_comments(contributions(versions))
+            if any(
+                _in_namespace(page, ns.strip(":"))
+                for ns in self.settings.discussion_namespaces
+                if ns.strip(":")
+            )
+            else contributions(versions),
             communities=self._communities(page),
             acl=self._page_acl(page),
             source=self.source.id,
@@ -316,7 +329,9 @@ def contributions(versions: list[Version]) -> tuple[Contribution, ...]:
     person with a substantive edit is the author. An editor whose every edit was minor
     or a revert gets a ``minor`` contribution, which weighs nothing.
     """
-    named = [v for v in _current_life(versions) if v.user]
+    life = _current_life(versions)
+    undone = _undone(life)
+    named = [v for v in life if v.user]
     if not named:
         return ()
     creator = next(
@@ -328,10 +343,37 @@ def contributions(versions: list[Version]) -> tuple[Contribution, ...]:
             edits.setdefault(v.user, []).append(v)
     result = [Contribution(_person(creator.user), Role.AUTHOR, time=creator.time)]
     for user, theirs in edits.items():
-        substantive = [v for v in theirs if v.type not in MINOR_TYPES]
+        substantive = [v for v in theirs if v.type not in MINOR_TYPES and v.version not in undone]
         latest = (substantive or theirs)[-1]
         result.append(Contribution(_person(user), Role.EDITOR, time=latest.time, minor=not substantive))
     return tuple(result)
+
+
+def _as_comments(found: tuple[Contribution, ...]) -> tuple[Contribution, ...]:
+    """On a discussion page everyone is a commenter (a discussion is not the topic's content)."""
+    return tuple(dataclasses.replace(c, role=Role.COMMENTER) for c in found)
+
+
+#: DokuWiki's revert summary ("old revision restored (2024/01/02 10:00)") names the
+#: revision it brought back, in the wiki's date format; the default format is matched
+_RESTORED = re.compile(r"\((\d{4})/(\d{2})/(\d{2}) (\d{2}):(\d{2})\)")
+
+
+def _undone(life: list[Version]) -> set[int]:
+    """Versions a revert threw away: those after the restored revision (by the minute
+    its summary names), else the edit just before the revert. They weigh nothing, so a
+    vandal's edits never make an expert (and the patroller's reverts weigh nothing too)."""
+    out: set[int] = set()
+    for position, v in enumerate(life):
+        if v.type != "R":
+            continue
+        match = _RESTORED.search(v.summary)
+        if match:
+            restored = datetime(*map(int, match.groups()), tzinfo=UTC).timestamp()
+            out.update(w.version for w in life[:position] if w.version >= restored + 60)
+        elif position and life[position - 1].user != v.user:
+            out.add(life[position - 1].version)
+    return out
 
 
 def _dates(versions: list[Version]) -> tuple[datetime | None, datetime | None]:

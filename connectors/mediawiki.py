@@ -19,6 +19,7 @@ the ``bot`` group unless ``exclude_bots`` is off.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections import defaultdict
@@ -351,7 +352,9 @@ class MediaWikiConnector(Connector):
             language=language if language != normalise_language(site.lang) else None,
             created=parse_date(revisions[0]["timestamp"]) if revisions else None,
             modified=parse_date(revisions[-1]["timestamp"]) if revisions else None,
-            contributions=contributions(revisions, self._bot_names()),
+            contributions=_as_comments(contributions(revisions, self._bot_names()))
+            if page.get("ns", 0) % 2
+            else contributions(revisions, self._bot_names()),
             tags=categories,
             communities=tuple(
                 dict.fromkeys(c for cat in categories for c in self._communities.get(_key(cat), []))
@@ -388,6 +391,12 @@ def contributions(revisions: list[dict[str, Any]], bots: frozenset[str]) -> tupl
             mine = people[user]
             mine.update(time=when, size=mine["size"] + changed, minor=mine["minor"] and minor)
     return tuple(Contribution(Person(user, username=user), **data) for user, data in people.items())
+
+
+def _as_comments(found: tuple[Contribution, ...]) -> tuple[Contribution, ...]:
+    """On a talk page (odd namespaces) everyone is a commenter: a discussion is not the
+    topic's content, and its creator did not write the page it discusses."""
+    return tuple(dataclasses.replace(c, role=Role.COMMENTER) for c in found)
 
 
 def _reverts(revisions: list[dict[str, Any]]) -> set[int]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -386,6 +387,7 @@ class ExpertFinder:
         request,
         *,
         ranked: list[tuple[str, list[str]]] | None = None,
+        scores: dict[str, float] | None = None,
         now: datetime | None = None,
         variant: str = "model2",
     ) -> list[Expert]:
@@ -397,12 +399,17 @@ class ExpertFinder:
         s = self.settings
         now = now or datetime.now(UTC)
         if ranked is None:
-            ranked = self.searcher.search(request).ranked[: s.top_documents]
+            results = self.searcher.search(request)
+            ranked, scores = results.ranked[: s.top_documents], results.ranked_scores
         if not ranked:
             return []
         rank_of = {doc_id: rank for rank, (doc_id, _) in enumerate(ranked, start=1)}
-        terms_of = dict(ranked)
+        groups = set(getattr(request, "groups", ()) or ())
         with self.store.engine.connect() as conn:
+            # an EN/FR pair votes once, for the people of both versions: the owner who
+            # wrote the English page is behind a French hit its translator made
+            key_of, members = self._twin_groups(conn, list(rank_of), groups)
+            wanted = [d for ds in members.values() for d in ds]
             rows = list(
                 conn.execute(
                     select(
@@ -418,10 +425,11 @@ class ExpertFinder:
                         documents.c.agency,
                         documents.c.modified,
                         documents.c.language,
+                        documents.c.created,
                     )
                     .join(people, people.c.id == contributions.c.person_id)
                     .join(documents, documents.c.id == contributions.c.document_id)
-                    .where(contributions.c.document_id.in_(list(rank_of)))
+                    .where(contributions.c.document_id.in_(wanted))
                 )
             )
             person_ids = {r.person_id for r in rows if r.person_id is not None}
@@ -430,15 +438,30 @@ class ExpertFinder:
                 if person_ids
                 else {}
             )
+        # a twin group's rank and vote are its best member's
+        group_rank: dict[str, int] = {}
+        for doc_id, rank in rank_of.items():
+            key = key_of[doc_id]
+            group_rank[key] = min(rank, group_rank.get(key, rank))
+        vote = _votes(ranked, scores, key_of, group_rank, s, variant)
+        # in an EN/FR pair, the version written later is the translation: its author
+        # translated what the original's people know
+        first_written: dict[str, tuple] = {}
+        for r in rows:
+            key = key_of[r.document_id]
+            stamp = (r.created or now, r.document_id)
+            if key not in first_written or stamp < first_written[key]:
+                first_written[key] = stamp
         assoc: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         roles: dict[tuple[int, str], set[str]] = defaultdict(set)
+        touched: dict[tuple[str, int], set[str]] = defaultdict(set)  # (group, person) -> their documents
         doc_meta: dict[str, tuple] = {}
         for r in rows:
             if r.person_id is None or r.person_id not in info:
                 continue
             p = info[r.person_id]
-            if p.is_bot or p.mass_editor or p.opted_out:
-                continue
+            if p.is_bot or p.mass_editor:
+                continue  # (someone who opted out keeps their share of a page, unseen)
             if variant == "no-roles":
                 weight = 1.0
             else:
@@ -446,45 +469,60 @@ class ExpertFinder:
             if weight <= 0:
                 continue
             decay = 1.0 if variant in ("no-decay", "votes") else recency(r.time, now, s)
-            assoc[r.document_id][r.person_id] += weight * size_factor(r.size or 0) * decay
+            key = key_of[r.document_id]
+            if variant == "model2" and r.role == "author" and len(members[key]) > 1:
+                if first_written[key][1] != r.document_id:
+                    weight *= s.translator
+            assoc[key][r.person_id] += weight * size_factor(r.size or 0) * decay
             roles[(r.person_id, r.document_id)].add(r.role)
+            touched[(key, r.person_id)].add(r.document_id)
             doc_meta[r.document_id] = (r.title, r.url, r.source_id, r.agency, r.modified, r.language)
-        # the query's documents that have someone eligible to vote for
+        # the words a twin group matched, for the evidence of each of its documents
+        group_terms: dict[str, list[str]] = defaultdict(list)
+        for doc_id, terms in ranked:
+            group_terms[key_of[doc_id]].extend(t for t in terms if t not in group_terms[key_of[doc_id]])
+        rank_of = group_rank
+        # the query's documents (twin groups) that have someone eligible to vote for
         voting = len(assoc)
         scores: dict[int, float] = defaultdict(float)
-        support: dict[int, dict[str, float]] = defaultdict(dict)
-        for doc_id, people_assoc in assoc.items():
+        support: dict[int, dict[str, float]] = defaultdict(dict)  # person -> group -> share
+        for key, people_assoc in assoc.items():
             capped = {p: min(a, s.association_cap) for p, a in people_assoc.items()}
             # shared among contributors, but a lone author of an old page keeps only
             # what their (decayed) association is worth
             total = max(sum(capped.values()), 1.0)
-            weight = 1.0 if variant == "votes" else 1.0 / (s.rank_constant + rank_of[doc_id])
+            weight = vote[key]
             for pid, a in capped.items():
                 share = weight * (1.0 if variant == "votes" else a / total)
                 scores[pid] += share
-                support[pid][doc_id] = share
+                support[pid][key] = share
         needed = required_support(voting, s)
-        lead = {doc_id for doc_id, _ in ranked[:3] if doc_id in assoc}
+        lead = {key_of[doc_id] for doc_id, _ in ranked[:3]} & set(assoc)
         active_since = now.timestamp() - s.active_within_years * SECONDS_PER_YEAR
         words_of = self._query_words(request) if variant == "model2" else {}
         experts = []
         for pid, score in scores.items():
             p = info[pid]
-            docs = support[pid]
-            authored_lead = any("author" in roles[(pid, d)] for d in docs if d in lead)
-            if len(docs) < needed and not authored_lead:
+            if p.opted_out:
                 continue
-            if p.doc_count and not authored_lead and len(docs) < s.min_focus * min(p.doc_count, voting):
+            keys = support[pid]
+            mine = {key: sorted(touched[(key, pid)]) for key in keys}
+            authored_lead = any("author" in roles[(pid, d)] for key in keys if key in lead for d in mine[key])
+            if len(keys) < needed and not authored_lead:
+                continue
+            if p.doc_count and len(keys) < s.min_focus * min(p.doc_count, voting):
                 continue  # a generalist: this topic is a sliver of what they touch
-            if not any(roles[(pid, d)] & {"author", "editor"} for d in docs):
+            if not any(roles[(pid, d)] & {"author", "editor"} for key in keys for d in mine[key]):
                 continue  # comments alone do not make an expert
             inactive = p.last_active is None or p.last_active.timestamp() < active_since
             if variant == "model2":
-                score /= (1.0 + math.log1p(p.doc_count or len(docs))) ** s.prolific_exponent
+                score /= (1.0 + math.log1p(p.doc_count or len(keys))) ** s.prolific_exponent
+                # how much of what they touch this query is about: a generalist's share is thin
+                focus = len(keys) / max(1, min(p.doc_count or len(keys), voting))
+                score *= min(1.0, focus) ** s.focus_exponent
                 if inactive:
                     score *= s.inactive_weight
-            order = sorted(docs, key=lambda d: (-docs[d], rank_of[d]))
-            counts = Counter(role for d in order for role in roles[(pid, d)])
+            order = sorted(keys, key=lambda k: (-keys[k], rank_of[k]))
             evidence = [
                 Evidence(
                     d,
@@ -494,12 +532,14 @@ class ExpertFinder:
                     doc_meta[d][3],
                     sorted(roles[(pid, d)]),
                     doc_meta[d][4],
-                    _words(terms_of.get(d, []), words_of),
-                    docs[d],
+                    _words(group_terms.get(key, []), words_of),
+                    keys[key] / len(mine[key]),
                     doc_meta[d][5],
                 )
-                for d in order
+                for key in order
+                for d in mine[key]
             ]
+            counts = Counter(role for ev in evidence for role in ev.roles)
             experts.append(
                 Expert(
                     pid,
@@ -516,10 +556,61 @@ class ExpertFinder:
             )
         experts.sort(key=lambda e: (-e.score, e.name))
         if experts and s.min_relative_score > 0:
-            # the list is not padded with people far behind the best match
+            # the list is not padded with people far behind the best match, but when
+            # everyone left is of one agency, the best eligible person of another agency
+            # stays: finding peers elsewhere is what the panel is for
             floor = experts[0].score * s.min_relative_score
-            experts = [e for e in experts if e.score >= floor]
+            kept = [e for e in experts if e.score >= floor]
+            if s.per_agency_in_top > 0 and len({e.agency for e in kept}) == 1:
+                elsewhere = next((e for e in experts if e.agency != kept[0].agency), None)
+                if elsewhere is not None:
+                    kept.append(elsewhere)
+            experts = kept
         return diversify(experts, s.per_agency_in_top, top=5)[: max(s.suggestions, 0) or None]
+
+    def _twin_groups(
+        self, conn, ranked: list[str], groups: set[str]
+    ) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """Each document's twin key and each key's documents the viewer may see.
+
+        The key is what the index uses: the original's id for a translation that names
+        it, the inferred pairing (:mod:`indexer.twins`), else the document itself.
+        """
+        inferred = getattr(getattr(self.searcher, "index", None), "inferred_twins", None) or {}
+        rows = conn.execute(
+            select(documents.c.id, documents.c.translation_of).where(documents.c.id.in_(ranked))
+        ).all()
+        key_of = {d: d for d in ranked}
+        for r in rows:
+            key_of[r.id] = r.translation_of or inferred.get(r.id) or r.id
+        keys = set(key_of.values())
+        # the other versions of those keys: the original itself, translations naming
+        # it, and documents paired with it
+        paired = _reverse(inferred)
+        others = set(keys) | {paired[key] for key in keys if key in paired}
+        # two indexed look-ups (an OR of both would scan the table)
+        columns = (documents.c.id, documents.c.translation_of, documents.c.acl)
+        others -= set(key_of)
+        found = []
+        if others:
+            found += conn.execute(
+                select(*columns).where(documents.c.id.in_(list(others)), documents.c.deleted.is_(False))
+            ).all()
+        found += conn.execute(
+            select(*columns).where(documents.c.translation_of.in_(list(keys)), documents.c.deleted.is_(False))
+        ).all()
+        for r in found:
+            if r.id in key_of:
+                continue
+            if not (set(r.acl or ()) & groups):
+                continue  # a version the viewer may not see never speaks for anyone
+            key = r.translation_of if r.translation_of in keys else inferred.get(r.id) or r.id
+            if key in keys:
+                key_of[r.id] = key
+        members: dict[str, list[str]] = defaultdict(list)
+        for d, key in key_of.items():
+            members[key].append(d)
+        return key_of, members
 
     def _query_words(self, request) -> dict[str, str]:
         """Index term -> the query word it came from (its stems and its translations)."""
@@ -542,6 +633,55 @@ class ExpertFinder:
                     term = text.decode("utf-8") if isinstance(text, bytes) else str(text)
                     out.setdefault(term, alternative.text)
         return out
+
+
+def _votes(ranked, scores, key_of, group_rank, s: ExpertSettings, variant: str) -> dict[str, float]:
+    """What each twin group's vote weighs.
+
+    By the search's own scores relative to the best one, raised to ``score_exponent``
+    (Balog's Model 2 weighs a document by how well it matches, p(q|d)): when one page
+    stands out, as for a query that is a page's title, its people decide; when many
+    match about as well (a topic), the votes spread over them. Without scores (or with
+    ``score_exponent = 0``) by rank: 1 / (rank_constant + rank) ** rank_exponent.
+    """
+    if variant == "votes":
+        return {key: 1.0 for key in group_rank}
+    if scores and s.score_exponent > 0:
+        best = max((scores.get(d, 0.0) for d, _ in ranked), default=0.0)
+        if best > 0:
+            out: dict[str, float] = defaultdict(float)
+            for doc_id, _ in ranked:
+                key = key_of[doc_id]
+                out[key] = max(out[key], (max(scores.get(doc_id, 0.0), 0.0) / best) ** s.score_exponent)
+            return out
+    if scores and s.tie_margin > 0:
+        # hits that match about as well share a rank: the order of near-ties (a topic's
+        # many pages) is noise, a page that stands out (the one a title names) is not
+        values = sorted((max(scores.get(d, 0.0), 0.0) for d, _ in ranked), reverse=True)
+        out = defaultdict(float)
+        for doc_id, _ in ranked:
+            mine = max(scores.get(doc_id, 0.0), 0.0)
+            rank = 1 + bisect_left([-v for v in values], -mine * (1.0 + s.tie_margin))
+            key = key_of[doc_id]
+            out[key] = max(out[key], (s.rank_constant + rank) ** -s.rank_exponent)
+        return out
+    return {key: (s.rank_constant + rank) ** -s.rank_exponent for key, rank in group_rank.items()}
+
+
+_REVERSED: dict[int, tuple[int, dict[str, str]]] = {}
+
+
+def _reverse(inferred: dict[str, str]) -> dict[str, str]:
+    """Twin key (the English id) -> the French document paired with it. The map is
+    read once per index load, so this is built once for it, not per query."""
+    if not inferred:
+        return {}
+    cached = _REVERSED.get(id(inferred))
+    if cached is None or cached[0] != len(inferred):
+        out = {key: doc for doc, key in inferred.items()}
+        _REVERSED.clear()
+        _REVERSED[id(inferred)] = cached = (len(inferred), out)
+    return cached[1]
 
 
 def _words(terms: list[str], words_of: dict[str, str]) -> list[str]:

@@ -135,6 +135,8 @@ class SearchResults:
     limits: list[str] = field(default_factory=list)
     #: the top documents, uncollapsed, with their matched terms (experts vote with these)
     ranked: list[tuple[str, list[str]]] = field(default_factory=list)
+    #: those documents' scores (the experts weigh each document's vote by it)
+    ranked_scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -285,6 +287,7 @@ class Searcher:
                 outcome.total = len(results)
                 outcome.facets = _facet_counts(results)
                 outcome.ranked = results.ranked_documents(self.expert_depth)
+                outcome.ranked_scores = results.ranked_scores(self.expert_depth)
                 page_hits = results.collapsed()[(page - 1) * size : page * size]
                 outcome.hits = self._hits(searcher, page_hits, query, allow, prefer)
                 few = min(self.min_hits, SUGGEST_BELOW)
@@ -694,6 +697,9 @@ class _Ranked:
                 if at < len(ids) and ids[at] == doc.local:
                     words[k].append(text)
         return [(doc.id, words[k]) for k, doc in enumerate(docs)]
+
+    def ranked_scores(self, limit: int) -> dict[str, float]:
+        return {doc.id: float(doc.score) for doc in self.docs[:limit]}
 
     def groups(self, name: str) -> dict[str, int]:
         return self._counted[1].get(name, {})

@@ -105,6 +105,8 @@ documents = Table(
     Column("first_seen", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("last_run_id", Integer),
+    # the experts find a page's other-language versions by it
+    Index("ix_documents_translation_of", "translation_of"),
 )
 
 people = Table(
@@ -380,10 +382,19 @@ class Store:
             raise StoreError(f"cannot open database {redact_url(database_url)}: {reason}") from None
 
     def _add_new_columns(self) -> None:
-        """Bring a store created by an older Savoir up to this schema (nullable columns only)."""
+        """Bring a store created by an older Savoir up to this schema (nullable columns and
+        indexes only)."""
         from sqlalchemy import inspect, text
 
         inspector = inspect(self.engine)
+        for table_obj in metadata.sorted_tables:
+            have = {ix["name"] for ix in inspector.get_indexes(table_obj.name)}
+            for index in table_obj.indexes:
+                if index.name not in have:
+                    try:
+                        index.create(self.engine, checkfirst=True)
+                    except SQLAlchemyError:
+                        log.info("index %s not created now (another process may be creating it)", index.name)
         for table, column, sql_type in ADDED_COLUMNS:
             if column not in {c["name"] for c in inspector.get_columns(table)}:
                 try:

@@ -454,3 +454,16 @@ def test_signatures_and_user_pages_name_the_people_behind_logins(wiki, http):
     # without user pages, only signatures speak
     quiet = run_connector(make(wiki, http, namespaces=[ns], user_namespace=""))
     assert {p.username for p in quiet.items if isinstance(p, Profile)} == {"mtremblay"}
+
+
+def test_people_on_discussion_pages_are_commenters(wiki, http):
+    wiki.edit("discussion:retention", "====== Retention talk ======\n\nShould drafts be kept?\n", "lchen")
+    wiki.edit("discussion:retention", "====== Retention talk ======\n\nShould drafts be kept?\n\nNo.\n", "jsingh")
+    run = run_connector(make(wiki, http, namespaces=["discussion"]))
+    talk = next(d for d in run.docs if d.id == "dw:discussion:retention")
+    assert {(c.person.username, c.role) for c in talk.contributions} == {
+        ("lchen", Role.COMMENTER),
+        ("jsingh", Role.COMMENTER),
+    }
+    plain = run_connector(make(wiki, http, namespaces=["discussion"], discussion_namespaces=[]))
+    assert Role.AUTHOR in {c.role for d in plain.docs for c in d.contributions}

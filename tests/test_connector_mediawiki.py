@@ -21,6 +21,7 @@ from connectors.base import (
     CredentialError,
     Document,
     Person,
+    Profile,
     Role,
     SourceContext,
     SourceUnavailableError,
@@ -381,3 +382,18 @@ def test_namespace_acl_restricts_a_namespace_read_with_a_privileged_account(wiki
 def test_a_misspelt_namespace_acl_refuses_to_run(wiki, http):
     with pytest.raises(ConnectorConfigError, match="namespace_acl names 'Tlak', which does not exist"):
         make(wiki.api, http, namespace_acl={"Tlak": "x"}).check()
+
+
+def test_talk_pages_make_commenters_and_user_pages_name_people(wiki, http):
+    wiki.edit(
+        "Talk:Standing offers",
+        "== Renewal ==\nWhen is the next renewal? [[User:Wei Chen|Wei Chen]] 10:00, 2 January 2024 (UTC)\n",
+        "Wei Chen",
+    )
+    wiki.edit("User:Wei Chen", "= Wei Chen =\nProcurement officer.\n\nEmail: wei.chen@ssc.example\n", "Wei Chen")
+    run = run_connector(make(wiki.api, http, namespaces=["1"]))
+    talk = by_title(run.docs)["Talk:Standing offers"]
+    assert [(c.person.name, c.role) for c in talk.contributions] == [("Wei Chen", Role.COMMENTER)]
+    profiles = {p.username: p for p in run.items if isinstance(p, Profile)}
+    assert profiles["Wei Chen"].email == "wei.chen@ssc.example"
+    assert "user page" in profiles["Wei Chen"].evidence

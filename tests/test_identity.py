@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from connectors.base import Profile
+from connectors.base import Profile, Role
 from connectors.identity import (
     emails_for,
     mail_links,
@@ -135,3 +135,23 @@ def test_profiles_name_people_and_their_agency(savoir_factory, memory_content):
             conn.execute(select(persons.c.name).where(persons.c.email.is_not(None))).scalar()
             == "Amélie Bernier"
         )
+
+
+def test_a_dokuwiki_revert_makes_the_vandal_and_the_patroller_weigh_nothing():
+    from connectors.dokuwiki import contributions as doku_contributions
+    from connectors.dokuwiki_client import Version
+
+    base = int(datetime(2024, 1, 2, 10, 0, tzinfo=UTC).timestamp())
+    history = [
+        Version(base, "C", "owner"),
+        Version(base + 3600, "E", "vandal"),
+        Version(base + 7200, "E", "vandal"),
+        Version(base + 9000, "R", "patroller", "old revision restored (2024/01/02 10:00)"),
+        Version(base + 86400, "E", "editor"),
+        Version(base + 90000, "E", "spammer"),
+        Version(base + 90600, "R", "patroller", "undo"),  # no date: the edit just before
+    ]
+    found = {c.person.username: c for c in doku_contributions(history)}
+    assert found["owner"].role == Role.AUTHOR
+    assert found["vandal"].minor and found["spammer"].minor and found["patroller"].minor
+    assert not found["editor"].minor

@@ -60,7 +60,7 @@ def _run_search(params: dict):
     finder = ExpertFinder(searcher, savoir.store, savoir.settings.experts)
     # the experts vote with this search's own top documents (not a second search)
     top = results.ranked[: savoir.settings.experts.top_documents]
-    experts = finder.suggest(search_request, ranked=top) if query else []
+    experts = finder.suggest(search_request, ranked=top, scores=results.ranked_scores) if query else []
     return search_request, results, experts
 
 
