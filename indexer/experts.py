@@ -484,7 +484,7 @@ class ExpertFinder:
         rank_of = group_rank
         # the query's documents (twin groups) that have someone eligible to vote for
         voting = len(assoc)
-        scores: dict[int, float] = defaultdict(float)
+        totals: dict[int, float] = defaultdict(float)  # person -> score
         support: dict[int, dict[str, float]] = defaultdict(dict)  # person -> group -> share
         for key, people_assoc in assoc.items():
             capped = {p: min(a, s.association_cap) for p, a in people_assoc.items()}
@@ -494,14 +494,14 @@ class ExpertFinder:
             weight = vote[key]
             for pid, a in capped.items():
                 share = weight * (1.0 if variant == "votes" else a / total)
-                scores[pid] += share
+                totals[pid] += share
                 support[pid][key] = share
         needed = required_support(voting, s)
         lead = {key_of[doc_id] for doc_id, _ in ranked[:3]} & set(assoc)
         active_since = now.timestamp() - s.active_within_years * SECONDS_PER_YEAR
         words_of = self._query_words(request) if variant == "model2" else {}
         experts = []
-        for pid, score in scores.items():
+        for pid, score in totals.items():
             p = info[pid]
             if p.opted_out:
                 continue
