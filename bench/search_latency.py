@@ -124,7 +124,7 @@ def main() -> None:
         t0 = time.perf_counter()
         results = searcher.search(request)
         t1 = time.perf_counter()
-        finder.suggest(request, ranked=results.ranked)  # as the UI does: no second search
+        finder.suggest(request, ranked=results.ranked, scores=results.ranked_scores)  # as the UI does
         t2 = time.perf_counter()
         search_ms.append((t1 - t0) * 1000)
         expert_ms.append((t2 - t1) * 1000)

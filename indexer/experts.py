@@ -433,8 +433,26 @@ class ExpertFinder:
                 )
             )
             person_ids = {r.person_id for r in rows if r.person_id is not None}
+            wanted_columns = [
+                persons.c[name]
+                for name in (
+                    "id",
+                    "name",
+                    "agency",
+                    "agency_from",
+                    "languages",
+                    "opted_out",
+                    "is_bot",
+                    "mass_editor",
+                    "doc_count",
+                    "last_active",
+                )
+            ]
             info = (
-                {r.id: r for r in conn.execute(select(persons).where(persons.c.id.in_(list(person_ids))))}
+                {
+                    r.id: r
+                    for r in conn.execute(select(*wanted_columns).where(persons.c.id.in_(list(person_ids))))
+                }
                 if person_ids
                 else {}
             )
@@ -499,8 +517,8 @@ class ExpertFinder:
         needed = required_support(voting, s)
         lead = {key_of[doc_id] for doc_id, _ in ranked[:3]} & set(assoc)
         active_since = now.timestamp() - s.active_within_years * SECONDS_PER_YEAR
-        words_of = self._query_words(request) if variant == "model2" else {}
-        experts = []
+        experts: list[Expert] = []
+        shown_docs: dict[int, tuple[dict[str, float], dict[str, list[str]]]] = {}
         for pid, score in totals.items():
             p = info[pid]
             if p.opted_out:
@@ -522,38 +540,21 @@ class ExpertFinder:
                 score *= min(1.0, focus) ** s.focus_exponent
                 if inactive:
                     score *= s.inactive_weight
-            order = sorted(keys, key=lambda k: (-keys[k], rank_of[k]))
-            evidence = [
-                Evidence(
-                    d,
-                    doc_meta[d][0],
-                    doc_meta[d][1],
-                    doc_meta[d][2],
-                    doc_meta[d][3],
-                    sorted(roles[(pid, d)]),
-                    doc_meta[d][4],
-                    _words(group_terms.get(key, []), words_of),
-                    keys[key] / len(mine[key]),
-                    doc_meta[d][5],
-                )
-                for key in order
-                for d in mine[key]
-            ]
-            counts = Counter(role for ev in evidence for role in ev.roles)
             experts.append(
                 Expert(
                     pid,
                     p.name,
                     p.agency,
                     score,
-                    evidence,
-                    dict(counts),
+                    [],
+                    {},
                     agency_from=getattr(p, "agency_from", None) or "source",
                     languages=list(p.languages or []),
                     last_active=p.last_active,
                     inactive=inactive,
                 )
             )
+            shown_docs[pid] = (keys, mine)
         experts.sort(key=lambda e: (-e.score, e.name))
         if experts and s.min_relative_score > 0:
             # the list is not padded with people far behind the best match, but when
@@ -566,7 +567,30 @@ class ExpertFinder:
                 if elsewhere is not None:
                     kept.append(elsewhere)
             experts = kept
-        return diversify(experts, s.per_agency_in_top, top=5)[: max(s.suggestions, 0) or None]
+        chosen = diversify(experts, s.per_agency_in_top, top=5)[: max(s.suggestions, 0) or None]
+        # the evidence, for the people shown only
+        words_of = self._query_words(request) if variant == "model2" and chosen else {}
+        for expert in chosen:
+            keys, mine = shown_docs[expert.person_id]
+            order = sorted(keys, key=lambda k: (-keys[k], rank_of[k]))
+            expert.evidence = [
+                Evidence(
+                    d,
+                    doc_meta[d][0],
+                    doc_meta[d][1],
+                    doc_meta[d][2],
+                    doc_meta[d][3],
+                    sorted(roles[(expert.person_id, d)]),
+                    doc_meta[d][4],
+                    _words(group_terms.get(key, []), words_of),
+                    keys[key] / len(mine[key]),
+                    doc_meta[d][5],
+                )
+                for key in order
+                for d in mine[key]
+            ]
+            expert.counts = dict(Counter(role for ev in expert.evidence for role in ev.roles))
+        return chosen
 
     def _twin_groups(
         self, conn, ranked: list[str], groups: set[str]
