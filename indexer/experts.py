@@ -419,6 +419,17 @@ class ExpertFinder:
                         contributions.c.size,
                         contributions.c.minor,
                         people.c.person_id,
+                    )
+                    .join(people, people.c.id == contributions.c.person_id)
+                    .where(contributions.c.document_id.in_(wanted))
+                )
+            )
+            # each document's metadata once (not once per contribution)
+            doc_meta = {
+                r.id: (r.title, r.url, r.source_id, r.agency, r.modified, r.language, r.created)
+                for r in conn.execute(
+                    select(
+                        documents.c.id,
                         documents.c.title,
                         documents.c.url,
                         documents.c.source_id,
@@ -426,12 +437,10 @@ class ExpertFinder:
                         documents.c.modified,
                         documents.c.language,
                         documents.c.created,
-                    )
-                    .join(people, people.c.id == contributions.c.person_id)
-                    .join(documents, documents.c.id == contributions.c.document_id)
-                    .where(contributions.c.document_id.in_(wanted))
+                    ).where(documents.c.id.in_(wanted))
                 )
-            )
+            }
+            rows = [r for r in rows if r.document_id in doc_meta]
             person_ids = {r.person_id for r in rows if r.person_id is not None}
             wanted_columns = [
                 persons.c[name]
@@ -465,15 +474,14 @@ class ExpertFinder:
         # in an EN/FR pair, the version written later is the translation: its author
         # translated what the original's people know
         first_written: dict[str, tuple] = {}
-        for r in rows:
-            key = key_of[r.document_id]
-            stamp = (r.created or now, r.document_id)
+        for doc_id, meta in doc_meta.items():
+            key = key_of[doc_id]
+            stamp = (meta[6] or now, doc_id)
             if key not in first_written or stamp < first_written[key]:
                 first_written[key] = stamp
         assoc: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         roles: dict[tuple[int, str], set[str]] = defaultdict(set)
         touched: dict[tuple[str, int], set[str]] = defaultdict(set)  # (group, person) -> their documents
-        doc_meta: dict[str, tuple] = {}
         for r in rows:
             if r.person_id is None or r.person_id not in info:
                 continue
@@ -494,7 +502,6 @@ class ExpertFinder:
             assoc[key][r.person_id] += weight * size_factor(r.size or 0) * decay
             roles[(r.person_id, r.document_id)].add(r.role)
             touched[(key, r.person_id)].add(r.document_id)
-            doc_meta[r.document_id] = (r.title, r.url, r.source_id, r.agency, r.modified, r.language)
         # the words a twin group matched, for the evidence of each of its documents
         group_terms: dict[str, list[str]] = defaultdict(list)
         for doc_id, terms in ranked:
