@@ -2,8 +2,9 @@
 
 A connector maps one kind of source (a wiki, a blog, a folder tree...) to a stream
 of items: :class:`Document`, :class:`Deletion`, :class:`Checkpoint`,
-:class:`Failure`, :class:`Exclusion` and :class:`Profile` (who an account is). It knows its source and nothing else: it never sleeps, retries,
-reads robots.txt or touches the store or the index. The crawler hands it an HTTP
+:class:`Failure`, :class:`Exclusion` and :class:`Profile` (who an account is). It
+knows its source and nothing else: it never sleeps, retries, reads robots.txt or
+touches the store or the index. The crawler hands it an HTTP
 session that does all of that for every connector at once.
 
 Connectors register themselves under a kind name with :func:`register`; built-in

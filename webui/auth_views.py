@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
 import secrets as pysecrets
 import threading
 import time
@@ -54,8 +55,9 @@ class _Window:
             if len(recent) >= per_minute:
                 return False
             recent.append(stamp)
-            if len(self.seen) > 10000:  # bounded: forget the quietest addresses
-                for old in [k for k, v in self.seen.items() if not v][:5000]:
+            if len(self.seen) > 10000:  # bounded: forget addresses quiet for a minute, else the oldest
+                quiet = [k for k, v in self.seen.items() if not v or v[-1] < stamp - 60]
+                for old in quiet or sorted(self.seen, key=lambda k: self.seen[k][-1])[:5000]:
                     del self.seen[old]
             return True
 
@@ -151,7 +153,7 @@ def _secret_key(data_dir: Path, configured: str) -> str:
         key = pysecrets.token_urlsafe(48)
         # created readable by its owner only, and never overwritten by a racing process
         try:
-            with open(path, "x", encoding="utf-8", opener=lambda p, f: __import__("os").open(p, f, 0o600)) as fh:
+            with open(path, "x", encoding="utf-8", opener=lambda p, f: os.open(p, f, 0o600)) as fh:
                 fh.write(key)
         except FileExistsError:
             return path.read_text("utf-8").strip()
