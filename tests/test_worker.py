@@ -76,6 +76,10 @@ def test_two_workers_never_run_the_same_source_at_once(tmp_path, memory_content,
     source.kind = "slow-memory"
     settings = make_settings(tmp_path, database_url, crawler={"batch_size": 20})
     one, two = Savoir(settings, [source]), Savoir(settings, [source])
+    # both open the index first: an opener that finds another process creating the index
+    # waits for it, and that wait (not the lease) could let the first run finish
+    one.open_index()
+    two.open_index()
     results = {}
 
     def run(name, savoir):
