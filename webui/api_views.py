@@ -12,12 +12,20 @@ The unversioned ``/api/search`` stays as it was for existing callers.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
 from webui.params import BadParameter, Param, read_params
-from webui.search_views import SEARCH_PARAMS, _contributors, _groups, _run_search, _visible_document
+from webui.search_views import (
+    SEARCH_PARAMS,
+    _contributors,
+    _groups,
+    _iso,
+    _run_search,
+    _visible_document,
+    expert_json,
+    hit_json,
+)
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
@@ -37,55 +45,6 @@ def declares(params: Sequence[Param]) -> Callable:
         return view
 
     return mark
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
-def hit_json(h) -> dict[str, Any]:
-    return {
-        "id": h.id,
-        "title": h.title,
-        "url": h.url,
-        "agency": h.agency,
-        "source": h.source,
-        "kind": h.kind,
-        "language": h.language,
-        "date": _iso(h.date),
-        "score": round(h.score, 4),
-        "snippet": h.snippet,  # HTML: escaped text, <mark> around matched words
-        "authors": h.authors,
-        "alternates": h.alternates,
-    }
-
-
-def expert_json(e) -> dict[str, Any]:
-    return {
-        "person_id": e.person_id,
-        "name": e.name,
-        "agency": e.agency,
-        # how the agency is known: "directory", "email" (its domain) or "source"
-        "agency_from": e.agency_from,
-        "languages": e.languages,
-        "last_active": _iso(e.last_active),
-        "inactive": e.inactive,
-        "score": round(e.score, 6),
-        "counts": e.counts,  # role -> documents, over the whole evidence list
-        "evidence": [
-            {
-                "id": ev.document_id,
-                "title": ev.title,
-                "url": ev.url,
-                "source": ev.source,
-                "roles": ev.roles,
-                "date": _iso(ev.date),
-                "matched_terms": ev.matched_terms,  # the query's own words it matched
-                "weight": round(ev.weight, 6),
-            }
-            for ev in e.evidence
-        ],
-    }
 
 
 def _need_query() -> BadParameter:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from indexer.experts import ExpertFinder
@@ -94,6 +96,55 @@ def home():
     )
 
 
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def hit_json(h) -> dict[str, Any]:
+    return {
+        "id": h.id,
+        "title": h.title,
+        "url": h.url,
+        "agency": h.agency,
+        "source": h.source,
+        "kind": h.kind,
+        "language": h.language,
+        "date": _iso(h.date),
+        "score": round(h.score, 4),
+        "snippet": h.snippet,  # HTML: escaped text, <mark> around matched words
+        "authors": h.authors,
+        "alternates": h.alternates,
+    }
+
+
+def expert_json(e) -> dict[str, Any]:
+    return {
+        "person_id": e.person_id,
+        "name": e.name,
+        "agency": e.agency,
+        # how the agency is known: "directory", "email" (its domain) or "source"
+        "agency_from": e.agency_from,
+        "languages": e.languages,
+        "last_active": _iso(e.last_active),
+        "inactive": e.inactive,
+        "score": round(e.score, 6),
+        "counts": e.counts,  # role -> documents, over the whole evidence list
+        "evidence": [
+            {
+                "id": ev.document_id,
+                "title": ev.title,
+                "url": ev.url,
+                "source": ev.source,
+                "roles": ev.roles,
+                "date": _iso(ev.date),
+                "matched_terms": ev.matched_terms,  # the query's own words it matched
+                "weight": round(ev.weight, 6),
+            }
+            for ev in e.evidence
+        ],
+    }
+
+
 @bp.route("/api/search")
 def api_search():
     search_request, results, experts = _run_search(read_params(SEARCH_PARAMS, request.args))
@@ -106,58 +157,13 @@ def api_search():
             "page": search_request.page,
             "took_ms": round(results.took_ms, 1),
             "facets": {k: dict(v) for k, v in results.facets.items()},
-            "hits": [
-                {
-                    "id": h.id,
-                    "title": h.title,
-                    "url": h.url,
-                    "agency": h.agency,
-                    "source": h.source,
-                    "kind": h.kind,
-                    "language": h.language,
-                    "date": h.date.isoformat() if h.date else None,
-                    "score": round(h.score, 4),
-                    "snippet": h.snippet,
-                    "authors": h.authors,
-                    "alternates": h.alternates,
-                }
-                for h in results.hits
-            ],
+            "hits": [hit_json(h) for h in results.hits],
             "suggestion": results.suggestion,
             "relaxed": results.relaxed,
             # the search stopped at its budget: these are the results found until then
             "partial": results.partial,
             "limits": results.limits,
-            "experts": [
-                {
-                    "person_id": e.person_id,
-                    "name": e.name,
-                    "agency": e.agency,
-                    # how the agency is known: "directory", "email" (its domain) or "source"
-                    "agency_from": e.agency_from,
-                    "languages": e.languages,
-                    "last_active": e.last_active.isoformat() if e.last_active else None,
-                    "inactive": e.inactive,
-                    "score": round(e.score, 6),
-                    # role -> documents, over the whole evidence list (heaviest first)
-                    "counts": e.counts,
-                    "evidence": [
-                        {
-                            "id": ev.document_id,
-                            "title": ev.title,
-                            "url": ev.url,
-                            "source": ev.source,
-                            "roles": ev.roles,
-                            "date": ev.date.isoformat() if ev.date else None,
-                            # the query's own words the document matched
-                            "matched_terms": ev.matched_terms,
-                            "weight": round(ev.weight, 6),
-                        }
-                        for ev in e.evidence
-                    ],
-                }
-                for e in experts
-            ],
+            "experts": [expert_json(e) for e in experts],
         }
     )
 
