@@ -367,6 +367,11 @@ class SourceConfig:
     acl: list[str] = field(default_factory=lambda: ["public"])
     enabled: bool = True
     settings: dict[str, Any] = field(default_factory=dict)
+    #: where the source is defined: "file" (the sources file) or "console" (the admin
+    #: console); not settable from TOML
+    defined_in: str = field(default="file", init=False, compare=False)
+    #: the fields the console changed on a source of the file ("schedule", "settings.url"...)
+    overridden: tuple[str, ...] = field(default=(), init=False, compare=False)
 
 
 def _check_schedule(value: str, where: str) -> None:
@@ -410,23 +415,104 @@ def load_sources(
     for position, raw in enumerate(raw_sources, start=1):
         label = raw.get("id") if isinstance(raw.get("id"), str) else f"#{position}"
         where = f"{path}: source {label!r}"
-        source = build_dataclass(SourceConfig, raw, where)
-        if not SOURCE_ID_RE.match(source.id):
-            raise ConfigError(f"{where}: field 'id': use letters, digits, '-' and '_' (at most 64)")
-        if source.id in seen:
+        if isinstance(raw.get("id"), str) and raw["id"] in seen:
             raise ConfigError(f"{where}: field 'id': another source already uses this id")
+        source = check_source(
+            raw, where, settings_class=settings_class, env=env, secrets_required=secrets_required
+        )
         seen.add(source.id)
-        if not source.agency.strip():
-            raise ConfigError(f"{where}: field 'agency' must not be empty")
-        _check_schedule(source.schedule, where)
-        if settings_class is not None:
-            try:
-                cls = settings_class(source.kind)
-            except KeyError as exc:
-                raise ConfigError(f"{where}: field 'kind': {exc.args[0]}") from None
-            parse_source_settings(source, cls, where=where, env=env, missing_ok=not secrets_required)
         sources.append(source)
     return sources
+
+
+def check_source(
+    raw: dict[str, Any],
+    where: str,
+    *,
+    settings_class: Callable[[str], type] | None = None,
+    env: dict[str, str] | None = None,
+    secrets_required: bool = True,
+) -> SourceConfig:
+    """One source from its TOML table (or the admin console's form), validated."""
+    source = build_dataclass(SourceConfig, raw, where)
+    if not SOURCE_ID_RE.match(source.id):
+        raise ConfigError(f"{where}: field 'id': use letters, digits, '-' and '_' (at most 64)")
+    if not source.agency.strip():
+        raise ConfigError(f"{where}: field 'agency' must not be empty")
+    _check_schedule(source.schedule, where)
+    if settings_class is not None:
+        try:
+            cls = settings_class(source.kind)
+        except KeyError as exc:
+            raise ConfigError(f"{where}: field 'kind': {exc.args[0]}") from None
+        parse_source_settings(source, cls, where=where, env=env, missing_ok=not secrets_required)
+    return source
+
+
+#: the fields of a source the admin console may set, besides its connector's settings
+CONSOLE_FIELDS = ("kind", "agency", "name", "schedule", "acl", "enabled")
+
+
+def source_table(source: SourceConfig) -> dict[str, Any]:
+    """*source* as the TOML table (or console record) that defines it."""
+    return {
+        "id": source.id,
+        **{name: getattr(source, name) for name in CONSOLE_FIELDS},
+        "settings": dict(source.settings),
+    }
+
+
+def merge_console_sources(
+    file_sources: list[SourceConfig],
+    records: dict[str, dict[str, Any]],
+    *,
+    settings_class: Callable[[str], type] | None = None,
+    env: dict[str, str] | None = None,
+) -> list[SourceConfig]:
+    """The sources file with the admin console's records laid over it.
+
+    The rule: **the console wins, field by field**. A record for a source of the file
+    holds only the fields the console changed (``enabled``, ``schedule``, one setting...);
+    every other field still comes from the file, so later edits of the file still count.
+    A record whose id the file does not have is a whole source, defined in the console.
+    ``SAVOIR_SOURCE_<ID>_<SECRET>`` variables still win over both for secrets.
+    """
+    out: list[SourceConfig] = []
+    known = {s.id for s in file_sources}
+    for source in file_sources:
+        record = records.get(source.id)
+        if not record:
+            out.append(source)
+            continue
+        raw = source_table(source)
+        raw.update({k: v for k, v in record.items() if k in CONSOLE_FIELDS})
+        raw["settings"] = {**source.settings, **record.get("settings", {})}
+        merged = check_source(
+            raw,
+            f"console: source {source.id!r}",
+            settings_class=settings_class,
+            env=env,
+            secrets_required=False,
+        )
+        merged.overridden = tuple(
+            [k for k in CONSOLE_FIELDS if k in record]
+            + [f"settings.{k}" for k in sorted(record.get("settings", {}))]
+        )
+        out.append(merged)
+    for source_id in sorted(set(records) - known):
+        record = records[source_id]
+        raw = {"id": source_id, **{k: v for k, v in record.items() if k in CONSOLE_FIELDS}}
+        raw["settings"] = dict(record.get("settings", {}))
+        merged = check_source(
+            raw,
+            f"console: source {source_id!r}",
+            settings_class=settings_class,
+            env=env,
+            secrets_required=False,
+        )
+        merged.defined_in = "console"
+        out.append(merged)
+    return out
 
 
 def _kind_of(value: Any) -> str:

@@ -12,7 +12,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields
 from typing import Any
 
-from config.loader import ConfigError, Settings, SourceConfig, load_sources, parse_source_settings
+from config.loader import (
+    ConfigError,
+    Settings,
+    SourceConfig,
+    load_sources,
+    merge_console_sources,
+    parse_source_settings,
+)
 from connectors.base import Connector, SourceContext, get_connector_class
 from crawler.http import HttpCache, HttpSession
 from crawler.sync import RunReport, sync_source
@@ -58,12 +65,36 @@ def settings_class_for(kind: str) -> type:
     return get_connector_class(kind).Settings
 
 
+def merge_console_people(entries: list[dict], console: dict[str, dict]) -> list[dict]:
+    """The directory's entries with the console's laid over them: an entry of the file
+    with the same key (email, else normalised name) takes the console's fields; the
+    others are added."""
+    from indexer.people import normalise_name
+
+    def key(entry: dict) -> str:
+        email = (entry.get("email") or "").strip().lower()
+        return f"email:{email}" if email else f"name:{normalise_name(entry.get('name', ''))}"
+
+    merged = [dict(e) for e in entries]
+    where = {key(e): i for i, e in enumerate(merged)}
+    for console_key, entry in console.items():
+        if console_key in where:
+            merged[where[console_key]].update(entry)
+        else:
+            merged.append(dict(entry))
+    return merged
+
+
 class Savoir:
     """One node's moving parts, opened lazily from its settings."""
 
     def __init__(self, settings: Settings, sources: Sequence[SourceConfig] | None = None) -> None:
         self.settings = settings
-        self._sources = list(sources) if sources is not None else None
+        #: the sources of the file (or given), before the admin console's records
+        self._file_sources = list(sources) if sources is not None else None
+        self._sources: list[SourceConfig] | None = None
+        self._sources_version: str | None = None
+        self._directory_version: str | None = None
         self._store: Store | None = None
         self._index: SearchIndex | None = None
         self._index_lock = threading.Lock()
@@ -81,12 +112,22 @@ class Savoir:
 
     @property
     def sources(self) -> list[SourceConfig]:
-        if self._sources is None:
+        """The sources file with the admin console's changes laid over it (the console
+        wins, field by field: see config.loader.merge_console_sources). Reloaded whenever
+        the console changes something, in whichever process that happened."""
+        if self._file_sources is None:
             path = self.settings.sources_path
             if not path.exists():
                 raise ConfigError(f"{path}: sources file not found (set [crawler] sources_file)")
             # a missing secret is an error for the commands that use its source (connector())
-            self._sources = load_sources(path, settings_class=settings_class_for, secrets_required=False)
+            self._file_sources = load_sources(path, settings_class=settings_class_for, secrets_required=False)
+        version = self.store.console_version("sources")
+        if self._sources is None or version != self._sources_version:
+            records = self.store.console_sources() if version != "0" else {}
+            self._sources = merge_console_sources(
+                self._file_sources, records, settings_class=settings_class_for
+            )
+            self._sources_version = version
         return self._sources
 
     def source(self, source_id: str) -> SourceConfig:
@@ -131,13 +172,24 @@ class Savoir:
 
     @property
     def directory(self) -> PeopleDirectory:
-        if self._directory is None:
-            self._directory = load_people_directory(self.settings.people_path, self.settings.people.opt_out)
+        """config/people.toml with the admin console's entries laid over it (the console
+        wins for the fields it sets: agency, aliases, opt-out)."""
+        version = self.store.console_version("people")
+        if self._directory is None or version != self._directory_version:
+            found = load_people_directory(self.settings.people_path, self.settings.people.opt_out)
+            if version != "0":
+                found = PeopleDirectory(
+                    merge_console_people(found.entries, self.store.console_people()),
+                    self.settings.people.opt_out,
+                )
+            self._directory = found
+            self._directory_version = version
         return self._directory
 
     def refresh_people(self, *, force: bool = False) -> int | None:
         """Re-derive one person per human when contributions or the directory changed."""
         path = self.settings.people_path
+        people_version = self.store.console_version("people")
         fingerprint = hashlib.sha256(
             (path.read_bytes() if path.exists() else b"")
             + repr(
@@ -149,6 +201,7 @@ class Savoir:
                     sorted(self.settings.people.agency_domains.items()),
                     self.store.max_change_seq(),
                     self.store.profiles_fingerprint(),
+                    *([people_version] if people_version != "0" else []),  # the console's people
                 )
             ).encode()
         ).hexdigest()

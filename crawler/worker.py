@@ -55,6 +55,7 @@ class Worker:
             timezone="UTC", executors={"default": ThreadPoolExecutor(max(1, threads))}
         )
         self.reports: list = []
+        self._sources_version: str | None = None
 
     def run_sources(self, source_ids: list[str], full: bool = False) -> None:
         if self.stop.is_set():
@@ -81,6 +82,19 @@ class Worker:
             )
             count += 1
         return count
+
+    def reschedule_if_changed(self) -> bool:
+        """Pick up sources the admin console added, disabled or rescheduled (it bumps the
+        store's console version); the running jobs finish as they are."""
+        version = self.savoir.store.console_version("sources")
+        if version == self._sources_version:
+            return False
+        self._sources_version = version
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("sync:"):
+                job.remove()
+        self.schedule()
+        return True
 
     def poll_requests(self) -> int:
         """Start the queued "run now" requests; return how many were taken."""
@@ -112,6 +126,7 @@ class Worker:
     def run(self) -> None:
         self.savoir.open_index()
         self.savoir.mark_interrupted_runs()
+        self._sources_version = self.savoir.store.console_version("sources")
         jobs = self.schedule()
         self.scheduler.start()
         log.info(
@@ -128,6 +143,7 @@ class Worker:
         try:
             while not self.stop.is_set():
                 try:
+                    self.reschedule_if_changed()
                     self.poll_requests()
                 except Exception as exc:  # noqa: BLE001 - a database hiccup must not kill the worker
                     log.error("polling run requests failed: %s", exc)

@@ -287,6 +287,28 @@ leases = Table(
 )
 
 
+#: sources added or changed in the admin console: one JSON record per source id, laid
+#: over the sources file field by field (config.loader.merge_console_sources says how)
+console_sources = Table(
+    "console_sources",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("record", JSON, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(100), nullable=False, default=""),
+)
+
+#: what admins set on people in the console (agency, aliases, opt-out), laid over
+#: config/people.toml: one entry per person, keyed by email or normalised name
+console_people = Table(
+    "console_people",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("entry", JSON, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("updated_by", String(100), nullable=False, default=""),
+)
+
 #: small key/value facts about derived data (e.g. which people directory was applied)
 meta = Table(
     "meta",
@@ -470,6 +492,39 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def runs_page(
+        self, source_id: str, *, offset: int = 0, limit: int = 20
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """(how many runs *source_id* has had, one page of them, newest first)."""
+        query = (
+            select(runs)
+            .where(runs.c.source_id == source_id)
+            .order_by(runs.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                select(func.count()).select_from(runs).where(runs.c.source_id == source_id)
+            ).scalar_one()
+            return int(total), [dict(r._mapping) for r in conn.execute(query)]
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            return dict(row._mapping) if row else None
+
+    def failure_counts(self, run_ids: Sequence[int]) -> dict[int, int]:
+        if not run_ids:
+            return {}
+        query = (
+            select(run_failures.c.run_id, func.count())
+            .where(run_failures.c.run_id.in_(list(run_ids)))
+            .group_by(run_failures.c.run_id)
+        )
+        with self.engine.connect() as conn:
+            return {r[0]: int(r[1]) for r in conn.execute(query)}
+
     def last_runs(self) -> dict[str, dict[str, Any]]:
         latest = (
             select(runs.c.source_id, func.max(runs.c.id).label("id")).group_by(runs.c.source_id).subquery()
@@ -559,6 +614,58 @@ class Store:
                 select(opt_outs.c.person_id).where(opt_outs.c.person_id == person_id)
             ).first():
                 conn.execute(insert(opt_outs).values(person_id=person_id, time=now()))
+
+    def opt_in(self, person_id: int) -> None:
+        """Undo a person's own opt-out (the admin console's people directory)."""
+        with self.begin() as conn:
+            conn.execute(delete(opt_outs).where(opt_outs.c.person_id == person_id))
+
+    def self_opted_out(self) -> set[int]:
+        with self.engine.connect() as conn:
+            return {r.person_id for r in conn.execute(select(opt_outs.c.person_id))}
+
+    # -- what the admin console changed ------------------------------------------
+    def console_version(self, what: str) -> str:
+        """A counter bumped by every console change to *what* ("sources" or "people"), so
+        that other processes (the worker, other web workers) notice and reload."""
+        return self.get_meta(f"console_{what}_version") or "0"
+
+    def _bump(self, conn: Connection, what: str) -> None:
+        key = f"console_{what}_version"
+        row = conn.execute(select(meta.c.value).where(meta.c.key == key)).first()
+        if row is None:
+            conn.execute(insert(meta).values(key=key, value="1"))
+        else:
+            conn.execute(update(meta).where(meta.c.key == key).values(value=str(int(row.value) + 1)))
+
+    def console_sources(self) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return {r.id: dict(r.record) for r in conn.execute(select(console_sources))}
+
+    def save_console_source(self, source_id: str, record: dict[str, Any] | None, *, by: str = "") -> None:
+        """Store the console's record for *source_id*; None (or empty) forgets it."""
+        with self.begin() as conn:
+            conn.execute(delete(console_sources).where(console_sources.c.id == source_id))
+            if record:
+                conn.execute(
+                    insert(console_sources).values(
+                        id=source_id, record=record, updated_at=now(), updated_by=by
+                    )
+                )
+            self._bump(conn, "sources")
+
+    def console_people(self) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return {r.key: dict(r.entry) for r in conn.execute(select(console_people))}
+
+    def save_console_person(self, key: str, entry: dict[str, Any] | None, *, by: str = "") -> None:
+        with self.begin() as conn:
+            conn.execute(delete(console_people).where(console_people.c.key == key))
+            if entry:
+                conn.execute(
+                    insert(console_people).values(key=key, entry=entry, updated_at=now(), updated_by=by)
+                )
+            self._bump(conn, "people")
 
     # -- meta -------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
