@@ -63,6 +63,9 @@ def create_app(
     from webui import auth_views
 
     auth_views.install(app)
+    from webui import admin_views
+
+    admin_views.install(app)  # the admin console (/admin/...)
 
     @app.get("/healthz")
     def healthz():
