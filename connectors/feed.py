@@ -1,13 +1,24 @@
 """RSS 2.0 and Atom feeds: one document per entry.
 
 Client part: fetch through the crawler's session, parse with feedparser, refuse what
-is not a feed. Mapping part: an entry's id, link, authors, dates, categories, full
-content (over the summary) as plain text, language and hreflang twins.
+is not a feed. Mapping part: an entry's id, link, authors (``dc:creator``, ``<author>``,
+Atom ``<author>``), dates, categories, full content (over the summary) as plain text,
+language and hreflang twins.
+
+One source may read several feeds (a blog's category feeds, its other language's
+feed); an entry met in two of them is one document. Each feed is fetched with a
+conditional GET: when it answers 304 on an incremental run, it is not even parsed.
+An entry's comment feed (``wfw:commentRss``, as WordPress and most blog engines give)
+names its commenters, who become contributors with the commenter role; it is read
+when the entry is new or changed, or when its comment count (``slash:comments``)
+moved. Comments are not documents of their own here: a feed gives a comment's words
+but seldom a stable, linkable place for it (the wordpress connector does both).
 """
 
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import logging
 import re
 from collections.abc import Iterator
@@ -47,8 +58,18 @@ _AUTHOR_PATTERNS = (
 
 @dataclass
 class FeedSettings:
-    url: str = setting(label="Feed URL", help="Address of an RSS 2.0 or Atom feed.")
+    url: str = setting("", label="Feed URL", help="Address of an RSS 2.0 or Atom feed.")
+    urls: list[str] = setting(
+        default_factory=list,
+        label="More feed URLs",
+        help="Other feeds read as the same source (category feeds, the other language's feed).",
+    )
     kind: str = setting("post", label="Document kind", help="What the entries are: post, news or page.")
+    comments: bool = setting(
+        True,
+        label="Read comment feeds",
+        help="Follow each entry's comment feed (wfw:commentRss) for commenters.",
+    )
 
 
 @register("feed")
@@ -61,19 +82,28 @@ class FeedConnector(Connector):
 
     # -- client --------------------------------------------------------------------
     def check(self) -> None:
-        self._parse()
+        for url in self._feeds():
+            self._parse(url, self._fetch(url))
 
-    def _parse(self) -> Any:
-        url = self.settings.url.strip()
-        if not url.lower().startswith(("http://", "https://")):
-            raise ConnectorConfigError(f"feed URL {url!r} is not an http(s) URL: check url")
+    def _feeds(self) -> list[str]:
+        urls = [u.strip() for u in [self.settings.url, *self.settings.urls] if u and u.strip()]
+        if not urls:
+            raise ConnectorConfigError("no feed: set url (and urls for more feeds)")
+        for url in urls:
+            if not url.lower().startswith(("http://", "https://")):
+                raise ConnectorConfigError(f"feed URL {url!r} is not an http(s) URL: check url and urls")
         if self.settings.kind not in self.document_kinds:
             kinds = ", ".join(self.document_kinds)
             raise ConnectorConfigError(f"kind {self.settings.kind!r} is not one of {kinds}: check kind")
+        return list(dict.fromkeys(urls))
+
+    def _fetch(self, url: str) -> Any:
         try:
-            resp = self.http.get(url)
+            return self.http.get(url)
         except FetchError as exc:
             raise source_error(url, exc, "url") from None
+
+    def _parse(self, url: str, resp: Any) -> Any:
         headers = {"content-location": resp.url}
         content_type = resp.headers.get("Content-Type", "")
         if "xml" in content_type or "rss" in content_type or "atom" in content_type:
@@ -88,19 +118,36 @@ class FeedConnector(Connector):
 
     # -- the run -------------------------------------------------------------------
     def documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
-        parsed = self._parse()
-        since = parse_date((checkpoint.state if checkpoint else {}).get("updated"))
+        feeds = self._feeds()
+        state = checkpoint.state if checkpoint else {}
+        before: dict[str, Any] = dict(state.get("feeds") or {})
+        if "updated" in state and "feeds" not in state:  # the one-feed checkpoint of before
+            before[feeds[0]] = {"updated": state["updated"]}
+        after: dict[str, Any] = {}
+        seen: set[str] = set()
+        for url in feeds:
+            mine = before.get(url) if checkpoint is not None else None
+            resp = self._fetch(url)
+            if mine is not None and getattr(resp, "from_cache", False):
+                after[url] = mine  # 304: nothing changed since the last run
+                continue
+            after[url] = yield from self._entries(url, self._parse(url, resp), mine or {}, seen)
+        yield Checkpoint({"feeds": after})
+
+    def _entries(self, url: str, parsed: Any, mine: dict[str, Any], seen: set[str]) -> Iterator[Item]:
+        """One feed's new or changed entries; returns that feed's new checkpoint state."""
+        since = parse_date(mine.get("updated"))
+        counts: dict[str, str] = dict(mine.get("comments") or {})
         newest = since
         entries = list(parsed.entries)
         by_link = {_entry_link(e): native for e in entries if (native := _native_id(e)) and _entry_link(e)}
-        seen: set[str] = set()
         for position, entry in enumerate(entries, start=1):
             native = _native_id(entry)
             if native is None:
                 title = _one_line(entry.get("title") or "untitled")
                 yield Failure(
                     self.doc_id(f"entry-{position}"),
-                    f"{self.settings.url}: entry {position} ({title!r}) has neither id/guid nor link, so no stable id",
+                    f"{url}: entry {position} ({title!r}) has neither id/guid nor link, so no stable id",
                 )
                 continue
             if native in seen:
@@ -114,13 +161,61 @@ class FeedConnector(Connector):
             changed = doc.modified or doc.created
             if changed is not None and (newest is None or changed > newest):
                 newest = changed
-            if since is not None and changed is not None and changed <= since:
+            count = str(entry.get("slash_comments", "")).strip()
+            recounted = bool(count) and counts.get(native) != count
+            if count:
+                counts[native] = count
+            if since is not None and changed is not None and changed <= since and not recounted:
                 continue
             if not doc.text:
                 yield Failure(doc.id, f"{native}: no text")
                 continue
-            yield doc
-        yield Checkpoint({"updated": newest.isoformat() if newest else None})
+            yield self._with_commenters(doc, entry)
+        state: dict[str, Any] = {"updated": newest.isoformat() if newest else None}
+        if counts:
+            state["comments"] = dict(sorted(counts.items()))
+        return state
+
+    def _with_commenters(self, doc: Document, entry: Any) -> Document:
+        """*doc* with the people its comment feed names as commenters."""
+        url = (entry.get("wfw_commentrss") or "").strip()
+        if not self.settings.comments or not url.lower().startswith(("http://", "https://")):
+            return doc
+        if str(entry.get("slash_comments", "")).strip() == "0":
+            return doc  # the feed says there is none: no request
+        try:
+            parsed = feedparser.parse(self.http.get(url).content)
+        except FetchError as exc:
+            log.info(
+                "%s: comment feed %s unreadable (%s); commenters left out", self.source.id, url, exc.reason
+            )
+            return doc
+        authors = {" ".join(c.person.name.casefold().split()) for c in doc.contributions}
+        people: dict[str, dict[str, Any]] = {}
+        for comment in parsed.entries:
+            for person in _people(comment):
+                key = " ".join(person.name.casefold().split())
+                if key in authors:
+                    continue
+                mine = people.setdefault(key, {"person": person, "time": None, "size": 0})
+                when = _time(comment, "published") or _time(comment, "updated")
+                if when is not None and (mine["time"] is None or when > mine["time"]):
+                    mine["time"] = when
+                mine["size"] += len(_entry_text(comment))
+        commenters = tuple(
+            Contribution(p["person"], Role.COMMENTER, time=p["time"], size=p["size"]) for p in people.values()
+        )
+        return dataclasses.replace(doc, contributions=doc.contributions + commenters)
+
+    def ids(self) -> Iterator[str]:
+        """The entries the feeds list now (no comment feed is read)."""
+        seen: set[str] = set()
+        for url in self._feeds():
+            for entry in self._parse(url, self._fetch(url)).entries:
+                native = _native_id(entry)
+                if native and native not in seen:
+                    seen.add(native)
+                    yield self.doc_id(native)
 
     # -- mapping -------------------------------------------------------------------
     def _document(self, native: str, entry: Any, feed: Any, by_link: dict[str, str]) -> Document:

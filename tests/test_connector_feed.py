@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -10,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from config.loader import HttpSettings
-from connectors.base import ConnectorConfigError, Person, Role, SourceContext
+from connectors.base import Checkpoint, ConnectorConfigError, Person, Role, SourceContext
 from connectors.feed import FeedConnector, FeedSettings
 from connectors.testing import ConnectorConformance, FixtureServer, run_connector
-from crawler.http import HttpSession
+from crawler.http import HttpCache, HttpSession
+from tests.servers import wordpress
 
 FIXTURE = Path(__file__).parent / "fixtures" / "connectors" / "feeds"
 
@@ -159,12 +161,16 @@ def test_atom_entries_languages_and_twins(server, http):
 def test_incremental_yields_only_newer_entries(server, http):
     full = run_connector(make(server, http, "news.atom"))
     checkpoint = full.items[-1]
-    assert checkpoint.state == {"updated": "2024-03-04T15:05:00+00:00"}
+    feed = f"{server.base}/news.atom"
+    assert checkpoint.state == {"feeds": {feed: {"updated": "2024-03-04T15:05:00+00:00"}}}
     assert run_connector(make(server, http, "news.atom"), checkpoint).docs == []
+    # a checkpoint saved before a source could read several feeds still works
+    one_feed = Checkpoint({"updated": "2024-03-04T15:05:00+00:00"})
+    assert run_connector(make(server, http, "news.atom"), one_feed).docs == []
     add_atom_entry(server)
     again = run_connector(make(server, http, "news.atom"), checkpoint)
     assert [doc.id for doc in again.docs] == ["blog:urn:uuid:news-3-fr"]
-    assert again.items[-1].state["updated"] > checkpoint.state["updated"]
+    assert again.items[-1].state["feeds"][feed]["updated"] > checkpoint.state["feeds"][feed]["updated"]
 
 
 def test_not_a_feed_is_a_config_error(server, http):
@@ -179,3 +185,98 @@ def test_missing_feed_and_bad_settings(server, http):
         make(server, http, "nowhere.rss").check()
     with pytest.raises(ConnectorConfigError, match="kind 'file' is not one of"):
         make(server, http, "blog.rss", kind="file").check()
+
+
+# -- the feeds of a real WordPress (tests/servers/wordpress.py) -------------------------------
+
+
+@pytest.fixture(scope="session")
+def wp(request):
+    reason = wordpress.missing()
+    if reason:
+        pytest.skip(reason)
+    return wordpress.shared(request)
+
+
+def wp_feed(wp, http, feed: str = "rss2", **settings) -> FeedConnector:
+    values = {"url": f"{wp.base}/?feed={feed}", **settings}
+    return FeedConnector(SourceContext(id="blog", agency="pspc", kind="feed"), FeedSettings(**values), http)
+
+
+class TestWordPressAtomConformance(ConnectorConformance):
+    example_settings = {
+        "url": "https://blog.example.gc.ca/?feed=atom",
+        "urls": ["https://blog.example.gc.ca/?feed=rss2"],
+    }
+
+    @pytest.fixture
+    def make_connector(self, wp, http):
+        return lambda: wp_feed(wp, http, "atom")
+
+    @pytest.fixture
+    def mutate_source(self, wp):
+        post = wp.post_id("offers-fr")
+        return lambda: wp.update_post(post, post_content=f"<p>Vérifiez le plafond ({time.time()}).</p>")
+
+
+def test_wordpress_feed_authors_categories_and_commenters(wp, http):
+    run = run_connector(wp_feed(wp, http))
+    docs = {doc.url: doc for doc in run.docs}
+    posts = wp.ids["posts"]
+    offers = docs[f"{wp.base}/?p={posts['offers-en']}"]
+    assert (
+        offers.id == f"blog:{wp.base}/?p={posts['offers-en']}" and offers.title == "Standing offers explained"
+    )
+    assert offers.tags == ("Procurement", "call-ups", "standing offers")
+    assert [(c.person, c.role) for c in offers.contributions if c.role is Role.AUTHOR] == [
+        (Person("Wei Chen"), Role.AUTHOR)
+    ]
+    # the comment feed (wfw:commentRss) names the commenters; the author's reply is no comment of a commenter
+    commenters = {c.person.name: c for c in offers.contributions if c.role is Role.COMMENTER}
+    assert set(commenters) == {"Priya Singh", "Jean Dupont"}
+    assert commenters["Priya Singh"].time == datetime(2024, 3, 7, 10, 0, tzinfo=UTC)
+    assert commenters["Jean Dupont"].size == len("Merci, très utile!")
+    flags = docs[f"{wp.base}/?p={posts['red-flags']}"]
+    assert "Cheap Pills" not in {c.person.name for c in flags.contributions}  # held for moderation
+    assert f"{wp.base}/?p={posts['private-case']}" not in docs
+    assert docs[f"{wp.base}/?p={posts['offers-fr']}"].contributions[0].person.name == "Marc-André Roy"
+
+
+def test_wordpress_feed_unchanged_costs_one_304(wp, tmp_path):
+    session = HttpSession(HttpSettings(min_delay=0, jitter=0, max_retries=0), cache=HttpCache(tmp_path))
+    try:
+        full = run_connector(wp_feed(wp, session))
+        assert full.docs
+        host = wp.base.split("//")[1]
+        before = session.stats.requests[host]
+        again = run_connector(wp_feed(wp, session), full.items[-1])
+        # the feed answered 304: no entry, no comment feed, the same checkpoint
+        assert again.docs == [] and session.stats.requests[host] - before == 1
+        assert session.stats.not_modified == 1
+        assert again.items[-1] == full.items[-1]
+    finally:
+        session.close()
+
+
+def test_wordpress_several_feeds_are_one_source(wp, http):
+    alone = run_connector(wp_feed(wp, http))
+    feeds = [f"{wp.base}/?feed=atom", f"{wp.base}/?feed=rss2&tag=standing-offers"]
+    together = run_connector(wp_feed(wp, http, urls=feeds))
+    # the same posts through three feeds: each one document, once
+    assert sorted(together.doc_ids) == sorted(alone.doc_ids)
+    assert set(together.items[-1].state["feeds"]) == {f"{wp.base}/?feed=rss2", *feeds}
+    assert set(wp_feed(wp, http, urls=feeds).ids()) == set(alone.doc_ids)
+
+
+def test_wordpress_new_comment_found_by_the_comment_count(wp, http):
+    full = run_connector(wp_feed(wp, http))
+    telework = wp.post_id("telework")
+    wp.add_comment(
+        telework, "Luc Girard", "luc.girard@ssc.example", "<p>Same here.</p>", "2024-05-02 10:00:00"
+    )
+    # the post did not change, but its slash:comments did: it is read again, with its commenter
+    again = run_connector(wp_feed(wp, http), full.items[-1])
+    assert [d.url for d in again.docs] == [f"{wp.base}/?p={telework}"]
+    commenters = [c.person.name for c in again.docs[0].contributions if c.role is Role.COMMENTER]
+    assert commenters == ["Luc Girard"]
+    assert run_connector(wp_feed(wp, http), again.items[-1]).docs == []

@@ -40,10 +40,8 @@ pytestmark = pytest.mark.skipif(server.missing() is not None, reason=server.miss
 
 
 @pytest.fixture(scope="session")
-def wp():
-    site = server.WordPress().start()
-    yield site
-    site.stop()
+def wp(request):
+    return server.shared(request)
 
 
 class RecordingSession(HttpSession):

@@ -274,3 +274,23 @@ def _php(value: object) -> str:
         return str(value)
     text = str(value).replace("\\", "\\\\").replace("'", "\\'")
     return f"'{text}'"
+
+
+_SHARED: WordPress | None = None
+
+
+def shared(request: Any) -> WordPress:
+    """The one site a test session shares (the wordpress and feed tests both use it),
+    started on first use and stopped when the session's fixtures are torn down."""
+    global _SHARED
+    if _SHARED is None:
+        site = WordPress().start()
+        _SHARED = site
+
+        def stop() -> None:
+            global _SHARED
+            site.stop()
+            _SHARED = None
+
+        request.addfinalizer(stop)
+    return _SHARED
