@@ -272,7 +272,7 @@ def test_add_a_files_source_run_it_through_the_worker_and_read_its_history(world
     run = world.store.last_runs()["share"]
     assert run["added"] == 1 and run["failed"] == 55
     history = text(root.get("/admin/sources/share/runs"))
-    assert f"#{run['id']}" in history and "55 failures" in history and "1 scope, 1 type" in history
+    assert f"#{run['id']}" in history and "failures: 55" in history and "1 scope, 1 type" in history
     detail = text(root.get(f"/admin/sources/share/runs/{run['id']}"))
     assert detail.count("<tr><td>") == 50 and "Failures (55)" in detail and "Page 1 of 2" in detail
     second = text(root.get(f"/admin/sources/share/runs/{run['id']}?page=2"))

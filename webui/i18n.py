@@ -362,7 +362,7 @@ ADMIN_MESSAGES: dict[str, dict[str, str]] = {
     "admin_counts": {"en": "Counts", "fr": "Décomptes"},
     "admin_excluded": {"en": "Excluded (not failures)", "fr": "Exclus (pas des échecs)"},
     "admin_failures": {"en": "Failures", "fr": "Échecs"},
-    "admin_n_failures": {"en": "{n} failures", "fr": "{n} échecs"},
+    "admin_n_failures": {"en": "failures: {n}", "fr": "échecs : {n}"},
     "admin_failure_ref": {"en": "What", "fr": "Quoi"},
     "admin_failure_reason": {"en": "Reason", "fr": "Raison"},
     "admin_failure_transient": {"en": "May pass later", "fr": "Peut réussir plus tard"},
