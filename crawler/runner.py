@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from config.loader import (
     ConfigError,
     Settings,
@@ -28,7 +30,7 @@ from indexer.experts import resolve_people
 from indexer.index import SearchIndex
 from indexer.index_lock import IndexBusy
 from indexer.people import PeopleDirectory, load_people_directory
-from indexer.store import Store, now
+from indexer.store import Store, StoreError, now
 from indexer.translations import TranslationTable
 from indexer.translations import refresh as refresh_translations
 from indexer.twins import PAIR_AFTER_CRAWL_MAX
@@ -121,7 +123,12 @@ class Savoir:
                 raise ConfigError(f"{path}: sources file not found (set [crawler] sources_file)")
             # a missing secret is an error for the commands that use its source (connector())
             self._file_sources = load_sources(path, settings_class=settings_class_for, secrets_required=False)
-        version = self.store.console_version("sources")
+        try:
+            version = self.store.console_version("sources")
+        except (StoreError, SQLAlchemyError) as exc:
+            # no database, no console changes to read: the file alone (a crawl fails anyway)
+            log.warning("the admin console's changes cannot be read (%s); using the sources file alone", exc)
+            return list(self._file_sources)
         if self._sources is None or version != self._sources_version:
             records = self.store.console_sources() if version != "0" else {}
             self._sources = merge_console_sources(

@@ -2,7 +2,7 @@
 
 APScheduler 3 runs one job per enabled source (interval or cron), with
 ``max_instances=1``, coalescing and a misfire grace time. "Run now" requests are rows
-in the store (queued by ``savoir crawl --queue`` now, by the admin UI later) that the
+in the store (queued by ``savoir crawl --queue`` and by the admin console) that the
 worker picks up within ``poll_seconds``. A lease row per source keeps two workers on
 one database from running the same source at once. SIGTERM/SIGINT stop the current
 run after its batch (committed, checkpoint kept), then the worker exits; the next

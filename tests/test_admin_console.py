@@ -360,9 +360,10 @@ def test_enable_disable_and_schedule_persist_across_a_new_app_and_store(world, t
     csrf = token(root, "/admin/sources")
     root.post("/admin/sources/wiki/enabled", data={"enabled": "0", "csrf_token": csrf})
     root.post("/admin/sources/wiki/schedule", data={"schedule": "every 45m", "csrf_token": csrf})
-    assert text(
-        root.post("/admin/sources/wiki/schedule", data={"schedule": "61 * * * *", "csrf_token": csrf})
-    )
+    refused = root.post("/admin/sources/wiki/schedule", data={"schedule": "61 * * * *", "csrf_token": csrf})
+    assert refused.status_code == 422
+    assert "<h1>Schedule not saved: wiki</h1>" in text(refused)
+    assert "bad cron expression '61 * * * *'" in text(refused)
     # a new process: new Savoir, new store connection, same file sources
     wiki = memory_source("wiki", agency="fraud-agency-x")
     again = Savoir(make_settings(tmp_path, auth=AUTH), [wiki])
@@ -422,6 +423,11 @@ def test_reindex_runs_in_the_background_and_shows_its_state(world):
     assert "Last rebuild: 3 documents" in page and "(asked by root)" in page
     assert world.store.lease_holder("reindex") is None
     assert "Page 1" in text(root.get("/?q=procurement"))  # searches answer from the new index
+    # a rebuild whose process died (no lease left) is shown as interrupted, and can restart
+    world.store.set_meta(
+        "reindex_state", '{"status": "running", "by": "root", "started": "2026-01-01T00:00:00"}'
+    )
+    assert "stopped before the end" in text(root.get("/admin/sources"))
 
 
 def test_people_directory_sets_agency_aliases_and_opt_out(world, memory_content):

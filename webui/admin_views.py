@@ -352,7 +352,7 @@ def set_schedule(source_id: str):
         _validated({**raw, "id": source.id, "schedule": wanted})
     except ConfigError as exc:
         return render_template(
-            "admin/check.html", source=source, ok=False, message=secrets.scrub(str(exc))
+            "admin/check.html", source=source, ok=False, message=secrets.scrub(str(exc)), schedule=True
         ), 422
     _store_field(source, "schedule", wanted)
     _audit("source.schedule", source_id, f"schedule={wanted or 'manual'}")
@@ -429,8 +429,12 @@ def run_detail(source_id: str, run_id: int):
 
 
 def _reindex_state() -> dict[str, Any]:
-    raw = _savoir().store.get_meta(REINDEX_STATE)
-    return json.loads(raw) if raw else {}
+    store = _savoir().store
+    raw = store.get_meta(REINDEX_STATE)
+    state = json.loads(raw) if raw else {}
+    if state.get("status") == "running" and store.lease_holder(REINDEX_LEASE) is None:
+        state["status"] = "interrupted"  # the process that ran it stopped before the end
+    return state
 
 
 def _set_reindex_state(savoir: Savoir, **state: Any) -> None:
@@ -463,6 +467,7 @@ REBUILDS: list[threading.Thread] = []
 def reindex():
     savoir = _savoir()
     owner = default_owner()
+    savoir._clear_dead_lease(REINDEX_LEASE)  # a web process that died mid-rebuild
     # a rebuild holds this lease for up to a day; finishing (or failing) releases it
     if not savoir.store.acquire_lease(REINDEX_LEASE, owner, 86400):
         flash("admin_reindex_busy")

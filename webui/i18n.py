@@ -343,6 +343,12 @@ ADMIN_MESSAGES: dict[str, dict[str, str]] = {
     },
     "admin_field_enabled_help": {"en": "", "fr": ""},
     "admin_check_title": {"en": "Test connection: {id}", "fr": "Test de connexion : {id}"},
+    "admin_schedule_title": {"en": "Schedule not saved: {id}", "fr": "Horaire non enregistré : {id}"},
+    "admin_reindex_interrupted": {
+        "en": "The rebuild started at {started} stopped before the end (its process ended); start it again.",
+        "fr": "La reconstruction lancée à {started} s'est arrêtée avant la fin (son processus a pris fin) ; "
+        "relancez-la.",
+    },
     "admin_check_ok": {
         "en": "The source answered as configured.",
         "fr": "La source a répondu comme prévu.",
