@@ -43,6 +43,7 @@ from connectors.base import (
     register,
     setting,
 )
+from connectors.web import normalise_url
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class FeedConnector(Connector):
     Settings = FeedSettings
     document_kinds = ("post", "news", "page")
     full_run_lists_everything = False
+    #: an entry also crawled as a web page is kept from here (crawler/url_owners.py)
+    speaks_for_urls = True
 
     # -- client --------------------------------------------------------------------
     def check(self) -> None:
@@ -248,7 +251,8 @@ class FeedConnector(Connector):
             translation_of = self.doc_id(by_link[alternates[earlier[0]]]) if earlier else None
         return Document(
             id=self.doc_id(native),
-            url=_entry_link(entry) or native,
+            # normalised as the web connector does, so the two copies of a post meet
+            url=normalise_url(_entry_link(entry) or "") or _entry_link(entry) or native,
             title=title or _one_line(text)[:120],
             text=text,
             kind=self.settings.kind,

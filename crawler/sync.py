@@ -27,6 +27,7 @@ from connectors.base import (
     Profile,
 )
 from crawler.http import FetchError
+from crawler.url_owners import UrlOwners
 from indexer.index import SearchIndex
 from indexer.index_lock import IndexBusy
 from indexer.store import Store, now
@@ -123,6 +124,8 @@ class SourceSync:
         self.seen: set[str] = set()
         self.failed_refs: set[str] = set()
         self._since_index = 0
+        #: a post both crawled as a page and read through its site's API or feed: one copy
+        self.url_owners = UrlOwners(store, source.id, connector)
 
     def run(self) -> RunReport:
         started = time.perf_counter()
@@ -254,6 +257,8 @@ class SourceSync:
     def _flush(self, batch: _Batch, report: RunReport, checkpoint: dict | None = None) -> None:
         if not len(batch) and checkpoint is None:
             return
+        if batch.docs:
+            self.url_owners.apply(batch, report, report.run_id)
         known = self.store.hashes(list(batch.docs) + list(batch.deletions) + list(batch.gone))
         for ref, reason in batch.gone.items():
             if ref in known and not known[ref][1]:

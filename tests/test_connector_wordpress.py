@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from config import secrets
 from config.loader import HttpSettings, SourceConfig, parse_source_settings
@@ -34,6 +35,9 @@ from connectors.base import (
 from connectors.testing import ConnectorConformance, FixtureServer, run_connector
 from connectors.wordpress import WordPressConnector, WordPressSettings
 from crawler.http import HttpSession
+from crawler.runner import Savoir
+from indexer.store import documents
+from tests.conftest import make_settings
 from tests.servers import wordpress as server
 
 pytestmark = pytest.mark.skipif(server.missing() is not None, reason=server.missing() or "")
@@ -349,3 +353,45 @@ def test_not_wordpress_rest_api_hidden_and_garbage_answers(pages, http):
         at("broken/").check()
     with pytest.raises(ConnectorConfigError, match="nowhere/ answered HTTP 404"):
         at("nowhere/").check()
+
+
+# -- one post through two doors --------------------------------------------------------------
+
+
+def live_by_url(savoir) -> dict[str, list[str]]:
+    query = select(documents.c.url, documents.c.source_id).where(documents.c.deleted.is_(False))
+    out: dict[str, list[str]] = {}
+    with savoir.store.engine.connect() as conn:
+        for row in conn.execute(query):
+            out.setdefault(row.url, []).append(row.source_id)
+    return out
+
+
+@pytest.mark.parametrize("order", [("site", "blog"), ("blog", "site")])
+def test_a_post_crawled_as_a_page_and_read_through_the_api_is_indexed_once(wp, tmp_path, order):
+    site = SourceConfig(
+        id="site",
+        kind="web",
+        agency="pspc",
+        settings={"start_urls": [f"{wp.base}/"], "max_pages": 60, "max_depth": 2},
+    )
+    blog = SourceConfig(id="blog", kind="wordpress", agency="pspc", settings={"site_url": f"{wp.base}/"})
+    savoir = Savoir(make_settings(tmp_path, http={"min_delay": 0, "jitter": 0}), [site, blog])
+    try:
+        reports = {r.source_id: r for source in order for r in savoir.crawl([source])}
+        assert all(r.status == "success" for r in reports.values()), [r.summary() for r in reports.values()]
+        live = live_by_url(savoir)
+        posts = [f"{wp.base}/?p={wp.post_id(k)}" for k in ("offers-en", "offers-fr", "red-flags", "telework")]
+        # the API's copy wins (authors, commenters, categories), whichever source ran first
+        assert {url: live.get(url) for url in posts} == {url: ["blog"] for url in posts}
+        assert not [url for url, holders in live.items() if len(holders) > 1]
+        if order[0] == "blog":
+            assert reports["site"].excluded.get("duplicate", 0) >= len(posts)
+        # the web crawl still indexes what the API does not give (its own pages)
+        assert "site" in {s for holders in live.values() for s in holders}
+        # a second crawl of the site leaves the posts to the API as well
+        (again,) = savoir.crawl(["site"], full=True)
+        assert again.status == "success" and again.excluded.get("duplicate", 0) >= len(posts)
+        assert {url: live_by_url(savoir).get(url) for url in posts} == {url: ["blog"] for url in posts}
+    finally:
+        savoir.close()
