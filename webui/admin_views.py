@@ -173,13 +173,15 @@ def _render_form(kind: str, source: SourceConfig | None, *, typed=None, error: s
     values = source_table(source) if source else {"acl": ["public"], "enabled": True}
     stored = {n for n in secret_fields(cls) if source and source.settings.get(n)}
     error_field = admin_forms.field_named(error)
-    own = _own_fields(values, typed, error_field, error, new=source is None)
+    # the loader says "[source.settings]" when the field is one of the connector's
+    in_settings = "[source.settings]" in error or error.startswith("field ")
+    own = _own_fields(values, typed, "" if in_settings else error_field, error, new=source is None)
     connector = admin_forms.build_fields(
         cls,
         source.settings if source else {},
         typed=typed,
         stored_secrets=stored,
-        error_field=error_field,
+        error_field=error_field if in_settings else "",
         error=error,
     )
     placed = any(f.error for f in own + connector)
