@@ -80,8 +80,8 @@ class FeedConnector(Connector):
     Settings = FeedSettings
     document_kinds = ("post", "news", "page")
     full_run_lists_everything = False
-    #: an entry also crawled as a web page is kept from here (crawler/url_owners.py)
-    speaks_for_urls = True
+    #: a entry also crawled as a web page is kept from here (crawler/url_owners.py)
+    url_rank = 1
 
     # -- client --------------------------------------------------------------------
     def check(self) -> None:

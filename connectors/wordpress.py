@@ -99,8 +99,8 @@ class WordPressConnector(Connector):
 
     Settings = WordPressSettings
     document_kinds = ("post", "page", "comment")
-    #: a post also crawled as a web page is kept from here (crawler/url_owners.py)
-    speaks_for_urls = True
+    #: a post also crawled as a web page or read from a feed is kept from here (crawler/url_owners.py)
+    url_rank = 2
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

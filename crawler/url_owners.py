@@ -2,21 +2,22 @@
 
 A blog crawled as a web site and read through its REST API or its feed gives each post
 twice: a page of the theme's HTML (boilerplate trimmed, an author at best) and an entry
-with its authors, commenters, categories, exact dates and language. The API or feed
-copy wins. A connector that reads a site's own structured interface says so with the
-class attribute ``speaks_for_urls = True`` (wordpress, feed); a document of any other
-source at the same URL yields to it, whichever source runs first:
+with its authors, commenters, categories, exact dates and language. The structured copy
+wins. A connector says how much it knows about the URLs it yields with the class
+attribute ``url_rank``: 0 (the default) for a web crawl, 1 for a feed, 2 for a site's
+own API (wordpress). Of the live documents of several sources at one URL, the highest
+rank's stays, whichever source runs first:
 
-- when a speaking source stores a document, live documents of the other sources at the
-  same URL are tombstoned, with the reason naming the source that speaks for it;
-- when another source meets a URL a speaking source holds, its document is left out
+- when a source stores a document, live documents of lower-ranked sources at the same
+  URL are tombstoned, with the reason naming the source that keeps the URL;
+- when a source meets a URL a higher-ranked source holds, its document is left out
   (its earlier copy tombstoned), and the run counts it as excluded ("duplicate").
 
-When the speaking copy goes (the post is deleted, the source removed), the next run of
-the web source brings its page back. URLs are compared exactly as the connectors give
-them: the web, wordpress and feed connectors all normalise theirs with
-:func:`connectors.web.normalise_url`. Sources of one camp never meet here: within a
-source, and between two web crawls, the connectors' own deduplication decides.
+Sources of equal rank never meet here (two web crawls of overlapping sites keep the
+connectors' own deduplication). When the kept copy goes (the post is deleted, the source
+removed), the next run of the lower source brings its copy back. URLs are compared
+exactly as the connectors give them: the web, wordpress and feed connectors all
+normalise theirs with :func:`connectors.web.normalise_url`.
 """
 
 from __future__ import annotations
@@ -31,15 +32,15 @@ from indexer.store import Store, documents, sources
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UrlOwners", "speaks_for_urls"]
+__all__ = ["UrlOwners", "url_rank"]
 
 
-def speaks_for_urls(kind: str) -> bool:
-    """Whether a connector kind reads a site's own API or feed (unknown kinds do not)."""
+def url_rank(kind: str) -> int:
+    """How much a connector kind knows about the URLs it yields (unknown kinds: 0)."""
     try:
-        return bool(getattr(get_connector_class(kind), "speaks_for_urls", False))
+        return int(getattr(get_connector_class(kind), "url_rank", 0))
     except KeyError:
-        return False
+        return 0
 
 
 class UrlOwners:
@@ -48,25 +49,22 @@ class UrlOwners:
     def __init__(self, store: Store, source_id: str, connector: Connector) -> None:
         self.store = store
         self.source_id = source_id
-        self.speaks = bool(getattr(connector, "speaks_for_urls", False))
-        self._rivals: list[str] | None = None
-        self._names: dict[str, str] = {}
+        self.rank = int(getattr(connector, "url_rank", 0))
+        self._ranks: dict[str, int] | None = None
 
-    def rivals(self) -> list[str]:
-        """The other camp's sources (read once a run: the sources table is small)."""
-        if self._rivals is None:
+    def rivals(self) -> dict[str, int]:
+        """The other sources of another rank -> their rank (the sources table is small)."""
+        if self._ranks is None:
             with self.store.engine.connect() as conn:
                 rows = list(conn.execute(select(sources.c.id, sources.c.kind)))
-            self._rivals = [
-                r.id for r in rows if r.id != self.source_id and speaks_for_urls(r.kind) != self.speaks
-            ]
-            self._names = {r.id: r.kind for r in rows}
-        return self._rivals
+            ranks = {r.id: url_rank(r.kind) for r in rows if r.id != self.source_id}
+            self._ranks = {source: rank for source, rank in ranks.items() if rank != self.rank}
+        return self._ranks
 
     def holders(self, urls: list[str]) -> dict[str, list[tuple[str, str]]]:
         """URL -> live (document id, source id) of the rival sources at that URL."""
         found: dict[str, list[tuple[str, str]]] = {}
-        rivals = self.rivals()
+        rivals = sorted(self.rivals())
         if not rivals or not urls:
             return found
         with self.store.engine.connect() as conn:
@@ -85,26 +83,21 @@ class UrlOwners:
         holders = self.holders(sorted({doc.url for doc in batch.docs.values()}))
         if not holders:
             return
-        if self.speaks:
-            copies = [
-                (
-                    doc_id,
-                    f"indexed by source {self.source_id!r} ({self._names.get(self.source_id, '')}), "
-                    f"which reads the site's API or feed: {doc.url}",
-                )
-                for doc in batch.docs.values()
-                for doc_id, _ in holders.get(doc.url, [])
-            ]
-            self.store.commit_batch(run_id=run_id, source_id=self.source_id, upserts=[], deletions=copies)
-            log.info("%s: %d copies from web crawls yield to this source", self.source_id, len(copies))
-            return
+        ranks = self.rivals()
+        copies: list[tuple[str, str]] = []
         for doc_id, doc in list(batch.docs.items()):
-            owners = holders.get(doc.url)
-            if not owners:
+            owners = holders.get(doc.url, [])
+            higher = sorted((o for o in owners if ranks[o[1]] > self.rank), key=lambda o: -ranks[o[1]])
+            if higher:
+                del batch.docs[doc_id]
+                batch.deletions[doc_id] = f"{doc.url} is kept from source {higher[0][1]!r} (its API or feed)"
+                report.excluded["duplicate"] = report.excluded.get("duplicate", 0) + 1
                 continue
-            owner = owners[0][1]
-            del batch.docs[doc_id]
-            batch.deletions[doc_id] = (
-                f"{doc.url} is indexed by source {owner!r}, which reads the site's API or feed"
-            )
-            report.excluded["duplicate"] = report.excluded.get("duplicate", 0) + 1
+            copies += [
+                (other, f"{doc.url} is kept from source {self.source_id!r} (its API or feed)")
+                for other, source in owners
+                if ranks[source] < self.rank
+            ]
+        if copies:
+            self.store.commit_batch(run_id=run_id, source_id=self.source_id, upserts=[], deletions=copies)
+            log.info("%s: %d copies from other sources yield to this one", self.source_id, len(copies))
