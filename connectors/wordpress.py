@@ -237,7 +237,7 @@ class WordPressConnector(Connector):
                 "status": self._statuses(),
                 "orderby": "id",
                 "order": "asc",
-                "_fields": "id,status,content",
+                "_fields": "id,status,content.protected",
             }
             ids = []
             for items, _, _ in self.api.pages(f"wp/v2/{base}", {**params, "context": "view"}):
