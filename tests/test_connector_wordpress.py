@@ -332,8 +332,15 @@ def pages(tmp_path):
     (tmp_path / "broken" / "index.html").write_text("<html><head></head></html>")
     (tmp_path / "broken" / "api").mkdir()
     (tmp_path / "broken" / "api" / "index.html").write_text("<b>Fatal error</b>: out of memory")
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "index.html").write_text("<html><head></head></html>")
+    (tmp_path / "cut" / "api.json").write_text('{"name": "A blog", "namespaces": ["wp/v2", "oembed')
     with FixtureServer(tmp_path) as served:
-        served.headers["/broken/"] = {"Link": f'<{served.base}/broken/api/>; rel="https://api.w.org/"'}
+        for folder, api in (("broken", "broken/api/"), ("cut", "cut/api.json"), ("busy", "busy/api/")):
+            served.headers[f"/{folder}/"] = {"Link": f'<{served.base}/{api}>; rel="https://api.w.org/"'}
+        (tmp_path / "busy").mkdir()
+        (tmp_path / "busy" / "index.html").write_text("<html><head></head></html>")
+        served.status["/busy/api/"] = 429
         yield served
 
 
@@ -351,6 +358,16 @@ def test_not_wordpress_rest_api_hidden_and_garbage_answers(pages, http):
         at("hidden/").check()
     with pytest.raises(SourceUnavailableError, match="answered text/html that is not JSON"):
         at("broken/").check()
+    with pytest.raises(
+        SourceUnavailableError,
+        match=r"api.json\?_fields=\S+ answered application/octet-stream that is not JSON",
+    ):
+        at("cut/").check()
+    # still 429 after the session's retries: try later (a run resumes from its checkpoint)
+    with pytest.raises(
+        SourceUnavailableError, match="busy/api/: HTTP 429; the site may be down, try again later"
+    ):
+        at("busy/").check()
     with pytest.raises(ConnectorConfigError, match="nowhere/ answered HTTP 404"):
         at("nowhere/").check()
 
