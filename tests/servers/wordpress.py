@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -246,7 +247,8 @@ class WordPress:
         assert self.wp({"op": "trash_post", "id": post_id})["trashed"]
 
     def add_posts(self, posts: list[dict[str, Any]], author: str = "wchen") -> list[int]:
-        """Insert posts (title, content, date (GMT), categories, tags) by one author."""
+        """Insert posts (title, content, date (GMT), categories, tags, comments: guest,
+        email, content, date) by one author."""
         return self.wp({"op": "add_posts", "author": self.ids["users"][author], "posts": posts})["ids"]
 
     def add_comment(self, post_id: int, guest: str, email: str, content: str, date: str) -> int:
@@ -256,11 +258,14 @@ class WordPress:
     # -- tear-down ------------------------------------------------------------------------
     def stop(self) -> None:
         for process in reversed(self._processes):
-            process.terminate()
+            try:  # each is its own process group (start_new_session): PHP's workers go too
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self._processes.clear()
         self.config.unlink(missing_ok=True)
