@@ -36,6 +36,7 @@ from connectors.testing import ConnectorConformance, FixtureServer, run_connecto
 from connectors.wordpress import WordPressConnector, WordPressSettings
 from crawler.http import HttpSession
 from crawler.runner import Savoir
+from indexer.search import Searcher, SearchRequest
 from indexer.store import documents
 from tests.conftest import make_settings
 from tests.servers import wordpress as server
@@ -416,5 +417,44 @@ def test_a_post_crawled_as_a_page_and_read_through_feed_and_api_is_indexed_once(
         (again,) = savoir.crawl(["site"], full=True)
         assert again.status == "success" and again.excluded.get("duplicate", 0) >= len(posts)
         assert {url: live_by_url(savoir).get(url) for url in posts} == {url: ["blog"] for url in posts}
+    finally:
+        savoir.close()
+
+
+def test_sync_indexes_the_blog_and_follows_an_edit_and_a_trashed_post(wp, tmp_path):
+    blog = SourceConfig(
+        id="blog",
+        kind="wordpress",
+        agency="pspc",
+        settings={"site_url": f"{wp.base}/", **crawler_login(wp, private_acl=["fraud-unit"])},
+    )
+    savoir = Savoir(make_settings(tmp_path, http={"min_delay": 0, "jitter": 0}), [blog])
+    try:
+        (post,) = wp.add_posts(
+            [
+                {
+                    "title": "Carpool pilot",
+                    "content": "<p>The Gatineau carpool pilot ends.</p>",
+                    "date": "2024-06-01 12:00:00",
+                }
+            ]
+        )
+        (first,) = savoir.crawl()
+        assert (first.status, first.mode, first.failed) == ("success", "full", 0)
+        search = Searcher(savoir.open_index(), savoir.store)
+        assert [h.id for h in search.search(SearchRequest("carpool Gatineau")).hits] == [f"blog:post-{post}"]
+        # the private post: found by its group only
+        private = f"blog:post-{wp.post_id('private-case')}"
+        assert private not in [h.id for h in search.search(SearchRequest("shared bank account")).hits]
+        fraud = SearchRequest("shared bank account", groups=("public", "fraud-unit"))
+        assert private in [h.id for h in search.search(fraud).hits]
+        wp.trash_post(post)
+        (second,) = savoir.crawl()
+        assert (second.status, second.mode, second.deleted) == ("success", "incremental", 1)
+        search = Searcher(savoir.open_index(), savoir.store)
+        assert search.search(SearchRequest("carpool Gatineau")).total == 0
+        # the application password is in no run record
+        secret = wp.app_passwords[server.CRAWLER]
+        assert all(secret not in str(run) for run in savoir.store.runs("blog"))
     finally:
         savoir.close()
