@@ -8,11 +8,12 @@ language and hreflang twins.
 One source may read several feeds (a blog's category feeds, its other language's
 feed); an entry met in two of them is one document. Each feed is fetched with a
 conditional GET: when it answers 304 on an incremental run, it is not even parsed.
-An entry's comment feed (``wfw:commentRss``, as WordPress and most blog engines give)
-names its commenters, who become contributors with the commenter role; it is read
-when the entry is new or changed, or when its comment count (``slash:comments``)
-moved. Comments are not documents of their own here: a feed gives a comment's words
-but seldom a stable, linkable place for it (the wordpress connector does both).
+An entry's comment feed (RSS ``wfw:commentRss`` or Atom's ``rel="replies"`` feed link,
+as WordPress and most blog engines give them) names its commenters, who become
+contributors with the commenter role; it is read when the entry is new or changed, or
+when its comment count (``slash:comments``, ``thr:total``) moved. Comments are not
+documents of their own here: a feed gives a comment's words but seldom a stable,
+linkable place for it (the wordpress connector does both).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from connectors.web import normalise_url
 
 log = logging.getLogger(__name__)
 
+FEED_TYPES = ("application/atom+xml", "application/rss+xml", "application/xml", "text/xml")
 HTML_CONTENT = ("text/html", "application/xhtml+xml", "html", "xhtml")
 _EMAIL = r"([^\s()<>@]+@[^\s()<>@]+)"
 _AUTHOR_PATTERNS = (
@@ -164,7 +166,7 @@ class FeedConnector(Connector):
             changed = doc.modified or doc.created
             if changed is not None and (newest is None or changed > newest):
                 newest = changed
-            count = str(entry.get("slash_comments", "")).strip()
+            count = _comment_count(entry)
             recounted = bool(count) and counts.get(native) != count
             if count:
                 counts[native] = count
@@ -181,10 +183,10 @@ class FeedConnector(Connector):
 
     def _with_commenters(self, doc: Document, entry: Any) -> Document:
         """*doc* with the people its comment feed names as commenters."""
-        url = (entry.get("wfw_commentrss") or "").strip()
+        url = _comment_feed(entry)
         if not self.settings.comments or not url.lower().startswith(("http://", "https://")):
             return doc
-        if str(entry.get("slash_comments", "")).strip() == "0":
+        if _comment_count(entry) == "0":
             return doc  # the feed says there is none: no request
         try:
             parsed = feedparser.parse(self.http.get(url).content)
@@ -266,6 +268,29 @@ class FeedConnector(Connector):
             source=self.source.id,
             agency=self.source.agency,
         )
+
+
+def _comment_feed(entry: Any) -> str:
+    """An entry's comment feed: RSS ``wfw:commentRss``, or Atom's ``rel="replies"`` feed link."""
+    url = str(entry.get("wfw_commentrss") or "").strip()
+    if url:
+        return url
+    for link in entry.get("links", []):
+        if link.get("rel") == "replies" and link.get("type") in FEED_TYPES and link.get("href"):
+            return str(link["href"]).strip()
+    return ""
+
+
+def _comment_count(entry: Any) -> str:
+    """How many comments the feed says an entry has (``slash:comments``, ``thr:total``,
+    ``thr:count``), as text; "" when it does not say."""
+    for value in (entry.get("slash_comments"), entry.get("thr_total")):
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    for link in entry.get("links", []):
+        if link.get("rel") == "replies" and link.get("type") in FEED_TYPES and link.get("thr:count"):
+            return str(link["thr:count"]).strip()
+    return ""
 
 
 def _native_id(entry: Any) -> str | None:

@@ -242,6 +242,14 @@ def test_wordpress_feed_authors_categories_and_commenters(wp, http):
     assert docs[f"{wp.base}/?p={posts['offers-fr']}"].contributions[0].person.name == "Marc-André Roy"
 
 
+def test_wordpress_atom_feed_replies_links_give_the_commenters(wp, http):
+    docs = {doc.url: doc for doc in run_connector(wp_feed(wp, http, "atom")).docs}
+    offers = docs[f"{wp.base}/?p={wp.post_id('offers-en')}"]
+    assert [c.person.name for c in offers.contributions if c.role is Role.AUTHOR] == ["Wei Chen"]
+    commenters = {c.person.name for c in offers.contributions if c.role is Role.COMMENTER}
+    assert commenters == {"Priya Singh", "Jean Dupont"}
+
+
 def test_wordpress_feed_unchanged_costs_one_304(wp, tmp_path):
     session = HttpSession(HttpSettings(min_delay=0, jitter=0, max_retries=0), cache=HttpCache(tmp_path))
     try:
