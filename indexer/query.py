@@ -564,7 +564,12 @@ def build_query(parsed: ParsedQuery, *, relaxed: bool = False, cross_language: b
         query: Query = required[0] if len(required) == 1 else And(required)
     elif len(words) >= 2:
         most = AtLeast(words, minmatch=required_clauses(len(words)))
-        query = Or([Or(required), ConstantScoreQuery(most, MOST_WORDS_BONUS)])
+        # the documents with every word (the strict search's few hits) stay above
+        # those with most of them: relaxing adds results, it never reorders those
+        every = And(required)
+        query = Or(
+            [Or(required), ConstantScoreQuery(most, MOST_WORDS_BONUS), ConstantScoreQuery(every, MOST_WORDS_BONUS)]
+        )
     else:
         query = Or(required)
     if excluded:

@@ -171,3 +171,23 @@ def test_relaxed_search_ranks_documents_with_most_words_first(savoir_factory, me
     assert searcher.parse_text("my telework checklist")[0].words == ["telework", "checklist"]
     assert searcher.parse_text("après ayant télétravail")[0].words == ["télétravail"]
     assert searcher.search(SearchRequest("my telework checklist")).hits[0].id == "wiki:most"
+
+
+def test_relaxing_keeps_the_pages_with_every_word_first(savoir_factory, memory_content):
+    # One page has all four words once; another has three of them many times over, in
+    # its title too. Too few pages have all four, so the search relaxes: the page with
+    # every word must stay first (relaxing adds results, it never reorders the strict ones).
+    memory_content["wiki"] = {
+        "exact": {"title": "Towupper", "text": "Convert a wide character to uppercase."},
+        "near": {
+            "title": "Convert a wide character string",
+            "text": "Convert wide character strings: convert each wide character, convert again,"
+            " convert the wide character buffer, one wide character at a time.",
+        },
+        "other": {"title": "Bytes", "text": "Convert bytes."},
+    }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    results = Searcher(savoir.open_index(), savoir.store).search(SearchRequest("convert wide character uppercase"))
+    assert results.relaxed
+    assert [h.id for h in results.hits][:2] == ["wiki:exact", "wiki:near"]
