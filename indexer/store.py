@@ -107,6 +107,9 @@ documents = Table(
     Column("last_run_id", Integer),
     # the experts find a page's other-language versions by it
     Index("ix_documents_translation_of", "translation_of"),
+    # one post through two doors (crawler.url_owners) looks live copies up by URL; a hash
+    # index on PostgreSQL, where a btree refuses keys over ~2.7 KB and URLs can be longer
+    Index("ix_documents_url", "url", postgresql_using="hash"),
 )
 
 people = Table(

@@ -206,3 +206,26 @@ def test_an_index_held_by_another_process_never_fails_the_run(savoir_factory, me
     assert savoir.store.counts()["documents"] == 30
     assert savoir.open_index().catch_up(savoir.store) == 30
     assert savoir.open_index().doc_count() == 30
+
+
+def test_a_very_long_url_is_stored_and_looked_up_by_url(savoir_factory, memory_content, database_url):
+    # documents.url is indexed for the cross-source URL rule; on PostgreSQL a btree
+    # index refuses keys over ~2.7 KB, which a web page's URL can exceed
+    from sqlalchemy import inspect, select
+
+    from indexer.store import documents
+
+    import secrets
+
+    # random, so PostgreSQL cannot compress the key under its limit
+    long_url = "https://intranet.example/search?" + "&".join(f"f{i}={secrets.token_hex(8)}" for i in range(300))
+    assert len(long_url) > 5000
+    memory_content["wiki"] = {"long": page("Long address")}
+    savoir = savoir_factory([memory_source()], database_url)
+    savoir.crawl()
+    assert "ix_documents_url" in {ix["name"] for ix in inspect(savoir.store.engine).get_indexes("documents")}
+    with savoir.store.engine.begin() as conn:  # the memory connector names its own URLs
+        conn.execute(documents.update().where(documents.c.id == "wiki:long").values(url=long_url))
+    with savoir.store.engine.connect() as conn:
+        found = conn.execute(select(documents.c.id).where(documents.c.url == long_url)).scalars().all()
+    assert found == ["wiki:long"]
