@@ -1,37 +1,23 @@
 """A folder tree (a mounted file share): one document per supported file.
 
 Client part: a sorted, deterministic walk with include/exclude globs and a size limit.
-Mapping part: one reader per format (HTML, text, Markdown, PDF, Word, OpenDocument)
-returning title, text, authors, dates and language; the file's mtime fills gaps.
+Mapping part: :mod:`connectors.extract` (HTML, text, Markdown, PDF, Word, PowerPoint,
+Excel, OpenDocument) returns title, text, authors, dates and language; the file's mtime
+fills gaps. Limits (size, pages, characters, zip expansion, time) are settings.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import os
-import re
-import zipfile
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
-from xml.etree import ElementTree
 
-from connectors._text import (
-    as_str_list,
-    decode_bytes,
-    extract_html,
-    front_matter,
-    join_blocks,
-    markdown_blocks,
-    normalise_language,
-    parse_date,
-    split_keywords,
-)
 from connectors.base import (
     Checkpoint,
     Connector,
@@ -41,24 +27,17 @@ from connectors.base import (
     Exclusion,
     Failure,
     Item,
-    Person,
     Role,
     SourceUnavailableError,
     register,
     setting,
 )
+from connectors.extract import SUFFIXES, FileError, Limits, Parsed, extract, one_line
 
 log = logging.getLogger(__name__)
 
 
-def _quiet_pypdf() -> None:
-    """pypdf logs a warning for every oddity of a damaged PDF, mid-crawl, on the terminal.
-    Such a file is reported as a failure with its reason; pypdf's own account is
-    debug detail, shown with ``-vv`` only."""
-    logging.getLogger("pypdf").setLevel(logging.NOTSET if log.isEnabledFor(logging.DEBUG) else logging.ERROR)
-
-
-DEFAULT_INCLUDE = ("*.html", "*.htm", "*.txt", "*.md", "*.pdf", "*.docx", "*.odt")
+DEFAULT_INCLUDE = ("*.html", "*.htm", "*.txt", "*.md", "*.pdf", "*.docx", "*.odt", "*.pptx", "*.xlsx")
 
 
 @dataclass
@@ -75,28 +54,36 @@ class FilesSettings:
     max_bytes: int = setting(
         50 * 1024 * 1024, label="Maximum file size", help="Bigger files are reported, not read."
     )
+    max_pages: int = setting(
+        2000, label="Maximum PDF pages", help="PDFs declaring more pages are reported, not read."
+    )
+    max_chars: int = setting(
+        2_000_000,
+        label="Maximum characters",
+        help="Text beyond this many characters per file is not indexed.",
+    )
+    max_zip_ratio: int = setting(
+        100,
+        label="Maximum zip expansion",
+        help="An Office or OpenDocument part expanding more than this many times (past 1 MB) is a zip bomb.",
+    )
+    max_unpacked: int = setting(
+        200 * 1024 * 1024,
+        label="Maximum unpacked size",
+        help="All the parts of one Office or OpenDocument file together unpack to at most this many bytes.",
+    )
+    max_seconds: float = setting(30.0, label="Time per file", help="Seconds one file may take to read.")
+    ignore_authors: list[str] = setting(
+        default_factory=list,
+        label="Names that are not authors",
+        help="Author names in file metadata to ignore (a template's owner, a shared account).",
+    )
     kind: str = setting("file", label="Document kind", help="What the files are: file, page or post.")
     base_url: str = setting(
         "",
         label="Base URL",
         help="When set, a file's link is this URL followed by its path; else a file:// link.",
     )
-
-
-class FileError(Exception):
-    """One file cannot be read; the message is the reason an admin sees."""
-
-
-@dataclass
-class Parsed:
-    title: str = ""
-    text: str = ""
-    language: str | None = None
-    authors: list[Person] = field(default_factory=list)
-    editor: Person | None = None
-    created: datetime | None = None
-    modified: datetime | None = None
-    tags: tuple[str, ...] = ()
 
 
 @register("files")
@@ -228,6 +215,8 @@ class FilesConnector(Connector):
 
     def _read(self, rel: str, path: Path, stat: os.stat_result) -> Document | Failure:
         doc_id = self.doc_id(rel)
+        if stat.st_size == 0:
+            return Failure(doc_id, f"{rel}: empty file (0 bytes)")
         if stat.st_size > self.settings.max_bytes:
             return Failure(
                 doc_id,
@@ -238,17 +227,9 @@ class FilesConnector(Connector):
         except OSError as exc:
             return Failure(doc_id, f"{rel}: cannot read ({exc.strerror})")
         try:
-            parsed = READERS[path.suffix.lower()](data, path, self.settings.max_bytes)
+            parsed = extract(data, path.suffix, Limits.of(self.settings))
         except FileError as exc:
-            return Failure(doc_id, f"{rel}: {_one_line(exc)}")
-        except Exception as exc:  # third-party parsers raise anything on damaged files
-            log.debug("%s: %s failed to parse", self.source.id, rel, exc_info=True)
-            return Failure(
-                doc_id,
-                f"{rel}: unreadable {path.suffix.lower()} file ({type(exc).__name__}: {_one_line(exc)})",
-            )
-        if not parsed.text.strip():
-            return Failure(doc_id, f"{rel}: no text")
+            return Failure(doc_id, f"{rel}: {one_line(exc)}")
         return self._document(rel, path, stat, parsed)
 
     # -- mapping ----------------------------------------------------------------------
@@ -281,190 +262,7 @@ class FilesConnector(Connector):
         )
 
 
-# -- readers: bytes -> Parsed ---------------------------------------------------------
-
-
-def read_html(data: bytes, path: Path, limit: int) -> Parsed:
-    page = extract_html(decode_bytes(data, html=True))
-    email = page.first("author-email", "author_email")
-    authors = [
-        Person(n.strip(), email if i == 0 else None)
-        for i, n in enumerate(dict.fromkeys(page.meta.get("author", [])))
-        if n.strip()
-    ]
-    return Parsed(
-        title=page.title,
-        text=page.text,
-        language=page.language,
-        authors=authors,
-        created=parse_date(page.first("dcterms.created", "article:published_time", "date")),
-        modified=parse_date(page.first("dcterms.modified", "article:modified_time")),
-        tags=split_keywords(page.first("keywords")),
-    )
-
-
-def read_txt(data: bytes, path: Path, limit: int) -> Parsed:
-    text = decode_bytes(data).replace("\r\n", "\n").replace("\r", "\n")
-    blocks = [
-        "\n".join(line.strip() for line in para.strip().split("\n")) for para in re.split(r"\n\s*\n", text)
-    ]
-    first = next((line.strip() for line in text.split("\n") if line.strip()), "")
-    return Parsed(title=first[:200], text=join_blocks(blocks))
-
-
-def read_markdown(data: bytes, path: Path, limit: int) -> Parsed:
-    meta, body = front_matter(decode_bytes(data).replace("\r\n", "\n"))
-    blocks, first_heading = markdown_blocks(body)
-    authors = [
-        Person(name, meta.get("author_email") if i == 0 else None)
-        for i, name in enumerate(as_str_list(meta.get("author") or meta.get("authors")))
-    ]
-    editor = as_str_list(meta.get("last_modified_by") or meta.get("editor"))
-    return Parsed(
-        title=str(meta.get("title") or first_heading or ""),
-        text=join_blocks(blocks),
-        language=normalise_language(str(meta.get("lang") or meta.get("language") or "")),
-        authors=authors,
-        editor=Person(editor[0]) if editor else None,
-        created=parse_date(meta.get("date") or meta.get("created")),
-        modified=parse_date(meta.get("modified") or meta.get("updated") or meta.get("lastmod")),
-        tags=split_keywords([*as_str_list(meta.get("tags")), *as_str_list(meta.get("keywords"))]),
-    )
-
-
-def read_pdf(data: bytes, path: Path, limit: int) -> Parsed:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    _quiet_pypdf()
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise FileError("encrypted PDF: it needs a password")
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except PdfReadError as exc:
-        raise FileError(f"damaged or not a PDF ({_one_line(exc)})") from None
-    blocks = [
-        "\n".join(" ".join(line.split()) for line in page.split("\n") if line.strip()) for page in pages
-    ]
-    info = reader.metadata or {}
-    root = reader.trailer.get("/Root", {})
-    return Parsed(
-        title=str(info.get("/Title") or ""),
-        text=join_blocks(blocks),
-        language=normalise_language(str(root.get("/Lang") or "")) if hasattr(root, "get") else None,
-        authors=[Person(str(info["/Author"]).strip())] if str(info.get("/Author") or "").strip() else [],
-        created=parse_date(info.get("/CreationDate")),
-        modified=parse_date(info.get("/ModDate")),
-        tags=split_keywords(str(info.get("/Keywords") or "")),
-    )
-
-
-def read_docx(data: bytes, path: Path, limit: int) -> Parsed:
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
-
-    try:
-        document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError) as exc:
-        raise FileError(f"not a Word .docx file ({_one_line(exc) or type(exc).__name__})") from None
-    blocks: list[str] = []
-    for part in document.iter_inner_content():
-        if hasattr(part, "rows"):
-            for row in part.rows:
-                cells = list(dict.fromkeys(cell.text.strip() for cell in row.cells if cell.text.strip()))
-                blocks.append(" ".join(cells))
-        else:
-            blocks.append(" ".join(part.text.split()))
-    props = document.core_properties
-    return Parsed(
-        title=props.title or "",
-        text=join_blocks(blocks),
-        language=normalise_language(props.language),
-        authors=[Person(props.author.strip())] if (props.author or "").strip() else [],
-        editor=Person(props.last_modified_by.strip()) if (props.last_modified_by or "").strip() else None,
-        created=parse_date(props.created),
-        modified=parse_date(props.modified),
-        tags=split_keywords(props.keywords),
-    )
-
-
-ODF = {
-    "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
-    "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0",
-    "meta": "urn:oasis:names:tc:opendocument:xmlns:meta:1.0",
-    "dc": "http://purl.org/dc/elements/1.1/",
-}
-
-
-def _odf(name: str) -> str:
-    prefix, local = name.split(":")
-    return f"{{{ODF[prefix]}}}{local}"
-
-
-def read_odt(data: bytes, path: Path, limit: int) -> Parsed:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            content, meta = (_zip_xml(archive, name, limit) for name in ("content.xml", "meta.xml"))
-    except zipfile.BadZipFile as exc:
-        raise FileError(f"not an OpenDocument file ({_one_line(exc)})") from None
-    if content is None:
-        raise FileError("not an OpenDocument file (no content.xml)")
-    blocks = [_odf_text(el) for el in content.iter() if el.tag in (_odf("text:h"), _odf("text:p"))]
-
-    def value(name: str) -> str:
-        found = meta.find(f".//{_odf(name)}") if meta is not None else None
-        return (found.text or "").strip() if found is not None else ""
-
-    initial, last = value("meta:initial-creator"), value("dc:creator")
-    keywords = [k.text or "" for k in meta.iter(_odf("meta:keyword"))] if meta is not None else []
-    return Parsed(
-        title=value("dc:title"),
-        text=join_blocks(blocks),
-        language=normalise_language(value("dc:language")),
-        authors=[Person(initial or last)] if initial or last else [],
-        editor=Person(last) if initial and last else None,
-        created=parse_date(value("meta:creation-date")),
-        modified=parse_date(value("dc:date")),
-        tags=split_keywords(keywords),
-    )
-
-
-def _zip_xml(archive: zipfile.ZipFile, name: str, limit: int) -> ElementTree.Element | None:
-    try:
-        info = archive.getinfo(name)
-    except KeyError:
-        return None
-    if info.file_size > limit:
-        raise FileError(f"{name} unpacks to {info.file_size} bytes, over the limit (max_bytes)")
-    try:
-        return ElementTree.fromstring(archive.read(info))
-    except ElementTree.ParseError as exc:
-        raise FileError(f"damaged {name} ({exc})") from None
-
-
-def _odf_text(element: ElementTree.Element) -> str:
-    parts = [element.text or ""]
-    for child in element:
-        if child.tag == _odf("text:s"):
-            parts.append(" " * int(child.get(_odf("text:c"), "1")))
-        elif child.tag in (_odf("text:tab"), _odf("text:line-break")):
-            parts.append(" ")
-        elif child.tag not in (_odf("text:note"), _odf("text:p"), _odf("text:h")):
-            parts.append(_odf_text(child))
-        parts.append(child.tail or "")
-    return " ".join("".join(parts).split())
-
-
-READERS: dict[str, Callable[[bytes, Path, int], Parsed]] = {
-    ".html": read_html,
-    ".htm": read_html,
-    ".txt": read_txt,
-    ".md": read_markdown,
-    ".pdf": read_pdf,
-    ".docx": read_docx,
-    ".odt": read_odt,
-}
+READERS = SUFFIXES
 
 
 def _glob(rel: str, pattern: str) -> bool:
