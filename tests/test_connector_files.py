@@ -185,7 +185,7 @@ def test_failures_have_clear_reasons(tree):
     assert failures == {
         "share:big/huge.txt": f"big/huge.txt: {MAX_BYTES + 1} bytes is over the {MAX_BYTES}-byte limit (max_bytes)",
         "share:notes/empty.txt": "notes/empty.txt: no text",
-        "share:reports/corrupt-report.pdf": "reports/corrupt-report.pdf: damaged or not a PDF (Stream has ended unexpectedly)",
+        "share:reports/corrupt-report.pdf": "reports/corrupt-report.pdf: truncated PDF (no %%EOF marker at its end)",
     }
 
 
