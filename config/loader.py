@@ -65,6 +65,10 @@ class WebSettings:
     port: int = 8080
     page_size: int = 10
     threads: int = 8
+    #: pages and API calls one client address may ask for per minute, counted across
+    #: all the server's processes (0: no limit); the server's own machine (loopback,
+    #: with no proxy naming another client) is not counted
+    requests_per_minute: int = 600
 
 
 @dataclass

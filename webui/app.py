@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +16,7 @@ from crawler.runner import Savoir
 from indexer.search import FACETS, Searcher
 from webui.i18n import LANGUAGES, MESSAGES, translate
 from webui.params import BadParameter, IdConverter
+from webui.ratelimit import SharedWindow, client_address
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,31 @@ def create_app(
         if wanted not in LANGUAGES:
             wanted = request.accept_languages.best_match(LANGUAGES) or "en"
         g.ui_lang = wanted
+
+    window = SharedWindow(savoir.settings.data_dir / "ratelimit.bin")
+    app.extensions["savoir_ratelimit"] = window
+    unlimited = {"static", "healthz", "metrics.metrics"}
+
+    @app.before_request
+    def limit_requests():
+        per_minute = savoir.settings.web.requests_per_minute
+        if per_minute <= 0 or request.endpoint in unlimited:
+            return None
+        auth = savoir.settings.auth
+        address = client_address(
+            request.remote_addr, request.headers.get("X-Forwarded-For"), auth.trusted_proxies
+        )
+        try:
+            if ip_address(address).is_loopback:
+                return None  # the server's own machine (the demo, an admin's script)
+        except ValueError:
+            pass
+        if window.allow("request:" + address, per_minute):
+            return None
+        body, status = error_page(429, "error_429")
+        response = app.make_response((body, status))
+        response.headers["Retry-After"] = "60"
+        return response
 
     def error_page(status: int, key: str, values: dict[str, Any] | None = None, parameter: str | None = None):
         lang = getattr(g, "ui_lang", "en")

@@ -7,9 +7,6 @@ import hmac
 import ipaddress
 import os
 import secrets as pysecrets
-import threading
-import time
-from collections import defaultdict, deque
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from flask import (
 from webui.accounts import Accounts
 from webui.identity import current_user
 from webui.params import Param, read_params
+from webui.ratelimit import client_address
 
 bp = Blueprint("auth", __name__)
 
@@ -37,32 +35,6 @@ CSRF_EXEMPT: frozenset[str] = frozenset()
 AUDIT_PAGE = 50
 SIGNIN_PARAMS = (Param("ui", choices=("en", "fr")), Param("next", default="", max_length=500))
 AUDIT_PARAMS = (Param("ui", choices=("en", "fr")), Param("page", int, default=1, low=1, high=100000))
-
-
-class _Window:
-    """Attempts per client address in the last minute (per server process)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.seen: dict[str, deque] = defaultdict(deque)
-
-    def allow(self, key: str, per_minute: int) -> bool:
-        stamp = time.monotonic()
-        with self.lock:
-            recent = self.seen[key]
-            while recent and recent[0] < stamp - 60:
-                recent.popleft()
-            if len(recent) >= per_minute:
-                return False
-            recent.append(stamp)
-            if len(self.seen) > 10000:  # bounded: forget addresses quiet for a minute, else the oldest
-                quiet = [k for k, v in self.seen.items() if not v or v[-1] < stamp - 60]
-                for old in quiet or sorted(self.seen, key=lambda k: self.seen[k][-1])[:5000]:
-                    del self.seen[old]
-            return True
-
-
-_SIGNIN_WINDOW = _Window()
 
 
 def csrf_token() -> str:
@@ -93,8 +65,13 @@ def sign_in():
         abort(404)  # the SSO proxy signs people in
     error = None
     if request.method == "POST":
-        address = request.remote_addr or ""
-        if not _SIGNIN_WINDOW.allow(address, savoir.settings.auth.signins_per_minute):
+        auth = savoir.settings.auth
+        address = client_address(
+            request.remote_addr, request.headers.get("X-Forwarded-For"), auth.trusted_proxies
+        )
+        # counted in a table every server process shares (webui.ratelimit)
+        window = current_app.extensions["savoir_ratelimit"]
+        if not window.allow("signin:" + address, auth.signins_per_minute):
             _accounts().audit("?", "signin.throttled", "", address)
             return render_template("auth/sign_in.html", error="signin_throttled", next=params["next"]), 429
         username = (request.form.get("username") or "")[:200]

@@ -150,6 +150,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Savoir could not answer this request. Try again; if it keeps failing, tell the administrators.",
         "fr": "Savoir n'a pas pu répondre à cette requête. Réessayez ; si l'erreur persiste, prévenez les administrateurs.",
     },
+    "error_429": {
+        "en": "Too many requests from your address: wait a minute, then try again.",
+        "fr": "Trop de requêtes depuis votre adresse : attendez une minute, puis réessayez.",
+    },
     "error_other": {
         "en": "This request cannot be answered.",
         "fr": "Cette requête ne peut pas recevoir de réponse.",
