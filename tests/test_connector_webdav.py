@@ -253,3 +253,24 @@ def test_oversized_file_is_not_fetched(dav, http):
     assert {f.ref for f in run.failures} == {"dav:a.md", "dav:b.md"}
     assert all("over the 20-byte limit (max_bytes)" in f.reason for f in run.failures)
     assert not [p for m, p in dav.requests_seen()[mark:] if m == "GET" and p != "/robots.txt"]
+
+
+def test_settings_from_toml_register_the_password_as_a_secret(dav, http):
+    import tomllib
+
+    from config import secrets
+    from config.loader import SourceConfig, parse_source_settings
+
+    table = tomllib.loads(
+        'url = "%s"\nuser = "crawler"\npassword = "env:DAV_PASSWORD"\n'
+        'folder_acl = { "restricted/cases" = ["hr-advisors"] }\n' % (dav.url + "docs/")
+    )
+    source = SourceConfig(id="dav", kind="webdav", agency="pspc", settings=table)
+    settings = parse_source_settings(source, WebdavSettings, env={"DAV_PASSWORD": server.PASSWORD})
+    assert settings.password == server.PASSWORD
+    assert secrets.scrub(f"answer echoing {server.PASSWORD}") == f"answer echoing {secrets.MASK}"
+    connector = WebdavConnector(SourceContext(id="dav", agency="pspc", kind="webdav"), settings, http)
+    connector.check()
+    run = run_connector(connector)
+    assert by_rel(run)["restricted/cases/canary.md"].acl == ("hr-advisors",)
+    assert not any(server.PASSWORD in repr(item) for item in run.items)
