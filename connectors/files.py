@@ -223,7 +223,8 @@ class FilesConnector(Connector):
                 f"{rel}: {stat.st_size} bytes is over the {self.settings.max_bytes}-byte limit (max_bytes)",
             )
         try:
-            data = path.read_bytes()
+            with path.open("rb") as handle:  # a file growing since stat() is still cut at the limit
+                data = handle.read(self.settings.max_bytes + 1)
         except OSError as exc:
             return Failure(doc_id, f"{rel}: cannot read ({exc.strerror})")
         try:
