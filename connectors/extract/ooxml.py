@@ -201,11 +201,8 @@ def read_xlsx(data: bytes, budget: Budget) -> Parsed:
         blocks: list[str] = []
         chars = 0
         for index, part in enumerate(sheets):
-            sheet = archive.xml(part)
-            if sheet is None:
-                continue
             lines = [names[index]] if index < len(names) and names[index] else []
-            for row in sheet.iter(q("s:row")):
+            for row in archive.iter_xml(part, q("s:row"), q("s:sheetData")):
                 cells = [v for c in row.iter(q("s:c")) if (v := _cell(c, shared))]
                 if cells:
                     lines.append(" ".join(cells))

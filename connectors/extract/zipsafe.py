@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
 from xml.etree.ElementTree import Element
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError, fromstring
+from defusedxml.ElementTree import ParseError, fromstring, iterparse
 
 from connectors.extract.common import MB, Budget, FileError, one_line
 
@@ -54,7 +55,12 @@ class SafeZip:
         info = self.infos.get(name)
         if info is None:
             return None
-        limits = self.budget.limits
+        self.read_checks(info)
+        return b"".join(self._chunks(info))
+
+    def read_checks(self, info: zipfile.ZipInfo) -> None:
+        """What the zip's directory says about a member, checked before it is opened."""
+        name, limits = info.filename, self.budget.limits
         if info.flag_bits & 0x1:
             raise FileError(f"encrypted {self.what} ({name} needs a password)")
         ratio = info.file_size / max(info.compress_size, 1)
@@ -63,7 +69,10 @@ class SafeZip:
                 f"zip bomb: {name} expands {ratio:.0f} times ({info.compress_size} to {info.file_size} "
                 f"bytes), over the {limits.max_zip_ratio}x limit (max_zip_ratio)"
             )
-        chunks, size = [], 0
+
+    def _chunks(self, info: zipfile.ZipInfo) -> Iterator[bytes]:
+        """The member's bytes, chunk by chunk, each counted against the limits."""
+        name, limits, size = info.filename, self.budget.limits, 0
         try:
             with self.archive.open(info) as member:
                 while chunk := member.read(CHUNK):
@@ -81,7 +90,7 @@ class SafeZip:
                             f"zip bomb? its parts unpack to more than {limits.max_unpacked} bytes (max_unpacked)"
                         )
                     self.budget.check()
-                    chunks.append(chunk)
+                    yield chunk
         except FileError:
             raise
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
@@ -90,7 +99,32 @@ class SafeZip:
             raise FileError(
                 f"damaged {self.what}: cannot unpack {name} ({type(exc).__name__}: {one_line(exc)})"
             ) from None
-        return b"".join(chunks)
+
+    def iter_xml(self, name: str, tag: str, parent: str) -> Iterator[Element]:
+        """Each complete *tag* element of member *name*, parsed as it is unpacked (a huge
+        sheet is never held whole); the elements are dropped from *parent* once yielded,
+        so memory stays flat. Nothing when there is no such member."""
+        info = self.infos.get(name)
+        if info is None:
+            return
+        self.read_checks(info)
+        stream = _Stream(self._chunks(info))
+        holder: Element | None = None
+        try:
+            for event, element in iterparse(stream, events=("start", "end")):
+                if event == "start":
+                    if element.tag == parent and holder is None:
+                        holder = element
+                elif element.tag == tag:
+                    yield element
+                    if holder is not None:
+                        holder.clear()
+        except DefusedXmlException as exc:
+            raise FileError(
+                f"hostile {self.what}: {name} uses XML entities or a DTD ({type(exc).__name__})"
+            ) from None
+        except ParseError as exc:
+            raise FileError(f"damaged {self.what}: invalid XML in {name} ({one_line(exc)})") from None
 
     def xml(self, name: str, *, required: bool = False) -> Element | None:
         data = self.read(name)
@@ -115,3 +149,13 @@ class SafeZip:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Stream:
+    """A file-like reader over checked chunks, for iterparse."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+
+    def read(self, size: int = -1) -> bytes:
+        return next(self._chunks, b"")
