@@ -278,6 +278,8 @@ class WebdavConnector(Connector):
                 if folder == "":
                     raise self._raise_for(url, exc) from None
                 reason = exc.reason if isinstance(exc, FetchError) else str(exc)
+                if isinstance(exc, FetchError) and exc.status in (401, 403):
+                    reason += f": user {self.settings.user!r} may not read it"
                 unlisted.append((folder, reason))
                 continue
             for path, props in responses:

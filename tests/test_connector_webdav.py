@@ -16,6 +16,7 @@ import pytest
 
 from config.loader import HttpSettings
 from connectors.base import (
+    Checkpoint,
     ConnectorConfigError,
     CredentialError,
     Deletion,
@@ -24,6 +25,7 @@ from connectors.base import (
     Person,
     Role,
     SourceContext,
+    SourceUnavailableError,
 )
 from connectors.testing import ConnectorConformance, FixtureServer, run_connector
 from connectors.webdav import WebdavConnector, WebdavSettings
@@ -66,6 +68,9 @@ def build_share(share: Path) -> None:
     edits.mkdir()
     for name in ("a", "b", "c"):
         (edits / f"{name}.md").write_text(md(f"Note {name}", "Wei Chen", f"First text of {name}."), "utf-8")
+    (share / "partial" / "locked").mkdir(parents=True)
+    (share / "partial" / "open.md").write_text(md("Open", "Wei Chen", "Anyone may read this."), "utf-8")
+    (share / "partial" / "locked" / "hidden.md").write_text(md("Hidden", "Wei Chen", "Locked away."), "utf-8")
     for path in share.rglob("*"):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
 
@@ -274,3 +279,22 @@ def test_settings_from_toml_register_the_password_as_a_secret(dav, http):
     run = run_connector(connector)
     assert by_rel(run)["restricted/cases/canary.md"].acl == ("hr-advisors",)
     assert not any(server.PASSWORD in repr(item) for item in run.items)
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_and_deletes_nothing(dav, http):
+    run = run_connector(make(dav, http, folder="partial/"))
+    assert [d.id for d in run.docs] == ["dav:open.md"]
+    assert [(f.ref, f.reason, f.transient) for f in run.failures] == [
+        # Apache re-challenges (401) an account that a folder's Require does not name
+        ("dav:locked/", "locked/: cannot list folder (HTTP 401: user 'crawler' may not read it)", True)
+    ]
+    with pytest.raises(
+        SourceUnavailableError,
+        match=r"cannot list folder 'locked/' \(HTTP 401: user 'crawler' may not read it\)",
+    ):
+        make(dav, http, folder="partial/").ids()
+    # a file known from before, under the folder that now cannot be listed, is not deleted
+    before = Checkpoint({"sigs": {**run.items[-1].state["sigs"], "locked/hidden.md": "x|1"}})
+    again = run_connector(make(dav, http, folder="partial/"), before)
+    assert not [i for i in again.items if isinstance(i, Deletion)]
+    assert "locked/hidden.md" in again.items[-1].state["sigs"]

@@ -59,6 +59,10 @@ Alias /dav "{root}/dav"
     AuthUserFile "{root}/htpasswd"
     Require valid-user
 </Directory>
+# a folder the crawler may not list: its PROPFIND answers 403
+<Directory "{root}/dav/partial/locked">
+    Require user someone-else
+</Directory>
 """
 
 
