@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 MIN_STRICT_HITS = 10
 #: "did you mean" is looked for when fewer documents than this have every word
 SUGGEST_BELOW = 3
+#: of EN/FR twins that both match, the version in the query's language ranks the pair
+OWN_LANGUAGE_RANKS_PAIRS = True
 
 FACETS = ("agency", "source", "kind", "lang", "communities", "year")
 #: query prefixes that filter instead of matching text: prefix -> index field
@@ -288,7 +290,7 @@ class Searcher:
                 outcome.facets = _facet_counts(results)
                 outcome.ranked = results.ranked_documents(self.expert_depth)
                 outcome.ranked_scores = results.ranked_scores(self.expert_depth)
-                page_hits = results.collapsed()[(page - 1) * size : page * size]
+                page_hits = results.collapsed(prefer)[(page - 1) * size : page * size]
                 outcome.hits = self._hits(searcher, page_hits, query, allow, prefer)
                 few = min(self.min_hits, SUGGEST_BELOW)
                 if (outcome.total < few or (outcome.relaxed and strict_total < few)) and text.strip():
@@ -561,6 +563,7 @@ class _Doc:
     twin: str
     part: int
     local: int
+    lang: str = ""
 
 
 class _Ranked:
@@ -574,6 +577,7 @@ class _Ranked:
         self.evaluation = evaluation
         self.accel = accel
         self._locals = [np.flatnonzero(mask) for mask in evaluation.masks]
+        self.sort = "date" if sort == "date" else "score"
         self.docs = self._top(self._locals, depth, sort)
 
     @cached_property
@@ -666,7 +670,9 @@ class _Ranked:
             i, n = int(owner[j]), int(local[j])
             part = parts[i]
             doc_id = accel.column(part, "id")[n]
-            doc = _Doc(part.offset + n, float(score[j]), doc_id, accel.column(part, "twin")[n], i, n)
+            codes, values = accel.codes(part, "lang")
+            lang = values[codes[n]] if codes[n] >= 0 else ""
+            doc = _Doc(part.offset + n, float(score[j]), doc_id, accel.column(part, "twin")[n], i, n, lang)
             docs.append((-key[j].item(), doc_id, doc))  # -key: an exact int for dates, a float for scores
         docs.sort(key=lambda d: (d[0], d[1]))
         return [d[2] for d in docs[:depth]]
@@ -674,14 +680,29 @@ class _Ranked:
     def ranked(self) -> list[_Doc]:
         return self.docs
 
-    def collapsed(self) -> list[_Doc]:
-        """The ranked documents with EN/FR twins collapsed (the best of each pair stays)."""
-        seen, out = set(), []
+    def collapsed(self, prefer: str | None = None) -> list[_Doc]:
+        """The ranked documents with EN/FR twins collapsed (the best of each pair stays).
+
+        With *prefer* (the query's language, on a relevance sort), a pair whose
+        version in that language matched is ranked by that version's own score: its
+        own words judge it, not the translations that reached its twin. A page reached
+        only through a translation of the query cannot outrank, by way of its twin, a
+        page that has the query's very words (Debian's man pages: the French
+        pivot_root(8) over the English chroot(2) for "change root directory").
+        """
+        seen: dict[str, _Doc] = {}
         for doc in self.docs:
             if doc.twin not in seen:
-                seen.add(doc.twin)
-                out.append(doc)
-        return out
+                seen[doc.twin] = doc
+        if not prefer or self.sort != "score" or not OWN_LANGUAGE_RANKS_PAIRS:
+            return list(seen.values())
+        own = {}
+        for doc in self.docs:
+            if doc.lang == prefer and doc.twin not in own:
+                own[doc.twin] = doc
+        out = [own.get(key, first) for key, first in seen.items()]
+        # a stable sort keeps the id order of equal scores
+        return sorted(out, key=lambda d: (-d.score, d.id))
 
     def ranked_documents(self, limit: int) -> list[tuple[str, list[str]]]:
         """The top documents with the query words each one matched (the experts' evidence)."""
