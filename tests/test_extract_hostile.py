@@ -367,3 +367,33 @@ def test_mutated_files_give_a_document_or_a_failure(case):
     else:
         assert parsed.text.strip()
     assert time.monotonic() - started < 5
+
+
+LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + "".join(f'<!ENTITY lol{i} "{("&lol%s;" % (i - 1 if i > 1 else "")) * 10}">' for i in range(1, 10))
+    + ']><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+    + "<w:body><w:p><w:r><w:t>&lol9;</w:t></w:r></w:p></w:body></w:document>"
+)
+
+
+def test_billion_laughs_in_a_part_is_refused_quickly(tmp_path):
+    make_docx(tmp_path / "s.docx")
+    make_odt(tmp_path / "s.odt")
+    laughs = LAUGHS.replace("&lol0;", "&lol;")
+    started = time.monotonic()
+    with zipfile.ZipFile(io.BytesIO((tmp_path / "s.docx").read_bytes())) as z:
+        names = z.namelist()
+    docx = _replace_member(
+        (tmp_path / "s.docx").read_bytes(), names.index("word/document.xml"), laughs.encode()
+    )
+    with pytest.raises(FileError, match=r"^hostile Word \.docx file: word/document\.xml declares a DTD$"):
+        extract(docx, ".docx")
+    with zipfile.ZipFile(io.BytesIO((tmp_path / "s.odt").read_bytes())) as z:
+        names = z.namelist()
+    odt = _replace_member((tmp_path / "s.odt").read_bytes(), names.index("content.xml"), laughs.encode())
+    with pytest.raises(
+        FileError, match=r"hostile OpenDocument file: content\.xml uses XML entities or a DTD"
+    ):
+        extract(odt, ".odt")
+    assert time.monotonic() - started < 5

@@ -70,11 +70,13 @@ def read_docx(data: bytes, budget: Budget) -> Parsed:
     with SafeZip(data, budget, "Word .docx file") as archive:
         if "word/document.xml" not in archive.names():
             raise FileError("damaged or not a Word .docx file (no word/document.xml)")
-        for name in archive.names():  # every part, bounded, before python-docx reads them unbounded
-            if name.endswith((".xml", ".rels")):
-                archive.xml(name)
-            else:
-                archive.read(name)
+        # every part unpacked once under the limits before python-docx reads them unbounded;
+        # python-docx's lxml parser does not resolve entities, so the XML is not re-parsed here
+        for name in archive.names():
+            part = archive.read(name) or b""
+            if name.endswith((".xml", ".rels")) and b"<!DOCTYPE" in part[:4096]:
+                # Office never writes a DTD; one in a part is there for entity tricks
+                raise FileError(f"hostile Word .docx file: {name} declares a DTD")
         parsed = _core(archive, budget, Parsed())
     try:
         document = docx.Document(io.BytesIO(data))
