@@ -242,7 +242,7 @@ def test_every_failure_is_reachable_from_status(tmp_path):
     (share / "good.txt").write_text("Telework guidance for public servants.")
     for i in range(8):
         (share / f"broken{i}.pdf").write_bytes(b"%PDF-1.4 not really")
-    (share / "budget.xlsx").write_bytes(b"PK spreadsheet")  # no reader: an exclusion
+    (share / "chart.png").write_bytes(b"\x89PNG image")  # no reader: an exclusion
     (tmp_path / "sources.toml").write_text(
         f'[[source]]\nid = "share"\nkind = "files"\nagency = "records"\n[source.settings]\nroot = "{share}"\n'
     )
