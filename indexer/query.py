@@ -36,12 +36,12 @@ from indexer.translations import TranslationTable
 
 # weights of the three kinds of match
 SAME_LANGUAGE = 1.0
-TRANSLATED = 0.7
+TRANSLATED = 0.9
 RAW_OTHER_LANGUAGE = 0.5
 NEUTRAL = 0.6
 TITLE_FACTOR = 2.0
 #: a learned translation of weight 1.0 counts this much of a glossary translation
-LEARNED_FACTOR = 1.0
+LEARNED_FACTOR = 1.3
 #: an other-language spelling made by a regular change (see cognates)
 COGNATE = 0.5
 

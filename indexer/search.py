@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from html import escape
@@ -41,6 +41,9 @@ MIN_STRICT_HITS = 10
 SUGGEST_BELOW = 3
 #: of EN/FR twins that both match, the version in the query's language ranks the pair
 OWN_LANGUAGE_RANKS_PAIRS = True
+#: a pair matched only through its other-language version while its version in the
+#: query's language is there and did not match: its score is scaled by this
+UNBACKED_PAIR_FACTOR = 0.6
 
 FACETS = ("agency", "source", "kind", "lang", "communities", "year")
 #: query prefixes that filter instead of matching text: prefix -> index field
@@ -377,7 +380,10 @@ class Searcher:
         if mask is not None:
             full = AndNot(full, mask)
         evaluation = self.index.accel.evaluate(searcher, full)
-        return _Ranked(self.index.accel, evaluation, depth, sort)
+        ranked = _Ranked(self.index.accel, evaluation, depth, sort)
+        seen = AndNot(allow, mask) if mask is not None else allow
+        ranked.visible = lambda: self.index.accel.evaluate(searcher, seen).masks
+        return ranked
 
     def _exists(self, searcher, query: Query) -> bool:
         evaluation = self.index.accel.evaluate(searcher, query)
@@ -578,6 +584,8 @@ class _Ranked:
         self.accel = accel
         self._locals = [np.flatnonzero(mask) for mask in evaluation.masks]
         self.sort = "date" if sort == "date" else "score"
+        #: the masks of the documents this viewer may see, per part, when asked for
+        self.visible = None
         self.docs = self._top(self._locals, depth, sort)
 
     @cached_property
@@ -701,8 +709,32 @@ class _Ranked:
             if doc.lang == prefer and doc.twin not in own:
                 own[doc.twin] = doc
         out = [own.get(key, first) for key, first in seen.items()]
+        # A pair reached only through its other-language version, while its version in
+        # the query's language (visible to this viewer) did not match well enough to be
+        # among the top documents: its own words did not back the translation's match.
+        lone = [doc for key, doc in seen.items() if key not in own and doc.lang and doc.lang != prefer]
+        if lone and self.visible is not None and UNBACKED_PAIR_FACTOR != 1.0:
+            backed_off = self._has_version_in(prefer, lone)
+            out = [
+                replace(doc, score=doc.score * UNBACKED_PAIR_FACTOR) if doc.docnum in backed_off else doc
+                for doc in out
+            ]
         # a stable sort keeps the id order of equal scores
         return sorted(out, key=lambda d: (-d.score, d.id))
+
+    def _has_version_in(self, language: str, docs: list[_Doc]) -> set[int]:
+        """Of *docs*, those whose pair has a version in *language* the viewer may see."""
+        accel, parts = self.accel, self.evaluation.parts
+        wanted = np.array([accel.hashes(parts[d.part], "twin")[d.local] for d in docs], dtype=np.int64)
+        found: set[int] = set()
+        visible = self.visible()
+        for part, mask in zip(parts, visible, strict=True):
+            codes, values = accel.codes(part, "lang")
+            if language not in values:
+                continue
+            hit = np.isin(accel.hashes(part, "twin"), wanted) & mask & (codes == values.index(language))
+            found.update(accel.hashes(part, "twin")[np.flatnonzero(hit)].tolist())
+        return {d.docnum for d, h in zip(docs, wanted.tolist(), strict=True) if h in found}
 
     def ranked_documents(self, limit: int) -> list[tuple[str, list[str]]]:
         """The top documents with the query words each one matched (the experts' evidence)."""

@@ -181,6 +181,7 @@ def test_a_pair_is_ranked_by_its_version_in_the_querys_language():
 
     ranked = _Ranked.__new__(_Ranked)
     ranked.sort = "score"
+    ranked.visible = None
     ranked.docs = [
         _Doc(1, 57.3, "man:pivot_root.8:fr", "pivot", 0, 1, "fr"),
         _Doc(2, 56.6, "man:chroot.2:en", "chroot", 0, 2, "en"),

@@ -211,3 +211,41 @@ def test_a_word_of_both_languages_is_read_in_the_querys_language():
     # alone, the word stays ambiguous: searched as both languages' word
     (alone,) = parse("record", glossary).clauses
     assert alone.translated_from is None and "document" in alone.translations
+
+
+@pytest.mark.parametrize("restricted", [False, True])
+def test_a_pair_whose_own_language_version_did_not_match_yields_to_a_lone_page(
+    savoir_factory, memory_content, monkeypatch, restricted
+):
+    # "telework" reaches both French pages through its translation. One of them has an
+    # English version that says nothing of it; the other stands alone. The
+    # pair's own words in the query's language did not back the match, so it comes
+    # second, and only through that (with the factor at 1 it would be first).
+    from indexer import search
+
+    memory_content["wiki"] = {
+        "p-en": {
+            "title": "Office rules",
+            "text": "Rules for the office.",
+            "language": "en",
+            "acl": ["investigators"] if restricted else ["public"],
+        },
+        "p-fr": {
+            "title": "Règles du télétravail",
+            "text": "Le télétravail : les règles du télétravail.",
+            "language": "fr",
+            "translation_of": "wiki:p-en",
+        },
+        "l-fr": {"title": "Règles du télétravail", "text": "Le télétravail : les règles.", "language": "fr"},
+    }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    searcher = Searcher(savoir.open_index(), savoir.store)
+    order = [h.id for h in searcher.search(SearchRequest("telework")).hits]
+    if restricted:
+        # a version this viewer may not see changes nothing, not even the order
+        assert order == ["wiki:p-fr", "wiki:l-fr"]
+        return
+    assert order[0] == "wiki:l-fr" and set(order) >= {"wiki:l-fr", "wiki:p-en"}
+    monkeypatch.setattr(search, "UNBACKED_PAIR_FACTOR", 1.0)
+    assert searcher.search(SearchRequest("telework")).hits[0].id == "wiki:p-en"
