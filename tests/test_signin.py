@@ -226,3 +226,36 @@ def test_users_command(world, tmp_path):
     assert runner.invoke(cli_module.cli, ["users", "remove", "max"], env=env).exit_code == 0
     with pytest.raises(AccountError):
         accounts.get("max")
+
+
+def test_a_signed_in_person_takes_themselves_out_of_suggestions(savoir_factory, memory_content):
+    memory_content["wiki"] = {
+        f"p{i}": {
+            "title": f"Procurement guide {i}",
+            "text": "Procurement guide for buyers.",
+            "language": "en",
+            "contributions": [
+                ("Pat Public", "pat@wiki.example", "author", NOW - timedelta(days=5), 900, False, None)
+            ],
+        }
+        for i in range(3)
+    }
+    savoir = savoir_factory([memory_source("wiki")])
+    savoir.crawl()
+    savoir.refresh_people(force=True)
+    Accounts(savoir.store, savoir.settings.auth).add("pat", PASSWORD, email="pat@wiki.example")
+    client = app_for(savoir).test_client()
+    assert "Pat Public" in [
+        e["name"] for e in client.get("/api/v1/experts?q=procurement").get_json()["experts"]
+    ]
+    sign_in(client, "pat")
+    person = re.search(r'href="/people/(\d+)"', client.get("/?q=procurement").get_data(as_text=True)).group(1)
+    page = client.get(f"/people/{person}").get_data(as_text=True)
+    assert f"/people/{person}/opt-out" in page  # the button, on their own page only
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post(f"/people/{person}/opt-out", data={"csrf_token": csrf}).status_code == 302
+    # out of suggestions, and the page is gone, for everyone
+    anonymous = app_for(savoir).test_client()
+    assert anonymous.get(f"/people/{person}").status_code == 404
+    experts = anonymous.get("/api/v1/experts?q=procurement").get_json()["experts"]
+    assert "Pat Public" not in [e["name"] for e in experts]
