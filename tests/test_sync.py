@@ -211,11 +211,11 @@ def test_an_index_held_by_another_process_never_fails_the_run(savoir_factory, me
 def test_a_very_long_url_is_stored_and_looked_up_by_url(savoir_factory, memory_content, database_url):
     # documents.url is indexed for the cross-source URL rule; on PostgreSQL a btree
     # index refuses keys over ~2.7 KB, which a web page's URL can exceed
+    import secrets
+
     from sqlalchemy import inspect, select
 
     from indexer.store import documents
-
-    import secrets
 
     # random, so PostgreSQL cannot compress the key under its limit
     long_url = "https://intranet.example/search?" + "&".join(f"f{i}={secrets.token_hex(8)}" for i in range(300))
