@@ -24,7 +24,7 @@ from webui.search_views import (
     _run_search,
     _visible_document,
     expert_json,
-    hit_json,
+    search_json,
 )
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -58,23 +58,7 @@ def search():
     search_request, results, experts = _run_search(read_params(API_SEARCH_PARAMS, request.args))
     if results is None:
         raise _need_query()
-    return jsonify(
-        {
-            "query": search_request.query,
-            "total": results.total,
-            "page": search_request.page,
-            "pages": results.pages,
-            "took_ms": round(results.took_ms, 1),
-            "facets": {k: dict(v) for k, v in results.facets.items()},
-            "hits": [hit_json(h) for h in results.hits],
-            "suggestion": results.suggestion,
-            "relaxed": results.relaxed,
-            # the search stopped at its budget: these are the results found until then
-            "partial": results.partial,
-            "limits": results.limits,
-            "experts": [expert_json(e) for e in experts],
-        }
-    )
+    return jsonify({**search_json(search_request, results, experts), "pages": results.pages})
 
 
 @bp.get("/experts")

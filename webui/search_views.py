@@ -150,22 +150,25 @@ def api_search():
     search_request, results, experts = _run_search(read_params(SEARCH_PARAMS, request.args))
     if results is None:
         return jsonify({"error": "give a query with ?q=", "parameter": "q"}), 400
-    return jsonify(
-        {
-            "query": search_request.query,
-            "total": results.total,
-            "page": search_request.page,
-            "took_ms": round(results.took_ms, 1),
-            "facets": {k: dict(v) for k, v in results.facets.items()},
-            "hits": [hit_json(h) for h in results.hits],
-            "suggestion": results.suggestion,
-            "relaxed": results.relaxed,
-            # the search stopped at its budget: these are the results found until then
-            "partial": results.partial,
-            "limits": results.limits,
-            "experts": [expert_json(e) for e in experts],
-        }
-    )
+    return jsonify(search_json(search_request, results, experts))
+
+
+def search_json(search_request, results, experts) -> dict[str, Any]:
+    """A search's answer as JSON: /api/search and /api/v1/search (which adds "pages")."""
+    return {
+        "query": search_request.query,
+        "total": results.total,
+        "page": search_request.page,
+        "took_ms": round(results.took_ms, 1),
+        "facets": {k: dict(v) for k, v in results.facets.items()},
+        "hits": [hit_json(h) for h in results.hits],
+        "suggestion": results.suggestion,
+        "relaxed": results.relaxed,
+        # the search stopped at its budget: these are the results found until then
+        "partial": results.partial,
+        "limits": results.limits,
+        "experts": [expert_json(e) for e in experts],
+    }
 
 
 #: characters of a document's text its page previews
