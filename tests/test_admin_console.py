@@ -456,7 +456,7 @@ def test_people_directory_sets_agency_aliases_and_opt_out(world, memory_content)
     assert experts() == ["Dana Scully"]
     root = signed_in(world, "root")
     page = text(root.get("/admin/people?q=dana"))
-    assert "Dana Scully" in page and "1 people." in page
+    assert "Dana Scully" in page and "1 person." in page
     person_id = int(re.search(r'action="/admin/people/(\d+)"', page).group(1))
     response = root.post(
         f"/admin/people/{person_id}",

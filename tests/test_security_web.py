@@ -125,7 +125,7 @@ def test_people_lists_follow_the_acl(world, groups, path):
 def test_home_page_counts_only_what_the_viewer_may_see(world, groups, documents, sources):
     savoir, _ = world
     html = client_for(savoir, groups).get("/").get_data(as_text=True)
-    assert f"{documents} documents from {sources} sources" in html
+    assert f"{documents} documents from {sources} source{'s' if sources > 1 else ''}" in html
 
 
 @pytest.mark.parametrize("groups, expected", [(OUTSIDER, None), (INSIDER, "nightjarring")])

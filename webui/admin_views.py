@@ -25,7 +25,8 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import func, or_, select
 
 from config import secrets
@@ -47,11 +48,45 @@ from indexer.store import now, persons
 from webui import admin_forms
 from webui.accounts import Accounts
 from webui.auth_views import require_admin
-from webui.i18n import translate
+from webui.i18n import N_
 from webui.identity import current_user
 from webui.params import Param, read_params
 
 log = logging.getLogger(__name__)
+
+#: the source's own fields: label and help (the connector's come from its settings)
+OWN_FIELD_TEXT = {
+    "id": (
+        lazy_gettext("Identifier"),
+        lazy_gettext(
+            "Letters, digits, '-' and '_' (at most 64). It is part of every document's id: it cannot change later."
+        ),
+    ),
+    "agency": (lazy_gettext("Agency"), lazy_gettext("The agency whose content this is, e.g. records.")),
+    "name": (lazy_gettext("Name"), lazy_gettext("A name people read, e.g. Records wiki.")),
+    "schedule": (
+        lazy_gettext("Schedule"),
+        lazy_gettext(
+            "'every 30m' (s, m, h or d), a cron expression such as '0 2 * * *' (UTC), or empty to run on request only."
+        ),
+    ),
+    "acl": (
+        lazy_gettext("Groups that may see it"),
+        lazy_gettext(
+            "One group per line; public is everyone. Used when the source says nothing about a document."
+        ),
+    ),
+    "enabled": (lazy_gettext("Enabled (runs on its schedule)"), None),
+}
+#: what the sources page says of the last index rebuild, by its status
+REINDEX_STATES = {
+    "running": N_("Rebuild running since %(started)s (asked by %(by)s)."),
+    "done": N_("Last rebuild: %(documents)s documents, finished %(finished)s (asked by %(by)s)."),
+    "failed": N_("The last rebuild failed at %(finished)s (asked by %(by)s)"),
+    "interrupted": N_(
+        "The rebuild started at %(started)s stopped before the end (its process ended); start it again."
+    ),
+}
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 RUNS_PAGE = 20
@@ -152,8 +187,8 @@ def _own_fields(
         widget = {"acl": admin_forms.LINES, "enabled": admin_forms.CHECKBOX}.get(name, admin_forms.TEXT)
         item = admin_forms.FormField(
             name=name,
-            label=translate(g.ui_lang, f"admin_field_{name}"),
-            help=translate(g.ui_lang, f"admin_field_{name}_help"),
+            label=str(OWN_FIELD_TEXT[name][0]),
+            help=str(OWN_FIELD_TEXT[name][1] or ""),
             widget=widget,
             required=name in ("id", "agency"),
             error=error if name == error_field else "",
@@ -252,7 +287,7 @@ def new_source():
     record["settings"] = admin_forms.normalised(cls, raw["settings"])
     _savoir().store.save_console_source(source.id, record, by=current_user().id or "")
     _audit("source.add", source.id, f"kind={kind}")
-    flash("admin_saved")
+    flash(N_("Saved."))
     return redirect(url_for("admin.sources"))
 
 
@@ -276,7 +311,7 @@ def edit_source(source_id: str):
         source_id, {**{n: getattr(source, n) for n in CONSOLE_FIELDS}, "settings": settings}
     )
     _audit("source.edit", source_id, "changed: " + (", ".join(changed) or "nothing"))
-    flash("admin_saved")
+    flash(N_("Saved."))
     return redirect(url_for("admin.sources"))
 
 
@@ -331,7 +366,7 @@ def run_now(source_id: str):
     full = request.form.get("full") == "1"
     request_id = _savoir().store.request_run(source.id, full=full, requested_by=current_user().id or "admin")
     _audit("source.run", source_id, f"request {request_id}" + (" (full)" if full else ""))
-    flash("admin_queued")
+    flash(N_("Run queued: the worker starts it within seconds."))
     return redirect(url_for("admin.sources"))
 
 
@@ -341,7 +376,7 @@ def set_enabled(source_id: str):
     wanted = request.form.get("enabled") == "1"
     _store_field(source, "enabled", wanted)
     _audit("source.enable" if wanted else "source.disable", source_id)
-    flash("admin_saved")
+    flash(N_("Saved."))
     return redirect(url_for("admin.sources"))
 
 
@@ -358,7 +393,7 @@ def set_schedule(source_id: str):
         ), 422
     _store_field(source, "schedule", wanted)
     _audit("source.schedule", source_id, f"schedule={wanted or 'manual'}")
-    flash("admin_saved")
+    flash(N_("Saved."))
     return redirect(url_for("admin.sources"))
 
 
@@ -380,7 +415,11 @@ def revert(source_id: str):
     source = _source_or_404(source_id)
     _savoir().store.save_console_source(source.id, None, by=current_user().id or "")
     _audit("source.revert" if source.defined_in == "file" else "source.remove", source_id)
-    flash("admin_reverted" if source.defined_in == "file" else "admin_removed")
+    flash(
+        N_("The console's changes are forgotten: the source follows the file again.")
+        if source.defined_in == "file"
+        else N_("Source removed (its documents stay in the index until a full run or a rebuild).")
+    )
     return redirect(url_for("admin.sources"))
 
 
@@ -439,6 +478,17 @@ def _reindex_state() -> dict[str, Any]:
     return state
 
 
+def reindex_message(state: dict[str, Any]) -> str:
+    """What the sources page says of the last rebuild, in the UI's language."""
+    return gettext(
+        REINDEX_STATES[state["status"]],
+        started=state.get("started"),
+        finished=state.get("finished") or "",
+        documents=state.get("documents") or 0,
+        by=state.get("by"),
+    )
+
+
 def _set_reindex_state(savoir: Savoir, **state: Any) -> None:
     savoir.store.set_meta(REINDEX_STATE, json.dumps(state))
 
@@ -472,7 +522,7 @@ def reindex():
     savoir._clear_dead_lease(REINDEX_LEASE)  # a web process that died mid-rebuild
     # a rebuild holds this lease for up to a day; finishing (or failing) releases it
     if not savoir.store.acquire_lease(REINDEX_LEASE, owner, 86400):
-        flash("admin_reindex_busy")
+        flash(N_("A rebuild is already running."))
         return redirect(url_for("admin.sources"))
     by = current_user().id or "?"
     _set_reindex_state(savoir, status="running", by=by, started=_stamp())
@@ -480,7 +530,7 @@ def reindex():
     thread = threading.Thread(target=_rebuild, args=(savoir, owner, by), name="savoir-reindex", daemon=True)
     REBUILDS.append(thread)
     thread.start()
-    flash("admin_reindex_started")
+    flash(N_("Rebuild started in the background."))
     return redirect(url_for("admin.sources"))
 
 
@@ -551,9 +601,10 @@ def edit_person(person_id: int):
         row.name,
         f"agency={agency or '(from sources)'} aliases={len(aliases)} opt_out={opt_out}",
     )
-    flash("admin_saved")
+    flash(N_("Saved."))
     return redirect(url_for("admin.people", q=form.get("q") or None))
 
 
 def install(app) -> None:
     app.register_blueprint(bp)
+    app.jinja_env.globals["reindex_state"] = reindex_message

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from webui.params import BadParameter, Param, read_params
+from webui.params import PARAM_REQUIRED, BadParameter, Param, read_params
 from webui.search_views import (
     SEARCH_PARAMS,
     _contributors,
@@ -48,7 +48,7 @@ def declares(params: Sequence[Param]) -> Callable:
 
 
 def _need_query() -> BadParameter:
-    return BadParameter("q", "param_required", hint="?q=words")
+    return BadParameter("q", PARAM_REQUIRED, hint="?q=words")
 
 
 @bp.get("/search")

@@ -9,12 +9,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import force_locale, gettext
 from werkzeug.exceptions import HTTPException
 
 from config.loader import Settings, load_settings
 from crawler.runner import Savoir
 from indexer.search import FACETS, Searcher
-from webui.i18n import LANGUAGES, MESSAGES, translate
+from webui import i18n
+from webui.i18n import LANGUAGES, N_
 from webui.params import BadParameter, IdConverter
 from webui.ratelimit import SharedWindow, client_address
 
@@ -32,6 +34,19 @@ def switch_url(other: str) -> str:
     kept = [(k, v) for k, v in request.args.items(multi=True) if k in KEPT_ON_SWITCH and len(v) <= 2000]
     return request.path + "?" + urlencode([*kept, ("ui", other)])
 
+
+#: what an error page says, by HTTP status (translated when shown)
+ERROR_MESSAGES = {
+    403: N_("This page is for administrators."),
+    404: N_("There is no page at this address."),
+    405: N_("This page does not accept that kind of request."),
+    429: N_("Too many requests from your address: wait a minute, then try again."),
+    500: N_("Savoir could not answer this request. Try again; if it keeps failing, tell the administrators."),
+}
+OTHER_ERROR = N_("This request cannot be answered.")
+CSRF_MESSAGE = N_(
+    "This form has expired or did not come from this site. Go back, reload the page and try again."
+)
 
 #: link schemes the pages may show for documents (sources are outside our control)
 SAFE_SCHEMES = frozenset({"http", "https", "file", "mailto"})
@@ -51,6 +66,7 @@ def create_app(
         savoir = Savoir(settings or load_settings())
     app.extensions["savoir"] = savoir
     app.url_map.converters["id"] = IdConverter
+    i18n.install(app)
     savoir.open_index()
 
     from webui.people_views import bp as people_bp
@@ -110,24 +126,27 @@ def create_app(
             pass
         if window.allow("request:" + address, per_minute):
             return None
-        body, status = error_page(429, "error_429")
+        body, status = error_page(429, ERROR_MESSAGES[429])
         response = app.make_response((body, status))
         response.headers["Retry-After"] = "60"
         return response
 
-    def error_page(status: int, key: str, values: dict[str, Any] | None = None, parameter: str | None = None):
-        lang = getattr(g, "ui_lang", "en")
-        message = translate(lang, key, **(values or {}))
+    def error_page(
+        status: int, message_id: str, values: dict[str, Any] | None = None, parameter: str | None = None
+    ):
         if request.path.startswith("/api/"):
-            body: dict[str, Any] = {"error": translate("en", key, **(values or {}))}
+            with force_locale("en"):  # machines read one language
+                english = gettext(message_id, **(values or {}))
+            body: dict[str, Any] = {"error": english}
             if parameter:
                 body["parameter"] = parameter
             return jsonify(body), status
+        message = gettext(message_id, **(values or {}))
         return render_template("error.html", status=status, message=message), status
 
     @app.errorhandler(BadParameter)
     def bad_parameter(exc: BadParameter):
-        return error_page(400, exc.key, exc.values, exc.name)
+        return error_page(400, exc.message_id, exc.values, exc.name)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -135,15 +154,14 @@ def create_app(
             # sign in first, then come back here
             return redirect(url_for("auth.sign_in", next=request.path))
         if exc.code == 400 and exc.description == "csrf":
-            return error_page(400, "error_csrf")
-        key = {403: "error_403", 404: "error_404", 405: "error_405"}.get(exc.code or 500, "error_other")
-        return error_page(exc.code or 500, key)
+            return error_page(400, CSRF_MESSAGE)
+        return error_page(exc.code or 500, ERROR_MESSAGES.get(exc.code or 500, OTHER_ERROR))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         # the traceback goes to the log, never to the page
         log.exception("unexpected error on %s", request.path)
-        return error_page(500, "error_500")
+        return error_page(500, ERROR_MESSAGES[500])
 
     @app.context_processor
     def inject() -> dict[str, Any]:
@@ -154,16 +172,15 @@ def create_app(
             """A facet value as people read it: languages and kinds translated,
             communities by their name in the UI's language; anything else as is."""
             if facet == "lang":
-                return translate(lang, "lang_" + value)
-            if facet == "kind" and "kind_" + value in MESSAGES:
-                return translate(lang, "kind_" + value)
+                return i18n.language_name(value)
+            if facet == "kind":
+                return i18n.kind_name(value)
             if facet == "communities":
                 found = savoir.communities.by_id.get(value)
                 return found.name(lang) if found else value
             return value
 
         return {
-            "_": lambda key, **kw: translate(lang, key, **kw),
             "label": label,
             "ui_lang": lang,
             "other_lang": other,

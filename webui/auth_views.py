@@ -24,11 +24,15 @@ from flask import (
 )
 
 from webui.accounts import Accounts
+from webui.i18n import N_
 from webui.identity import current_user
 from webui.params import Param, read_params
 from webui.ratelimit import client_address
 
 bp = Blueprint("auth", __name__)
+
+SIGNIN_FAILED = N_("The user name or password is not right, or the account is locked for now.")
+SIGNIN_THROTTLED = N_("Too many attempts from your address: wait a minute, then try again.")
 
 #: POST endpoints that may be called without a CSRF token (none: every form has one)
 CSRF_EXEMPT: frozenset[str] = frozenset()
@@ -73,12 +77,12 @@ def sign_in():
         window = current_app.extensions["savoir_ratelimit"]
         if not window.allow("signin:" + address, auth.signins_per_minute):
             _accounts().audit("?", "signin.throttled", "", address)
-            return render_template("auth/sign_in.html", error="signin_throttled", next=params["next"]), 429
+            return render_template("auth/sign_in.html", error=SIGNIN_THROTTLED, next=params["next"]), 429
         username = (request.form.get("username") or "")[:200]
         password = (request.form.get("password") or "")[:1000]
         account = _accounts().authenticate(username, password, address)
         if account is None:
-            error = "signin_failed"
+            error = SIGNIN_FAILED
         else:
             session.clear()  # a fresh session (and CSRF token) for the signed-in user
             session.permanent = True

@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
 from flask import Blueprint, Response, current_app, g, render_template, request, url_for
+from flask_babel import gettext
 from markupsafe import Markup
 
 from indexer.search import SearchRequest
 from webui.api_views import declares
-from webui.i18n import translate
-from webui.params import BadParameter, query_args, read_params
+from webui.params import PARAM_REQUIRED, BadParameter, query_args, read_params
 from webui.search_views import FILTER_PARAMS, SEARCH_PARAMS, _groups
 
 bp = Blueprint("feeds", __name__)
@@ -83,7 +83,7 @@ def search():
     params = read_params(FEED_PARAMS, request.args)
     query, filters = feed_query(params)
     if not query and not filters:
-        raise BadParameter("q", "param_required", hint="?q=words")
+        raise BadParameter("q", PARAM_REQUIRED, hint="?q=words")
     results = get_searcher(current_app).search(
         SearchRequest(query=query, groups=_groups(), page_size=FEED_ENTRIES, sort="date", filters=filters)
     )
@@ -95,7 +95,7 @@ def search():
     self_url = url_for("feeds.search", _external=True, **kept)
     described = query or " ".join(f"{k}:{v}" for k, values in filters.items() for v in values)
     _add(feed, "id", self_url)
-    _add(feed, "title", translate(lang, "feed_title", q=described))
+    _add(feed, "title", gettext("Savoir: %(q)s", q=described))
     _add(feed, "link", rel="self", type=ATOM_TYPE, href=self_url)
     _add(
         feed,
@@ -141,7 +141,7 @@ def opensearch():
     lang = getattr(g, "ui_lang", "en")
     body = render_template(
         "opensearch.xml",
-        description=translate(lang, "opensearch_description"),
+        description=gettext("Search what every agency knows, in English and French"),
         lang=lang,
         search_url=url_for("search.home", _external=True),
         feed_url=url_for("feeds.search", _external=True),
@@ -167,7 +167,7 @@ def feed_link() -> dict:
             return None
         return {
             "href": url_for("feeds.search", **query_args(params, FEED_PARAMS)),
-            "title": translate(getattr(g, "ui_lang", "en"), "feed_title", q=query),
+            "title": gettext("Savoir: %(q)s", q=query),
         }
 
     return {"feed_link": link}

@@ -17,6 +17,19 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BaseConverter, ValidationError
 
+from webui.i18n import N_
+
+# what a refused parameter says (gettext msgids: the page translates them, the API
+# shows them in English)
+PARAM_INT = N_("The parameter “%(name)s” must be a whole number from %(low)s to %(high)s.")
+PARAM_LONG = N_("The parameter “%(name)s” is too long: use at most %(n)s characters.")
+PARAM_CONTROL = N_("The parameter “%(name)s” contains a NUL character: remove it.")
+PARAM_CHOICE = N_("The parameter “%(name)s” must be one of: %(choices)s.")
+PARAM_PATTERN = N_("The parameter “%(name)s” is not written as expected (for example %(hint)s).")
+PARAM_MANY = N_("The parameter “%(name)s” is given too many times: at most %(n)s.")
+PARAM_ONCE = N_("Give the parameter “%(name)s” only once.")
+PARAM_REQUIRED = N_("Give the parameter “%(name)s” (%(hint)s).")
+
 #: the largest id the store's integer keys hold (PostgreSQL INTEGER; SQLite holds more)
 MAX_ID = 2**31 - 1
 
@@ -44,10 +57,10 @@ class Param:
 class BadParameter(ValueError):
     """A parameter the route declares, with a value it cannot use: say what to fix."""
 
-    def __init__(self, name: str, key: str, **values: object) -> None:
-        super().__init__(f"{name}: {key}")
+    def __init__(self, name: str, message_id: str, **values: object) -> None:
+        super().__init__(f"{name}: {message_id}")
         self.name = name
-        self.key = key  # a webui.i18n message key
+        self.message_id = message_id  # the English text, a gettext msgid (translated when shown)
         self.values = {"name": name, **values}
 
 
@@ -55,19 +68,19 @@ def _convert(param: Param, raw: str) -> Any:
     if param.kind is int:
         text = raw.strip()
         if not re.fullmatch(r"[+-]?\d{1,19}", text):
-            raise BadParameter(param.name, "param_int", low=param.low, high=param.high)
+            raise BadParameter(param.name, PARAM_INT, low=param.low, high=param.high)
         value = int(text)
         if (param.low is not None and value < param.low) or (param.high is not None and value > param.high):
-            raise BadParameter(param.name, "param_int", low=param.low, high=param.high)
+            raise BadParameter(param.name, PARAM_INT, low=param.low, high=param.high)
         return value
     if len(raw) > param.max_length:
-        raise BadParameter(param.name, "param_long", n=param.max_length)
+        raise BadParameter(param.name, PARAM_LONG, n=param.max_length)
     if "\x00" in raw:
-        raise BadParameter(param.name, "param_control")
+        raise BadParameter(param.name, PARAM_CONTROL)
     if param.choices and raw not in param.choices:
-        raise BadParameter(param.name, "param_choice", choices=", ".join(param.choices))
+        raise BadParameter(param.name, PARAM_CHOICE, choices=", ".join(param.choices))
     if param.pattern and raw and not re.fullmatch(param.pattern, raw):
-        raise BadParameter(param.name, "param_pattern", hint=param.pattern_hint)
+        raise BadParameter(param.name, PARAM_PATTERN, hint=param.pattern_hint)
     return raw
 
 
@@ -79,11 +92,11 @@ def read_params(specs: Sequence[Param], args: MultiDict) -> dict[str, Any]:
         if param.multiple:
             values = [v for v in values if v != ""]
             if len(values) > param.max_values:
-                raise BadParameter(param.name, "param_many", n=param.max_values)
+                raise BadParameter(param.name, PARAM_MANY, n=param.max_values)
             out[param.name] = list(dict.fromkeys(_convert(param, v) for v in values))
             continue
         if len(values) > 1:
-            raise BadParameter(param.name, "param_once")
+            raise BadParameter(param.name, PARAM_ONCE)
         if not values or (values[0] == "" and param.kind is not str):
             out[param.name] = param.default
         else:
