@@ -10,7 +10,10 @@ Subclass :class:`ConnectorConformance` in a ``test_*.py`` module and provide:
 - ``expects_authors = False`` if the source does not name authors on every document.
 
 Every run the suite makes goes through :func:`guarded`, which fails the test when the
-connector reaches the network other than through the crawler's session, or sleeps.
+connector reaches the network other than through the crawler's session, or sleeps. A
+connector whose protocol is not HTTP (SMB) declares the one server it connects to
+itself with an ``own_connections()`` method returning ``[(host, port)]``; the guard lets
+sockets to those through and still fails any HTTP request made outside the session.
 """
 
 from __future__ import annotations
@@ -90,11 +93,13 @@ def collect(items: Iterable[Any]) -> tuple[list[Document], list[Deletion], list[
 
 
 @contextmanager
-def guarded() -> Iterator[list[str]]:
+def guarded(allow: Iterable[tuple[str, int]] = ()) -> Iterator[list[str]]:
     """Record (and fail) any network access outside the crawler's session and any sleep
     called from a ``connectors.*`` module. Yields the list of violations; it must stay empty.
-    Violations also raise, but a connector may swallow that, hence the list."""
+    Violations also raise, but a connector may swallow that, hence the list. Sockets to
+    the (host, port) pairs in *allow* are let through (a non-HTTP connector's server)."""
     violations: list[str] = []
+    allowed = {(host, int(port)) for host, port in allow}
     original_send = requests.adapters.HTTPAdapter.send
     original_create = socket.create_connection
     original_sleep = time.sleep
@@ -109,7 +114,7 @@ def guarded() -> Iterator[list[str]]:
         return original_send(adapter, request, *args, **kwargs)
 
     def create_connection(address: Any, *args: Any, **kwargs: Any) -> Any:
-        if not IN_CRAWLER_SESSION.get():
+        if not IN_CRAWLER_SESSION.get() and tuple(address[:2]) not in allowed:
             raise violation(f"direct socket connection to {address!r} outside the crawler's HttpSession")
         return original_create(address, *args, **kwargs)
 
@@ -131,9 +136,15 @@ def guarded() -> Iterator[list[str]]:
         yield violations
 
 
+def own_connections(connector: Connector) -> list[tuple[str, int]]:
+    """The servers a non-HTTP connector declares it connects to itself (none for HTTP)."""
+    declared = getattr(connector, "own_connections", None)
+    return list(declared()) if callable(declared) else []
+
+
 def run_connector(connector: Connector, checkpoint: Checkpoint | None = None) -> Run:
     """One guarded ``documents(checkpoint)`` run, collected."""
-    with guarded() as violations:
+    with guarded(own_connections(connector)) as violations:
         items = list(connector.documents(checkpoint))
     assert not violations, violations
     return Run(items, *collect(items))
@@ -194,8 +205,9 @@ class ConnectorConformance:
         assert get_connector_class(connector.kind) is type(connector)
 
     def test_check_passes(self, make_connector) -> None:
-        with guarded() as violations:
-            make_connector().check()
+        connector = make_connector()
+        with guarded(own_connections(connector)) as violations:
+            connector.check()
         assert not violations, violations
 
     # -- one full run ----------------------------------------------------------------
@@ -258,7 +270,7 @@ class ConnectorConformance:
         # Feeds too: ids() lists what the source has now. (Their full runs are not used
         # for deletions, because old entries fall off a feed without being deleted.)
         connector = make_connector()
-        with guarded() as violations:
+        with guarded(own_connections(connector)) as violations:
             listed = list(connector.ids())
         assert not violations, violations
         assert len(listed) == len(set(listed)), "ids() lists an id twice"

@@ -1,5 +1,5 @@
 """Text and authorship out of a file's bytes, shared by every connector that reads files
-(``files``, ``webdav``; later ``smb``).
+(``files``, ``webdav``, ``smb``).
 
 One module per format family: :mod:`.pdf`, :mod:`.ooxml` (Word, PowerPoint, Excel),
 :mod:`.odf` (OpenDocument), :mod:`.plain` (HTML, text, Markdown). :func:`extract` picks
@@ -16,9 +16,19 @@ import logging
 import time
 from collections.abc import Callable
 
-from connectors.extract.common import Budget, FileError, Limits, Parsed, one_line
+from connectors.extract.common import Budget, ExtractionSettings, FileError, Limits, Parsed, one_line
 
-__all__ = ["Budget", "FileError", "Limits", "Parsed", "READERS", "SUFFIXES", "extract", "one_line"]
+__all__ = [
+    "Budget",
+    "ExtractionSettings",
+    "FileError",
+    "Limits",
+    "Parsed",
+    "READERS",
+    "SUFFIXES",
+    "extract",
+    "one_line",
+]
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from connectors.base import Person
+from connectors.base import Person, setting
 
 MB = 1024 * 1024
 
@@ -41,6 +41,52 @@ class Limits:
         if "ignore_authors" in values:
             values["ignore_authors"] = tuple(values["ignore_authors"] or ())
         return cls(**values)
+
+
+@dataclass
+class ExtractionSettings:
+    """The settings of :class:`Limits`, declared once for every connector that reads files.
+
+    A connector's settings inherit them *after* the fields that say where the files are,
+    so that the admin form (which follows field order) shows the folder or server first::
+
+        @dataclass
+        class FilesSettings(ExtractionSettings, FilesPlace):  # FilesPlace: root, include...
+            kind: str = ...
+
+    (A dataclass takes its bases' fields in reverse method-resolution order: the place's
+    fields, then these, then the class's own.) Defaults come from :class:`Limits`.
+    """
+
+    max_bytes: int = setting(
+        Limits.max_bytes, label="Maximum file size", help="Bigger files are reported, not read."
+    )
+    max_pages: int = setting(
+        Limits.max_pages, label="Maximum PDF pages", help="PDFs declaring more pages are reported, not read."
+    )
+    max_chars: int = setting(
+        Limits.max_chars,
+        label="Maximum characters",
+        help="Text beyond this many characters per file is not indexed.",
+    )
+    max_zip_ratio: int = setting(
+        Limits.max_zip_ratio,
+        label="Maximum zip expansion",
+        help="An Office or OpenDocument part expanding more than this many times (past 1 MB) is a zip bomb.",
+    )
+    max_unpacked: int = setting(
+        Limits.max_unpacked,
+        label="Maximum unpacked size",
+        help="All the parts of one Office or OpenDocument file together unpack to at most this many bytes.",
+    )
+    max_seconds: float = setting(
+        Limits.max_seconds, label="Time per file", help="Seconds one file may take to read."
+    )
+    ignore_authors: list[str] = setting(
+        default_factory=list,
+        label="Names that are not authors",
+        help="Author names in file metadata to ignore (a template's owner, a shared account).",
+    )
 
 
 class FileError(Exception):
