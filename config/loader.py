@@ -144,6 +144,40 @@ class ExpertSettings:
     suggestions: int = 5
 
 
+@dataclass(frozen=True)
+class AgencyNames:
+    """An agency's name in each official language (``[agencies.<id>]``); either may be
+    missing: a page then shows the other language's name, else the id."""
+
+    name_en: str = ""
+    name_fr: str = ""
+
+    def name(self, lang: str) -> str:
+        return (self.name_fr if lang == "fr" else self.name_en) or self.name_en or self.name_fr
+
+
+#: an agency id as sources write it
+AGENCY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def build_agencies(data: Any, source: str) -> dict[str, AgencyNames]:
+    """``[agencies.records] name_en = "..." name_fr = "..."`` tables, checked."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: [agencies] must be a table of [agencies.<id>] tables")
+    out: dict[str, AgencyNames] = {}
+    for agency_id, names in data.items():
+        where = f"{source}: [agencies.{agency_id}]"
+        if not AGENCY_ID_RE.match(agency_id):
+            raise ConfigError(f"{where}: an agency id is letters, digits, '.', '-' and '_' (at most 64)")
+        if not isinstance(names, dict):
+            raise ConfigError(f"{where}: expected a table with name_en and/or name_fr")
+        built = build_dataclass(AgencyNames, names, where)
+        if not (built.name_en.strip() or built.name_fr.strip()):
+            raise ConfigError(f"{where}: give name_en, name_fr or both")
+        out[agency_id] = AgencyNames(built.name_en.strip(), built.name_fr.strip())
+    return out
+
+
 @dataclass
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
@@ -154,6 +188,8 @@ class Settings:
     people: PeopleSettings = field(default_factory=PeopleSettings)
     experts: ExpertSettings = field(default_factory=ExpertSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    #: agency id -> its display names in both languages (``[agencies.<id>]``)
+    agencies: dict[str, AgencyNames] = field(default_factory=dict)
     #: the folder relative paths in the settings file are taken from
     base_dir: Path = field(default_factory=Path.cwd)
     #: the files these settings were read from, for messages
@@ -297,9 +333,12 @@ def build_settings(
     """Settings from a parsed TOML mapping plus SAVOIR_<SECTION>_<KEY> overrides."""
     env = os.environ if env is None else env
     merged: dict[str, dict[str, Any]] = {}
+    agencies = build_agencies(data.get("agencies", {}), source)
     for section, values in data.items():
+        if section == "agencies":
+            continue
         if section not in SECTIONS:
-            known = ", ".join(SECTIONS)
+            known = ", ".join([*SECTIONS, "agencies"])
             raise ConfigError(f"{source}: unknown section [{section}] (known sections: {known})")
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: [{section}] must be a table")
@@ -313,7 +352,7 @@ def build_settings(
         section: build_dataclass(cls, merged.get(section, {}), f"{source}: [{section}]")
         for section, cls in SECTIONS.items()
     }
-    settings = Settings(**built, base_dir=base_dir or Path.cwd())
+    settings = Settings(**built, agencies=agencies, base_dir=base_dir or Path.cwd())
     if settings.crawler.batch_size < 1:
         raise ConfigError(f"{source}: [crawler]: field 'batch_size' must be at least 1")
     if settings.http.per_host_concurrency < 1:

@@ -37,7 +37,9 @@ def client(savoir_factory, memory_content, tmp_path):
         }
     memory_content["wiki"] = pages
     savoir = savoir_factory(
-        [memory_source("wiki")], people={"communities_file": str(tmp_path / "communities.toml")}
+        [memory_source("wiki")],
+        people={"communities_file": str(tmp_path / "communities.toml")},
+        agencies={"records": {"name_en": "Records Agency", "name_fr": "Agence des dossiers"}},
     )
     savoir.crawl()
     savoir.refresh_people(force=True)
@@ -87,3 +89,69 @@ def test_a_page_past_the_end_is_the_last_page(client):
     assert "page=2" in response.headers["Location"]  # 12 documents, 10 a page
     last = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Page 2 of 2" in last
+
+
+@pytest.mark.parametrize(
+    "ui, agency, kind", [("en", "Records Agency", "Page"), ("fr", "Agence des dossiers", "Page")]
+)
+def test_agencies_show_their_configured_name_in_the_ui_language(client, ui, agency, kind):
+    html = unescape(client.get(f"/?q=information&ui={ui}").get_data(as_text=True))
+    facets = html[html.index('class="facets"') : html.index('class="results"')]
+    results = html[html.index('class="results"') :]
+    assert f">{agency}</a>" in facets and ">records<" not in facets
+    assert f'<span class="agency">{agency}</span>' in results
+    person = re.search(r'href="(/people/\d+)"', results).group(1)
+    assert agency in unescape(client.get(f"{person}?ui={ui}").get_data(as_text=True))
+    # a filter link still carries the id, the name is only what people read
+    assert "agency=records" in facets
+
+
+def test_numbers_and_dates_follow_the_ui_locale(client):
+    english = unescape(client.get("/?q=information&ui=en").get_data(as_text=True))
+    french = unescape(client.get("/?q=information&ui=fr").get_data(as_text=True))
+    assert "12 results" in english and "12 résultats" in french
+    # the memory source dates its documents 2025-01-01
+    assert '<time datetime="2025-01-01">Jan 1, 2025</time>' in english
+    assert '<time datetime="2025-01-01">1 janv. 2025</time>' in french
+
+
+def test_counts_are_singular_and_plural_in_each_language():
+    from flask import Flask, g
+
+    from webui import i18n
+
+    app = Flask(__name__)
+    i18n.install(app)
+    with app.test_request_context():
+        g.ui_lang = "en"
+        assert [i18n.results_count(n) for n in (1, 2, 1234)] == ["1 result", "2 results", "1,234 results"]
+    with app.test_request_context():
+        g.ui_lang = "fr"
+        # French: 0 and 1 are singular; thousands grouped by a (narrow) no-break space
+        assert [i18n.results_count(n) for n in (0, 1, 2)] == ["0 résultat", "1 résultat", "2 résultats"]
+        assert i18n.results_count(1234).replace("\u202f", " ").replace("\xa0", " ") == "1 234 résultats"
+
+
+def test_agency_names_are_read_and_checked():
+    from config.loader import ConfigError, build_settings
+
+    settings = build_settings(
+        {
+            "agencies": {
+                "records": {"name_en": "Records Agency", "name_fr": "Agence des dossiers"},
+                "cra": {"name_fr": "ARC"},
+            }
+        },
+        env={},
+    )
+    assert settings.agencies["records"].name("fr") == "Agence des dossiers"
+    assert settings.agencies["cra"].name("en") == "ARC"  # the other language's name, then the id
+    for data, message in [
+        ({"records": {"name": "Records"}}, "unknown field 'name'"),
+        ({"records": {"name_en": 3}}, "expected text"),
+        ({"records": {}}, "give name_en, name_fr or both"),
+        ({"bad id!": {"name_en": "X"}}, "an agency id is"),
+        ({"records": "Records"}, "expected a table"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            build_settings({"agencies": data}, env={}, source="my.toml")

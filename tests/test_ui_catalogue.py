@@ -16,7 +16,14 @@ from babel.messages.pofile import read_po
 WEBUI = Path(__file__).resolve().parent.parent / "webui"
 PO = WEBUI / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
 MO = PO.with_suffix(".mo")
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "N_": None}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "ungettext": (1, 2),
+    "lazy_gettext": None,
+    "N_": None,
+}
 METHODS = [
     ("**/templates/**.html", "jinja2"),
     ("**/templates/**.xml", "jinja2"),

@@ -168,6 +168,11 @@ def create_app(
         lang = getattr(g, "ui_lang", "en")
         other = "fr" if lang == "en" else "en"
 
+        def agency_name(agency_id: str | None) -> str:
+            """An agency by its name in the UI's language (config ``[agencies.<id>]``), else its id."""
+            names = savoir.settings.agencies.get(agency_id or "")
+            return (names.name(lang) if names else "") or (agency_id or "")
+
         def label(facet: str, value: str) -> str:
             """A facet value as people read it: languages and kinds translated,
             communities by their name in the UI's language; anything else as is."""
@@ -175,6 +180,8 @@ def create_app(
                 return i18n.language_name(value)
             if facet == "kind":
                 return i18n.kind_name(value)
+            if facet == "agency":
+                return agency_name(value)
             if facet == "communities":
                 found = savoir.communities.by_id.get(value)
                 return found.name(lang) if found else value
@@ -182,6 +189,7 @@ def create_app(
 
         return {
             "label": label,
+            "agency_name": agency_name,
             "ui_lang": lang,
             "other_lang": other,
             "switch_url": switch_url(other),

@@ -14,12 +14,21 @@ from pathlib import Path
 
 import click
 
-from config.loader import SourceConfig, load_settings
+from config.loader import AgencyNames, SourceConfig, load_settings
 from crawler.runner import Savoir
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 TEXT_TYPES = (".html", ".xml", ".atom", ".rss", ".txt")
 AGENCIES = ("records", "fraud", "supply", "workplace")
+#: the demo agencies' names (demo/README.md), unless the settings give their own
+AGENCY_NAMES = {
+    "records": AgencyNames("Records and Transparency Agency", "Agence des archives et de la transparence"),
+    "fraud": AgencyNames("Fraud Prevention Service", "Service de prévention de la fraude"),
+    "supply": AgencyNames("Public Supply Agency", "Agence d'approvisionnement public"),
+    "workplace": AgencyNames(
+        "Workplace Modernisation Office", "Bureau de modernisation du milieu de travail"
+    ),
+}
 
 
 class DemoHandler(http.server.SimpleHTTPRequestHandler):
@@ -132,6 +141,7 @@ def run_demo(config_path: str | None, *, port: int, site_port: int, serve: bool)
     settings.http.min_delay = 0.0  # our own loopback server: no need to wait between requests
     settings.http.jitter = 0.0
     settings.people.file = str(DEMO_DIR / "people.toml")  # the demo's people directory
+    settings.agencies = {**AGENCY_NAMES, **settings.agencies}
     try:
         server, base = start_site(site_port)
     except OSError as exc:

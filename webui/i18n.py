@@ -18,7 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from flask import Flask, g
-from flask_babel import Babel, format_date, format_decimal, gettext, lazy_gettext, ngettext
+from flask_babel import Babel, format_date, format_decimal, get_translations, gettext, lazy_gettext
 
 LANGUAGES = ["en", "fr"]
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
@@ -115,7 +115,10 @@ def local_date(value: date | datetime | None) -> str:
 
 
 def results_count(n: int) -> str:
-    return ngettext("%(num)s result", "%(num)s results", n, num=number(n))
+    # flask_babel.ngettext would put the bare number in %(num)s: the catalogue's
+    # plural form, then the number as the locale writes it
+    text = get_translations().ungettext("%(num)s result", "%(num)s results", n)
+    return text % {"num": number(n)}
 
 
 def install(app: Flask) -> Babel:
