@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from statistics import median
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, union_all, update
 
 from config.loader import ExpertSettings
 from indexer.people import PeopleDirectory, normalise_name
@@ -408,63 +408,28 @@ class ExpertFinder:
         with self.store.engine.connect() as conn:
             # an EN/FR pair votes once, for the people of both versions: the owner who
             # wrote the English page is behind a French hit its translator made
-            key_of, members = self._twin_groups(conn, list(rank_of), groups)
+            key_of, members, created = self._twin_groups(conn, list(rank_of), groups)
             wanted = [d for ds in members.values() for d in ds]
-            rows = list(
-                conn.execute(
-                    select(
-                        contributions.c.document_id,
-                        contributions.c.role,
-                        contributions.c.time,
-                        contributions.c.size,
-                        contributions.c.minor,
-                        people.c.person_id,
-                    )
-                    .join(people, people.c.id == contributions.c.person_id)
-                    .where(contributions.c.document_id.in_(wanted))
+            # one round trip for the contributions and who made them (a search pays for
+            # every statement: each IN list is rendered, sent and read again)
+            rows = conn.execute(
+                select(
+                    contributions.c.document_id,
+                    contributions.c.role,
+                    contributions.c.time,
+                    contributions.c.size,
+                    contributions.c.minor,
+                    people.c.person_id,
+                    *_PERSON_COLUMNS,
                 )
-            )
-            # each document's metadata once (not once per contribution)
-            doc_meta = {
-                r.id: (r.title, r.url, r.source_id, r.agency, r.modified, r.language, r.created)
-                for r in conn.execute(
-                    select(
-                        documents.c.id,
-                        documents.c.title,
-                        documents.c.url,
-                        documents.c.source_id,
-                        documents.c.agency,
-                        documents.c.modified,
-                        documents.c.language,
-                        documents.c.created,
-                    ).where(documents.c.id.in_(wanted))
-                )
-            }
-            rows = [r for r in rows if r.document_id in doc_meta]
-            person_ids = {r.person_id for r in rows if r.person_id is not None}
-            wanted_columns = [
-                persons.c[name]
-                for name in (
-                    "id",
-                    "name",
-                    "agency",
-                    "agency_from",
-                    "languages",
-                    "opted_out",
-                    "is_bot",
-                    "mass_editor",
-                    "doc_count",
-                    "last_active",
-                )
-            ]
-            info = (
-                {
-                    r.id: r
-                    for r in conn.execute(select(*wanted_columns).where(persons.c.id.in_(list(person_ids))))
-                }
-                if person_ids
-                else {}
-            )
+                .join(people, people.c.id == contributions.c.person_id)
+                .join(persons, persons.c.id == people.c.person_id)
+                .where(contributions.c.document_id.in_(wanted))
+            ).all()
+        info: dict[int, _PersonView] = {}
+        for r in rows:
+            if r.person_id not in info:
+                info[r.person_id] = _PersonView(r)
         # a twin group's rank and vote are its best member's
         group_rank: dict[str, int] = {}
         for doc_id, rank in rank_of.items():
@@ -474,34 +439,34 @@ class ExpertFinder:
         # in an EN/FR pair, the version written later is the translation: its author
         # translated what the original's people know
         first_written: dict[str, tuple] = {}
-        for doc_id, meta in doc_meta.items():
+        for doc_id, when in created.items():
             key = key_of[doc_id]
-            stamp = (meta[6] or now, doc_id)
+            stamp = (when or now, doc_id)
             if key not in first_written or stamp < first_written[key]:
                 first_written[key] = stamp
         assoc: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         roles: dict[tuple[int, str], set[str]] = defaultdict(set)
         touched: dict[tuple[str, int], set[str]] = defaultdict(set)  # (group, person) -> their documents
-        for r in rows:
-            if r.person_id is None or r.person_id not in info:
-                continue
-            p = info[r.person_id]
+        decays: dict[datetime | None, float] = {}
+        for doc_id, role, when, size, minor, pid, *_ in rows:
+            p = info[pid]
             if p.is_bot or p.mass_editor:
                 continue  # (someone who opted out keeps their share of a page, unseen)
-            if variant == "no-roles":
-                weight = 1.0
-            else:
-                weight = role_weight(r.role, r.size or 0, bool(r.minor), s)
+            size = size or 0
+            weight = 1.0 if variant == "no-roles" else role_weight(role, size, bool(minor), s)
             if weight <= 0:
                 continue
-            decay = 1.0 if variant in ("no-decay", "votes") else recency(r.time, now, s)
-            key = key_of[r.document_id]
-            if variant == "model2" and r.role == "author" and len(members[key]) > 1:
-                if first_written[key][1] != r.document_id:
+            if variant in ("no-decay", "votes"):
+                decay = 1.0
+            elif (decay := decays.get(when)) is None:
+                decay = decays[when] = recency(when, now, s)
+            key = key_of[doc_id]
+            if variant == "model2" and role == "author" and len(members[key]) > 1:
+                if first_written[key][1] != doc_id:
                     weight *= s.translator
-            assoc[key][r.person_id] += weight * size_factor(r.size or 0) * decay
-            roles[(r.person_id, r.document_id)].add(r.role)
-            touched[(key, r.person_id)].add(r.document_id)
+            assoc[key][pid] += weight * size_factor(size) * decay
+            roles[(pid, doc_id)].add(role)
+            touched[(key, pid)].add(doc_id)
         # the words a twin group matched, for the evidence of each of its documents
         group_terms: dict[str, list[str]] = defaultdict(list)
         for doc_id, terms in ranked:
@@ -577,6 +542,9 @@ class ExpertFinder:
         chosen = diversify(experts, s.per_agency_in_top, top=5)[: max(s.suggestions, 0) or None]
         # the evidence, for the people shown only
         words_of = self._query_words(request) if variant == "model2" and chosen else {}
+        doc_meta = self._evidence_documents(
+            {d for e in chosen for ds in shown_docs[e.person_id][1].values() for d in ds}
+        )
         for expert in chosen:
             keys, mine = shown_docs[expert.person_id]
             order = sorted(keys, key=lambda k: (-keys[k], rank_of[k]))
@@ -595,53 +563,90 @@ class ExpertFinder:
                 )
                 for key in order
                 for d in mine[key]
+                if d in doc_meta
             ]
             expert.counts = dict(Counter(role for ev in expert.evidence for role in ev.roles))
         return chosen
 
+    def _evidence_documents(self, ids: set[str]) -> dict[str, tuple]:
+        """What the evidence shows of each document: title, URL, source, agency,
+        modified, language (read for the few people shown, not every voter)."""
+        if not ids:
+            return {}
+        with self.store.engine.connect() as conn:
+            return {
+                r.id: (r.title, r.url, r.source_id, r.agency, r.modified, r.language)
+                for r in conn.execute(
+                    select(
+                        documents.c.id,
+                        documents.c.title,
+                        documents.c.url,
+                        documents.c.source_id,
+                        documents.c.agency,
+                        documents.c.modified,
+                        documents.c.language,
+                    ).where(documents.c.id.in_(sorted(ids)))
+                )
+            }
+
     def _twin_groups(
         self, conn, ranked: list[str], groups: set[str]
-    ) -> tuple[dict[str, str], dict[str, list[str]]]:
-        """Each document's twin key and each key's documents the viewer may see.
+    ) -> tuple[dict[str, str], dict[str, list[str]], dict[str, datetime | None]]:
+        """Each document's twin key, each key's documents the viewer may see, and when
+        each of those was created (the later version of a pair is the translation).
 
         The key is what the index uses: the original's id for a translation that names
         it, the inferred pairing (:mod:`indexer.twins`), else the document itself.
         """
         inferred = getattr(getattr(self.searcher, "index", None), "inferred_twins", None) or {}
-        rows = conn.execute(
-            select(documents.c.id, documents.c.translation_of).where(documents.c.id.in_(ranked))
+        paired = _reverse(inferred)
+        ranked_set = set(ranked)
+        # the keys known before reading the store (the document itself, its inferred
+        # twin) and every other version of them: one statement, two indexed look-ups
+        # (an OR of both would scan the table)
+        guessed = ranked_set | {inferred[d] for d in ranked if d in inferred}
+        extra = ({paired[k] for k in guessed if k in paired} | guessed) - ranked_set
+        columns = (documents.c.id, documents.c.translation_of, documents.c.acl, documents.c.created)
+        found = conn.execute(
+            union_all(
+                select(*columns, documents.c.deleted).where(documents.c.id.in_(sorted(ranked_set | extra))),
+                select(*columns, documents.c.deleted).where(
+                    documents.c.translation_of.in_(sorted(guessed)), documents.c.deleted.is_(False)
+                ),
+            )
         ).all()
         key_of = {d: d for d in ranked}
-        for r in rows:
-            key_of[r.id] = r.translation_of or inferred.get(r.id) or r.id
-        keys = set(key_of.values())
-        # the other versions of those keys: the original itself, translations naming
-        # it, and documents paired with it
-        paired = _reverse(inferred)
-        others = set(keys) | {paired[key] for key in keys if key in paired}
-        # two indexed look-ups (an OR of both would scan the table)
-        columns = (documents.c.id, documents.c.translation_of, documents.c.acl)
-        others -= set(key_of)
-        found = []
-        if others:
-            found += conn.execute(
-                select(*columns).where(documents.c.id.in_(list(others)), documents.c.deleted.is_(False))
-            ).all()
-        found += conn.execute(
-            select(*columns).where(documents.c.translation_of.in_(list(keys)), documents.c.deleted.is_(False))
-        ).all()
+        created = {}
         for r in found:
-            if r.id in key_of:
+            if r.id in ranked_set:
+                key_of[r.id] = r.translation_of or inferred.get(r.id) or r.id
+                created[r.id] = r.created
+        keys = set(key_of.values())
+        # a translation's original that was not guessed: its versions are read apart
+        unread = keys - guessed
+        if unread:
+            more = ({paired[k] for k in unread if k in paired} | unread) - ranked_set - extra
+            found += conn.execute(
+                union_all(
+                    select(*columns, documents.c.deleted).where(documents.c.id.in_(sorted(more))),
+                    select(*columns, documents.c.deleted).where(
+                        documents.c.translation_of.in_(sorted(unread)), documents.c.deleted.is_(False)
+                    ),
+                )
+            ).all()
+        for r in found:
+            if r.id in key_of or r.deleted:
                 continue
             if not (set(r.acl or ()) & groups):
                 continue  # a version the viewer may not see never speaks for anyone
             key = r.translation_of if r.translation_of in keys else inferred.get(r.id) or r.id
             if key in keys:
                 key_of[r.id] = key
+                created[r.id] = r.created
         members: dict[str, list[str]] = defaultdict(list)
         for d, key in key_of.items():
             members[key].append(d)
-        return key_of, members
+        return key_of, members, created
 
     def _query_words(self, request) -> dict[str, str]:
         """Index term -> the query word it came from (its stems and its translations)."""
@@ -664,6 +669,35 @@ class ExpertFinder:
                     term = text.decode("utf-8") if isinstance(text, bytes) else str(text)
                     out.setdefault(term, alternative.text)
         return out
+
+
+#: what the ranking and the panel read of each contributor (joined to their contributions)
+_PERSON_COLUMNS = tuple(
+    persons.c[name].label(f"p_{name}")
+    for name in (
+        "name",
+        "agency",
+        "agency_from",
+        "languages",
+        "opted_out",
+        "is_bot",
+        "mass_editor",
+        "doc_count",
+        "last_active",
+    )
+)
+
+
+class _PersonView:
+    """A contributor's ``persons`` row, read from a contribution row's ``p_`` columns."""
+
+    __slots__ = ("id", "name", "agency", "agency_from", "languages", "opted_out", "is_bot", "mass_editor")
+    __slots__ += ("doc_count", "last_active")
+
+    def __init__(self, row) -> None:
+        self.id = row.person_id
+        for name in self.__slots__[1:]:
+            setattr(self, name, getattr(row, f"p_{name}"))
 
 
 def _votes(ranked, scores, key_of, group_rank, s: ExpertSettings, variant: str) -> dict[str, float]:
