@@ -91,7 +91,7 @@ def test_search_page_shows_hits_and_facets(client):
     page = client.get("/?q=procurement").get_data(as_text=True)
     assert "Green procurement guide" in page
     assert "Internal procurement audit" not in page  # anonymous users see public documents only
-    assert 'aria-label="Refine"' in page and "records" in page
+    assert 'aria-labelledby="filters-title"' in page and '"filters-title">Refine<' in page and "records" in page
 
 
 def test_search_page_in_french(client):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from indexer.experts import ExpertFinder
 from indexer.search import FACETS, MAX_QUERY_CHARS, SearchRequest
@@ -85,6 +86,8 @@ def home():
 
     return render_template(
         "search/home.html",
+        # with nothing asked yet: the communities' names as searches to start from
+        examples=[c.name(g.ui_lang) for c in savoir_communities()][:6] if results is None else [],
         req=search_request,
         results=results,
         experts=experts,
@@ -94,6 +97,35 @@ def home():
         clear_link=link(page=None, **{name: None for name in FACETS}),
         lang=g.ui_lang,
     )
+
+
+def savoir_communities():
+    return list(current_app.extensions["savoir"].communities)
+
+
+TIPS_PARAMS = (Param("ui", choices=("en", "fr")),)
+
+
+@bp.route("/tips")
+def tips():
+    """How to write a search: only the syntax indexer/search.py and indexer/query.py read."""
+    read_params(TIPS_PARAMS, request.args)
+    syntax = [
+        (_('"access to information"'), _("Quotes: these words together, in this order.")),
+        (_("procurement OR contracting"), _("OR (in capitals): either word.")),
+        (_("fraud -phishing"), _("A minus sign before a word: leave out documents that have it.")),
+        (_("telework lang:fr"), _("lang:fr or lang:en: documents in that language only.")),
+    ]
+    filters = [
+        ("agency:records", _("one agency (its id, as the filter links show it)")),
+        ("kind:file", _("one type: page, post, file, comment, news")),
+        ("community:atip", _("one community of practice")),
+        ("tag:privacy", _("a tag or category the source gave")),
+        ('author:"Ana Lopez"', _("written or edited by this person")),
+        ("year:2025", _("written or changed that year")),
+        ("after:2024-01 before:2025-06-30", _("a date range (a year, a month or a day; both ends included)")),
+    ]
+    return render_template("search/tips.html", tips=syntax, filters=filters)
 
 
 def _iso(value) -> str | None:
