@@ -47,7 +47,7 @@ from connectors.base import (
     register,
     setting,
 )
-from connectors.extract import SUFFIXES, ExtractionSettings, FileError, Limits, extract, one_line
+from connectors.extract import SUFFIXES, ExtractionSettings, FileError, IsolatedExtractor, Limits, one_line
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class SmbConnector(Connector):
         if not 0 < int(self.settings.port) < 65536:
             raise ConnectorConfigError(f"port {self.settings.port} is not a TCP port: check port")
         self._acl = docstore.folder_rules(self.settings.folder_acl, "folder_acl")
-        self._tags = docstore.folder_rules(self.settings.folder_tags, "folder_tags")
+        self._tags = docstore.folder_rules(self.settings.folder_tags, "folder_tags", "tag")
         return server, names[0], "/".join(names[1:])
 
     def own_connections(self) -> list[tuple[str, int]]:
@@ -283,7 +283,8 @@ class SmbConnector(Connector):
         state = checkpoint.state if checkpoint else {}
         known: dict[str, str] = dict(state.get("sigs", {}))
         hashes: dict[str, str] = dict(state.get("hashes", {}))
-        with self._session() as kwargs:
+        # a file that hangs its parser is killed, not waited for
+        with self._session() as kwargs, IsolatedExtractor() as self._reader:
             files, unlisted, left_out = self._walk(kwargs)
             for folder, reason in unlisted:
                 yield Failure(self.doc_id(folder), f"{folder}: cannot list folder ({reason})", transient=True)
@@ -347,7 +348,7 @@ class SmbConnector(Connector):
         if digest == known_hash:
             return None, digest
         try:
-            parsed = extract(data, _suffix(rel), limits)
+            parsed = self._reader.extract(data, _suffix(rel), limits)
         except FileError as exc:
             return Failure(doc_id, f"{rel}: {one_line(exc)}")
         created, modified = parsed.created or entry.modified, parsed.modified or entry.modified

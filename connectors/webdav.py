@@ -19,19 +19,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from connectors import docstore
 from connectors.base import (
     Checkpoint,
     Connector,
     ConnectorConfigError,
     ConnectorError,
-    Contribution,
     CredentialError,
     Deletion,
     Document,
@@ -39,12 +38,19 @@ from connectors.base import (
     Failure,
     FetchError,
     Item,
-    Role,
     SourceUnavailableError,
     register,
     setting,
 )
-from connectors.extract import SUFFIXES, FileError, Limits, Parsed, extract, one_line
+from connectors.extract import (
+    SUFFIXES,
+    ExtractionSettings,
+    FileError,
+    IsolatedExtractor,
+    Limits,
+    Parsed,
+    one_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +66,7 @@ MAX_DEPTH = 40
 
 
 @dataclass
-class WebdavSettings:
+class WebdavPlace:
     url: str = setting(
         label="WebDAV folder URL",
         help="The folder to read, e.g. https://files.example.gc.ca/dav/policies/ "
@@ -82,33 +88,12 @@ class WebdavSettings:
         help='Folders whose files only some groups may see, e.g. {"hr/cases" = ["hr-advisors"]}. '
         "A file takes the groups of the deepest listed folder above it, else the source's ACL.",
     )
-    max_bytes: int = setting(
-        50 * 1024 * 1024, label="Maximum file size", help="Bigger files are reported, not fetched."
-    )
-    max_pages: int = setting(
-        2000, label="Maximum PDF pages", help="PDFs declaring more pages are reported, not read."
-    )
-    max_chars: int = setting(
-        2_000_000,
-        label="Maximum characters",
-        help="Text beyond this many characters per file is not indexed.",
-    )
-    max_zip_ratio: int = setting(
-        100,
-        label="Maximum zip expansion",
-        help="An Office or OpenDocument part expanding more than this many times (past 1 MB) is a zip bomb.",
-    )
-    max_unpacked: int = setting(
-        200 * 1024 * 1024,
-        label="Maximum unpacked size",
-        help="All the parts of one Office or OpenDocument file together unpack to at most this many bytes.",
-    )
-    max_seconds: float = setting(30.0, label="Time per file", help="Seconds one file may take to read.")
-    ignore_authors: list[str] = setting(
-        default_factory=list,
-        label="Names that are not authors",
-        help="Author names in file metadata to ignore (a template's owner, a shared account).",
-    )
+
+
+@dataclass
+class WebdavSettings(ExtractionSettings, WebdavPlace):
+    """The place's fields first in the form, then the extraction limits, then the kind."""
+
     kind: str = setting("file", label="Document kind", help="What the files are: file, page or post.")
 
 
@@ -162,26 +147,10 @@ class WebdavConnector(Connector):
         return url if url.endswith("/") else url + "/"
 
     def _acl_rules(self) -> list[tuple[str, tuple[str, ...]]]:
-        rules = []
-        for folder, groups in (self.settings.folder_acl or {}).items():
-            if isinstance(groups, str):
-                groups = [g for g in (part.strip() for part in groups.split(",")) if g]
-            if (
-                not isinstance(groups, list)
-                or not groups
-                or not all(isinstance(g, str) and g for g in groups)
-            ):
-                raise ConnectorConfigError(
-                    f'folder_acl[{folder!r}] must be a list of group names, e.g. ["hr-advisors"]: check folder_acl'
-                )
-            rules.append((str(folder).strip("/"), tuple(groups)))
-        return sorted(rules, key=lambda rule: -len(rule[0]))
+        return docstore.folder_rules(self.settings.folder_acl, "folder_acl")
 
     def acl_for(self, rel: str) -> tuple[str, ...] | None:
-        for folder, groups in self._acl_rules():
-            if folder == "" or rel.startswith(folder + "/"):
-                return groups
-        return None
+        return docstore.deepest(self._acl_rules(), rel)
 
     # -- client -------------------------------------------------------------------------
     def _propfind(self, url: str, depth: str) -> list[tuple[str, dict[str, Any]]]:
@@ -318,10 +287,10 @@ class WebdavConnector(Connector):
         return sorted(files, key=lambda e: e.rel), sorted(unlisted), sorted(left_out)
 
     def _included(self, rel: str) -> bool:
-        return any(_glob(rel, pattern) for pattern in self.settings.include)
+        return any(docstore.glob(rel, pattern) for pattern in self.settings.include)
 
     def _excluded(self, rel: str, *, folder: bool = False) -> bool:
-        return any(_glob(rel, p) or (folder and _glob(rel + "/", p)) for p in self.settings.exclude)
+        return docstore.excluded(rel, self.settings.exclude, folder=folder)
 
     def ids(self) -> Iterable[str]:
         files, unlisted, _ = self._walk()
@@ -348,21 +317,22 @@ class WebdavConnector(Connector):
                 del known[rel]
                 yield Deletion(self.doc_id(rel))
         read = 0
-        for entry in files:
-            if known.get(entry.rel) == entry.signature:
-                continue
-            item = self._read(entry)
-            if isinstance(item, Failure):
-                known.pop(entry.rel, None)  # read again next run, until it is fixed
-            else:
-                known[entry.rel] = entry.signature
-            yield item
-            read += 1
-            if read % self.checkpoint_every == 0:
-                yield Checkpoint({"sigs": dict(known)})
+        with IsolatedExtractor() as reader:  # a file that hangs its parser is killed, not waited for
+            for entry in files:
+                if known.get(entry.rel) == entry.signature:
+                    continue
+                item = self._read(entry, reader)
+                if isinstance(item, Failure):
+                    known.pop(entry.rel, None)  # read again next run, until it is fixed
+                else:
+                    known[entry.rel] = entry.signature
+                yield item
+                read += 1
+                if read % self.checkpoint_every == 0:
+                    yield Checkpoint({"sigs": dict(known)})
         yield Checkpoint({"sigs": known})
 
-    def _read(self, entry: Entry) -> Document | Failure:
+    def _read(self, entry: Entry, reader: IsolatedExtractor) -> Document | Failure:
         doc_id, rel = self.doc_id(entry.rel), entry.rel
         limits = Limits.of(self.settings)
         if entry.size == 0:
@@ -378,7 +348,7 @@ class WebdavConnector(Connector):
                 doc_id, f"{rel}: {exc.reason}", transient=exc.transient, gone=exc.status in (404, 410)
             )
         try:
-            parsed = extract(resp.content, "." + rel.rsplit(".", 1)[-1], limits)
+            parsed = reader.extract(resp.content, "." + rel.rsplit(".", 1)[-1], limits)
         except FileError as exc:
             return Failure(doc_id, f"{rel}: {one_line(exc)}")
         return self._document(entry, parsed)
@@ -386,13 +356,6 @@ class WebdavConnector(Connector):
     def _document(self, entry: Entry, parsed: Parsed) -> Document:
         fallback = entry.modified or datetime.now(UTC)
         created, modified = parsed.created or fallback, parsed.modified or fallback
-        size = len(parsed.text)
-        contributions = [
-            Contribution(p, Role.AUTHOR, time=created, size=size) for p in dict.fromkeys(parsed.authors)
-        ]
-        names = {p.name.casefold() for p in parsed.authors}
-        if parsed.editor and parsed.editor.name.casefold() not in names:
-            contributions.append(Contribution(parsed.editor, Role.EDITOR, time=modified))
         return Document(
             id=self.doc_id(entry.rel),
             url=entry.url,
@@ -402,7 +365,7 @@ class WebdavConnector(Connector):
             language=parsed.language,
             created=created,
             modified=modified,
-            contributions=tuple(contributions),
+            contributions=docstore.contributions(parsed, created, modified),
             tags=parsed.tags,
             acl=self.acl_for(entry.rel),
             source=self.source.id,
@@ -425,8 +388,3 @@ def _http_date(value: str) -> datetime | None:
         return parsedate_to_datetime(value).astimezone(UTC)
     except (TypeError, ValueError, IndexError):
         return None
-
-
-def _glob(rel: str, pattern: str) -> bool:
-    rel, pattern = rel.lower(), pattern.lower()
-    return fnmatchcase(rel, pattern) or ("/" not in pattern and fnmatchcase(rel.rsplit("/", 1)[-1], pattern))

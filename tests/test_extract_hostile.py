@@ -397,3 +397,25 @@ def test_billion_laughs_in_a_part_is_refused_quickly(tmp_path):
     ):
         extract(odt, ".odt")
     assert time.monotonic() - started < 5
+
+
+def crashing_extract(data: bytes, suffix: str, limits):
+    """A reader that dies on files saying CRASH, as a segfaulting C parser would."""
+    import os
+
+    if b"CRASH" in data:
+        os._exit(139)
+    return extract(data, suffix, limits)
+
+
+def test_the_isolated_reader_survives_a_crash_and_a_hang():
+    from connectors.extract import IsolatedExtractor
+
+    with IsolatedExtractor("tests.test_extract_hostile:crashing_extract", grace=0.5) as reader:
+        assert reader.extract(b"# Before\n\nFine text.\n", ".md").title == "Before"
+        with pytest.raises(FileError, match=r"^its reader died while reading it \(exit code 139\)$"):
+            reader.extract(b"CRASH now", ".txt")
+        # a fresh child reads the next file, and the in-process errors keep their reasons
+        assert "after" in reader.extract(b"Text after the crash.", ".txt").text
+        with pytest.raises(FileError, match=r"truncated PDF"):
+            reader.extract(b"%PDF-1.4\n1 0 obj <<", ".pdf")

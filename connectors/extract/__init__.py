@@ -17,11 +17,13 @@ import time
 from collections.abc import Callable
 
 from connectors.extract.common import Budget, ExtractionSettings, FileError, Limits, Parsed, one_line
+from connectors.extract.isolate import IsolatedExtractor
 
 __all__ = [
     "Budget",
     "ExtractionSettings",
     "FileError",
+    "IsolatedExtractor",
     "Limits",
     "Parsed",
     "READERS",
