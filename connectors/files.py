@@ -1,47 +1,64 @@
 """A folder tree (a mounted file share): one document per supported file.
 
-Client part: a sorted, deterministic walk with include/exclude globs and a size limit.
+Client part: a sorted, deterministic walk with include/exclude globs. Symbolic links
+never lead out of the folder: a link to a file is read only when its target is inside
+the folder, a link to a folder is never followed (no loops, no file read twice), and a
+broken link or a link loop is left out with its reason. Each file's mtime, ctime and
+size make its signature; an incremental run reads only the files whose signature
+changed and re-extracts only those whose bytes hash differently, and yields a
+:class:`Deletion` for files gone (unless a folder could not be listed).
 Mapping part: :mod:`connectors.extract` (HTML, text, Markdown, PDF, Word, PowerPoint,
 Excel, OpenDocument) returns title, text, authors, dates and language; the file's mtime
-fills gaps. Limits (size, pages, characters, zip expansion, time) are settings.
+fills gaps. Limits (size, pages, characters, zip expansion, time) are settings, and the
+time limit is hard: extraction runs in a child process killed when a file hangs.
+ACLs and tags per folder come from the settings (``folder_acl``, ``folder_tags``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import quote
 
+from connectors import docstore
 from connectors.base import (
     Checkpoint,
     Connector,
     ConnectorConfigError,
-    Contribution,
+    Deletion,
     Document,
     Exclusion,
     Failure,
     Item,
-    Role,
     SourceUnavailableError,
     register,
     setting,
 )
-from connectors.extract import SUFFIXES, FileError, Limits, Parsed, extract, one_line
+from connectors.extract import (
+    SUFFIXES,
+    ExtractionSettings,
+    FileError,
+    IsolatedExtractor,
+    Limits,
+    Parsed,
+    one_line,
+)
 
 log = logging.getLogger(__name__)
-
 
 DEFAULT_INCLUDE = ("*.html", "*.htm", "*.txt", "*.md", "*.pdf", "*.docx", "*.odt", "*.pptx", "*.xlsx")
 
 
 @dataclass
-class FilesSettings:
+class FilesPlace:
+    """Which files: the first fields of the form."""
+
     root: str = setting(label="Folder", help="The folder to read, e.g. a mounted file share.")
     include: list[str] = setting(
         default_factory=lambda: list(DEFAULT_INCLUDE),
@@ -51,39 +68,43 @@ class FilesSettings:
     exclude: list[str] = setting(
         default_factory=list, label="Exclude", help="Glob patterns of files or folders to skip."
     )
-    max_bytes: int = setting(
-        50 * 1024 * 1024, label="Maximum file size", help="Bigger files are reported, not read."
+    folder_acl: dict = setting(
+        default_factory=dict,
+        label="Folder ACLs",
+        help='Folders whose files only some groups may see, e.g. {"hr/cases" = ["hr-advisors"]}. '
+        "A file takes the groups of the deepest listed folder above it, else the source's ACL.",
     )
-    max_pages: int = setting(
-        2000, label="Maximum PDF pages", help="PDFs declaring more pages are reported, not read."
+    folder_tags: dict = setting(
+        default_factory=dict,
+        label="Folder tags",
+        help='Tags for every file under a folder, e.g. {"policies" = ["policy"]}.',
     )
-    max_chars: int = setting(
-        2_000_000,
-        label="Maximum characters",
-        help="Text beyond this many characters per file is not indexed.",
-    )
-    max_zip_ratio: int = setting(
-        100,
-        label="Maximum zip expansion",
-        help="An Office or OpenDocument part expanding more than this many times (past 1 MB) is a zip bomb.",
-    )
-    max_unpacked: int = setting(
-        200 * 1024 * 1024,
-        label="Maximum unpacked size",
-        help="All the parts of one Office or OpenDocument file together unpack to at most this many bytes.",
-    )
-    max_seconds: float = setting(30.0, label="Time per file", help="Seconds one file may take to read.")
-    ignore_authors: list[str] = setting(
-        default_factory=list,
-        label="Names that are not authors",
-        help="Author names in file metadata to ignore (a template's owner, a shared account).",
-    )
+
+
+@dataclass
+class FilesSettings(ExtractionSettings, FilesPlace):
+    """The place's fields first in the form, then the extraction limits, then these."""
+
     kind: str = setting("file", label="Document kind", help="What the files are: file, page or post.")
     base_url: str = setting(
         "",
         label="Base URL",
         help="When set, a file's link is this URL followed by its path; else a file:// link.",
     )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file to read: its path inside the folder, the real file, and its stat."""
+
+    rel: str
+    path: Path
+    stat: os.stat_result
+
+    @property
+    def signature(self) -> str:
+        # ctime too: a file copied or moved in with an old mtime is still new here
+        return f"{self.stat.st_mtime_ns}|{self.stat.st_ctime_ns}|{self.stat.st_size}"
 
 
 @register("files")
@@ -94,6 +115,8 @@ class FilesConnector(Connector):
     document_kinds = ("file", "page", "post")
     #: a Checkpoint is yielded after this many files read
     checkpoint_every: ClassVar[int] = 50
+    #: the function extraction children call (tests swap in a reader that hangs)
+    extract_target: ClassVar[str] = "connectors.extract:extract"
 
     # -- client ---------------------------------------------------------------------
     def _root(self) -> Path:
@@ -107,22 +130,25 @@ class FilesConnector(Connector):
         if self.settings.kind not in self.document_kinds:
             kinds = ", ".join(self.document_kinds)
             raise ConnectorConfigError(f"kind {self.settings.kind!r} is not one of {kinds}: check kind")
+        self._acl = docstore.folder_rules(self.settings.folder_acl, "folder_acl")
+        self._tags = docstore.folder_rules(self.settings.folder_tags, "folder_tags", "tag")
         return root
 
     def check(self) -> None:
         self._root()
 
-    def _walk(self) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
-        """(POSIX relative path, path) of every file to read, sorted by relative path,
-        and (relative folder, reason) of every folder that could not be listed.
+    def acl_for(self, rel: str) -> tuple[str, ...] | None:
+        self._root()
+        return docstore.deepest(self._acl, rel)
 
-        Files left out on purpose are kept in ``self._left_out`` as (relative path, kind):
-        ``type`` (no reader for it) or ``scope`` (include/exclude)."""
+    def _walk(self) -> tuple[list[Entry], list[tuple[str, str]], list[tuple[str, str, str]]]:
+        """(files to read, sorted by path), (folder, reason) of folders that could not be
+        listed, and (path, exclusion kind, why) of what was left out on purpose."""
         root = self._root()
         real_root = root.resolve()
-        found: list[tuple[str, Path]] = []
+        found: list[Entry] = []
         unlisted: list[tuple[str, str]] = []
-        self._left_out: list[tuple[str, str]] = []
+        left_out: list[tuple[str, str, str]] = []
 
         def onerror(exc: OSError) -> None:
             folder = Path(exc.filename).relative_to(root).as_posix() if exc.filename else "?"
@@ -131,149 +157,145 @@ class FilesConnector(Connector):
         for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
             base = Path(dirpath)
             rel_dir = base.relative_to(root).as_posix()
-            dirnames[:] = sorted(
-                d
-                for d in dirnames
-                if not d.startswith(".") and not self._excluded(_join(rel_dir, d), folder=True)
-            )
+            kept = []
+            for name in sorted(dirnames):
+                rel = _join(rel_dir, name)
+                if name.startswith(".") or docstore.excluded(rel, self.settings.exclude, folder=True):
+                    continue
+                if (base / name).is_symlink():
+                    left_out.append((rel, "scope", "a symbolic link to a folder, not followed"))
+                    continue
+                kept.append(name)
+            dirnames[:] = kept
             for name in filenames:
                 rel, path = _join(rel_dir, name), base / name
                 if name.startswith((".", "~$")):
                     continue
-                if path.suffix.lower() not in READERS:
-                    self._left_out.append((rel, "type"))
+                if path.suffix.lower() not in SUFFIXES:
+                    left_out.append((rel, "type", "no reader for this type of file"))
                     continue
-                if path.is_symlink() and real_root not in path.resolve().parents:
-                    continue  # never read outside the configured folder
-                if self._included(rel) and not self._excluded(rel):
-                    found.append((rel, path))
-                else:
-                    self._left_out.append((rel, "scope"))
-        return sorted(found), sorted(unlisted)
-
-    def _included(self, rel: str) -> bool:
-        return any(_glob(rel, pattern) for pattern in self.settings.include)
-
-    def _excluded(self, rel: str, *, folder: bool = False) -> bool:
-        return any(_glob(rel, p) or (folder and _glob(rel + "/", p)) for p in self.settings.exclude)
+                if not docstore.in_scope(rel, self.settings.include, self.settings.exclude):
+                    left_out.append((rel, "scope", "left out by include/exclude"))
+                    continue
+                try:
+                    real = path.resolve(strict=True) if path.is_symlink() else path
+                    if real is not path and not real.is_relative_to(real_root):
+                        left_out.append((rel, "scope", "a symbolic link to outside the folder, not followed"))
+                        continue
+                    stat = real.stat()
+                except (OSError, RuntimeError):  # a broken link, a link loop
+                    left_out.append((rel, "scope", "a symbolic link that leads nowhere (broken or a loop)"))
+                    continue
+                if not os.path.isfile(real):
+                    left_out.append((rel, "type", "not a regular file"))
+                    continue
+                found.append(Entry(rel, real, stat))
+        return sorted(found, key=lambda e: e.rel), sorted(unlisted), sorted(left_out)
 
     def ids(self) -> Iterable[str]:
-        files, unlisted = self._walk()
+        files, unlisted, _ = self._walk()
         if unlisted:  # a partial listing must not turn into deletions
             folder, reason = unlisted[0]
             raise SourceUnavailableError(
                 f"cannot list folder {folder!r} under root ({reason}): check its permissions"
             )
-        return [self.doc_id(rel) for rel, _ in files]
+        return [self.doc_id(entry.rel) for entry in files]
 
     # -- the run ----------------------------------------------------------------------
     def documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
         state = checkpoint.state if checkpoint else {}
-        if "after" in state:  # resume a run that stopped mid-way
-            since, after, newest = state.get("since"), state["after"], int(state.get("max", 0))
-        else:
-            since, after, newest = state.get("mtime"), None, int(state.get("mtime") or 0)
-        # files that failed last time are read again (and reported again) until they are fixed
-        retry = set(state.get("retry", []))
-        failed: list[str] = list(state.get("failed", []))
-        read = 0
-        files, unlisted = self._walk()
+        known: dict[str, str] = dict(state.get("sigs", {}))
+        hashes: dict[str, str] = dict(state.get("hashes", {}))
+        files, unlisted, left_out = self._walk()
         for folder, reason in unlisted:
             yield Failure(
                 self.doc_id(folder + "/"), f"{folder}/: cannot list folder ({reason})", transient=True
             )
-        if after is None:  # counted once per run, not again when a run resumes
-            for rel, kind in sorted(self._left_out):
-                why = "no reader for this type of file" if kind == "type" else "left out by include/exclude"
+        if checkpoint is None:  # counted once per source's history, not on every run
+            for rel, kind, why in left_out:
                 yield Exclusion(self.doc_id(rel), kind, f"{rel}: {why}")
-        for rel, path in files:
-            if after is not None and rel <= after:
-                continue
-            try:
-                stat = path.stat()
-            except OSError as exc:
-                yield Failure(self.doc_id(rel), f"{rel}: cannot read ({exc.strerror})")
-                continue
-            # ctime too: a file copied or moved in with an old mtime is still new here
-            changed = max(stat.st_mtime_ns, stat.st_ctime_ns)
-            newest = max(newest, changed)
-            if since is not None and changed <= int(since) and rel not in retry:
-                continue
-            item = self._read(rel, path, stat)
-            if isinstance(item, Failure):
-                failed.append(rel)
-            yield item
-            read += 1
-            if read % self.checkpoint_every == 0:
-                yield Checkpoint(
-                    {"since": since, "after": rel, "max": newest, "retry": sorted(retry), "failed": failed}
-                )
-        final: dict[str, Any] = {"mtime": newest}
-        if failed:
-            final["retry"] = sorted(set(failed))
-        yield Checkpoint(final)
+        if not unlisted:
+            for rel in sorted(set(known) - {entry.rel for entry in files}):
+                del known[rel]
+                hashes.pop(rel, None)
+                yield Deletion(self.doc_id(rel))
+        read = 0
+        with IsolatedExtractor(self.extract_target) as reader:
+            for entry in files:
+                if known.get(entry.rel) == entry.signature:
+                    continue
+                item = self._read(entry, reader, hashes.get(entry.rel))
+                if isinstance(item, Failure):
+                    # read again (and reported again) every run, until it is fixed
+                    known.pop(entry.rel, None)
+                    hashes.pop(entry.rel, None)
+                else:
+                    document, hashes[entry.rel] = item
+                    known[entry.rel] = entry.signature
+                    if document is None:
+                        continue  # the same bytes as last time: nothing to extract
+                    item = document
+                yield item
+                read += 1
+                if read % self.checkpoint_every == 0:
+                    yield Checkpoint({"sigs": dict(known), "hashes": dict(hashes)})
+        yield Checkpoint({"sigs": known, "hashes": hashes})
 
-    def _read(self, rel: str, path: Path, stat: os.stat_result) -> Document | Failure:
-        doc_id = self.doc_id(rel)
-        if stat.st_size == 0:
+    def _read(
+        self, entry: Entry, reader: IsolatedExtractor, known_hash: str | None
+    ) -> Failure | tuple[Document | None, str]:
+        """A Failure, or (the document, or None when the bytes are unchanged; their hash)."""
+        doc_id, rel = self.doc_id(entry.rel), entry.rel
+        limits = Limits.of(self.settings)
+        if entry.stat.st_size == 0:
             return Failure(doc_id, f"{rel}: empty file (0 bytes)")
-        if stat.st_size > self.settings.max_bytes:
+        if entry.stat.st_size > limits.max_bytes:
             return Failure(
                 doc_id,
-                f"{rel}: {stat.st_size} bytes is over the {self.settings.max_bytes}-byte limit (max_bytes)",
+                f"{rel}: {entry.stat.st_size} bytes is over the {limits.max_bytes}-byte limit (max_bytes)",
             )
         try:
-            with path.open("rb") as handle:  # a file growing since stat() is still cut at the limit
-                data = handle.read(self.settings.max_bytes + 1)
+            with entry.path.open("rb") as handle:  # a file growing since stat() is still cut at the limit
+                data = handle.read(limits.max_bytes + 1)
         except OSError as exc:
             return Failure(doc_id, f"{rel}: cannot read ({exc.strerror})")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest == known_hash:
+            return None, digest
         try:
-            parsed = extract(data, path.suffix, Limits.of(self.settings))
+            parsed = reader.extract(data, entry.path.suffix, limits)
         except FileError as exc:
             return Failure(doc_id, f"{rel}: {one_line(exc)}")
-        return self._document(rel, path, stat, parsed)
+        return self._document(entry, parsed), digest
 
     # -- mapping ----------------------------------------------------------------------
-    def _document(self, rel: str, path: Path, stat: os.stat_result, parsed: Parsed) -> Document:
-        mtime = datetime.fromtimestamp(stat.st_mtime_ns // 10**9, UTC).replace(
-            microsecond=(stat.st_mtime_ns // 1000) % 10**6
-        )
+    def _document(self, entry: Entry, parsed: Parsed) -> Document:
+        ns = entry.stat.st_mtime_ns
+        mtime = datetime.fromtimestamp(ns // 10**9, UTC).replace(microsecond=(ns // 1000) % 10**6)
         created, modified = parsed.created or mtime, parsed.modified or mtime
-        size = len(parsed.text)
-        contributions = [
-            Contribution(p, Role.AUTHOR, time=created, size=size) for p in dict.fromkeys(parsed.authors)
-        ]
-        names = {p.name.casefold() for p in parsed.authors}
-        if parsed.editor and parsed.editor.name.casefold() not in names:
-            contributions.append(Contribution(parsed.editor, Role.EDITOR, time=modified))
-        url = self.settings.base_url + quote(rel) if self.settings.base_url else path.resolve().as_uri()
+        rel = entry.rel
+        url = self.settings.base_url + quote(rel) if self.settings.base_url else entry.path.resolve().as_uri()
+        folder_tags = docstore.deepest(self._tags, rel) or ()
         return Document(
             id=self.doc_id(rel),
             url=url,
-            title=parsed.title.strip() or path.name,
+            title=parsed.title.strip() or rel.rsplit("/", 1)[-1],
             text=parsed.text,
             kind=self.settings.kind,
             language=parsed.language,
             created=created,
             modified=modified,
-            contributions=tuple(contributions),
-            tags=parsed.tags,
+            contributions=docstore.contributions(parsed, created, modified),
+            tags=tuple(dict.fromkeys((*parsed.tags, *folder_tags))),
+            acl=docstore.deepest(self._acl, rel),
             source=self.source.id,
             agency=self.source.agency,
         )
 
 
+#: kept for callers that asked which suffixes the files connector reads
 READERS = SUFFIXES
-
-
-def _glob(rel: str, pattern: str) -> bool:
-    rel, pattern = rel.lower(), pattern.lower()
-    return fnmatchcase(rel, pattern) or ("/" not in pattern and fnmatchcase(rel.rsplit("/", 1)[-1], pattern))
 
 
 def _join(folder: str, name: str) -> str:
     return name if folder in ("", ".") else f"{folder}/{name}"
-
-
-def _one_line(value: object) -> str:
-    return " ".join(str(value).split())

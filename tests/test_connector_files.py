@@ -10,9 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import ConnectorConfigError, Person, Role, SourceContext, SourceUnavailableError
+from config.loader import SourceConfig
+from connectors.base import (
+    ConnectorConfigError,
+    Deletion,
+    Exclusion,
+    Person,
+    Role,
+    SourceContext,
+    SourceUnavailableError,
+)
+from connectors.extract import IsolatedExtractor, isolate
 from connectors.files import FilesConnector, FilesSettings
 from connectors.testing import ConnectorConformance, run_connector
+from crawler.runner import Savoir
+from indexer.search import Searcher, SearchRequest
+from tests.conftest import make_settings
 
 MAX_BYTES = 100_000
 
@@ -267,18 +280,33 @@ def test_odt_text_and_creators(tree):
     assert doc.modified == datetime(2024, 1, 20, 10, 30, tzinfo=UTC)
 
 
-def test_incremental_by_change_time(tree):
+def test_incremental_by_signature_then_hash_and_deletions(tree, monkeypatch):
     full = run_connector(make(tree))
     checkpoint = full.items[-1]
-    assert set(checkpoint.state) == {"mtime", "retry"}
+    assert set(checkpoint.state) == {"sigs", "hashes"}
     # unchanged files are not read again; those that failed are, and fail again, visibly
     again = run_connector(make(tree), checkpoint)
-    assert again.docs == []
+    assert again.docs == [] and not [i for i in again.items if isinstance(i, Deletion)]
     assert sorted(f.ref for f in again.failures) == sorted(f.ref for f in full.failures)
-    assert sorted("share:" + rel for rel in checkpoint.state["retry"]) == sorted(f.ref for f in full.failures)
     page = tree / "web" / "page.html"
     page.write_text(page.read_text().replace("split invoices", "split invoices twice"), encoding="utf-8")
-    assert [doc.id for doc in run_connector(make(tree), checkpoint).docs] == ["share:web/page.html"]
+    # touched, same bytes: read and hashed, not extracted again
+    atip = tree / "guides" / "atip.md"
+    os.utime(atip, ns=(atip.stat().st_atime_ns, atip.stat().st_mtime_ns + 7 * 10**9))
+    extracted: list[str] = []
+    real = IsolatedExtractor.extract
+    monkeypatch.setattr(
+        IsolatedExtractor,
+        "extract",
+        lambda self, data, suffix, limits: extracted.append(suffix) or real(self, data, suffix, limits),
+    )
+    second = run_connector(make(tree), checkpoint)
+    assert [doc.id for doc in second.docs] == ["share:web/page.html"]
+    assert ".md" not in extracted and ".html" in extracted
+    (tree / "reports" / "procedure.odt").unlink()
+    third = run_connector(make(tree), second.items[-1])
+    assert [i for i in third.items if isinstance(i, Deletion)] == [Deletion("share:reports/procedure.odt")]
+    assert third.docs == []
 
 
 def test_include_exclude_and_base_url(tree):
@@ -322,6 +350,126 @@ def test_unreadable_folder_is_reported_and_blocks_deletions(tree, monkeypatch):
     ]
     with pytest.raises(SourceUnavailableError, match="cannot list folder 'reports' under root"):
         make(tree).ids()
+
+
+def test_symlinks_never_lead_out_of_the_root(tree, tmp_path):
+    outside = tmp_path / "outside.md"
+    outside.write_text("# Private\n\nNot part of the share.\n", encoding="utf-8")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "secret.md").write_text("# Elsewhere\n\nNot ours.\n", encoding="utf-8")
+    guides = tree / "guides"
+    (guides / "link.md").symlink_to(outside)  # a file outside
+    (guides / "inside.md").symlink_to(guides / "atip.md")  # a file inside: read
+    (guides / "away").symlink_to(tmp_path / "elsewhere", target_is_directory=True)  # a folder outside
+    (guides / "again").symlink_to(guides, target_is_directory=True)  # a folder loop
+    (guides / "loop-a.md").symlink_to(guides / "loop-b.md")  # a link loop
+    (guides / "loop-b.md").symlink_to(guides / "loop-a.md")
+    (guides / "dangling.md").symlink_to(tmp_path / "gone.md")
+    run = run_connector(make(tree))
+    ids = set(run.doc_ids)
+    assert "share:guides/inside.md" in ids and "share:guides/atip.md" in ids
+    assert not any(
+        "link.md" in i or "away" in i or "again" in i or "loop" in i or "dangling" in i for i in ids
+    )
+    assert not any("Not part of the share" in d.text or "Not ours" in d.text for d in run.docs)
+    excluded = {e.ref: e.reason for e in run.items if isinstance(e, Exclusion)}
+    assert (
+        excluded["share:guides/link.md"]
+        == "guides/link.md: a symbolic link to outside the folder, not followed"
+    )
+    assert excluded["share:guides/away"] == "guides/away: a symbolic link to a folder, not followed"
+    assert excluded["share:guides/again"] == "guides/again: a symbolic link to a folder, not followed"
+    for name in ("loop-a.md", "loop-b.md", "dangling.md"):
+        assert (
+            excluded[f"share:guides/{name}"]
+            == f"guides/{name}: a symbolic link that leads nowhere (broken or a loop)"
+        )
+    assert "share:guides/link.md" not in make(tree).ids()
+
+
+def test_folder_tags_and_acl(tree):
+    run = run_connector(
+        make(
+            tree,
+            folder_tags={"reports": ["rapports"]},
+            folder_acl={"reports": ["finance"], "reports/x": "hr"},
+        )
+    )
+    docs = docs_by_path(run)
+    assert "rapports" in docs["reports/annual.pdf"].tags
+    assert docs["reports/annual.pdf"].acl == ("finance",)
+    assert docs["guides/atip.md"].acl is None and "rapports" not in docs["guides/atip.md"].tags
+    with pytest.raises(ConnectorConfigError, match=r"folder_tags\['a'\] must be a list of tag names"):
+        make(tree, folder_tags={"a": 3}).check()
+
+
+def test_restricted_folder_canary_reaches_only_its_group_through_search(tree, tmp_path):
+    cases = tree / "restricted" / "cases"
+    cases.mkdir(parents=True)
+    (cases / "canary.md").write_text(
+        "---\ntitle: Case\nauthor: Priya Singh\n---\n# Case\n\ncanary-files-7730 grievance hearing\n",
+        encoding="utf-8",
+    )
+    source = SourceConfig(
+        id="share",
+        kind="files",
+        agency="tbs",
+        acl=["public"],
+        settings={
+            "root": str(tree),
+            "max_bytes": MAX_BYTES,
+            "folder_acl": {"restricted/cases": ["hr-advisors"]},
+        },
+    )
+    savoir = Savoir(make_settings(tmp_path / "savoir"), [source])
+    try:
+        savoir.crawl()
+        canary = "share:restricted/cases/canary.md"
+        assert canary in savoir.store.live_ids("share")
+        searcher = Searcher(savoir.open_index(), savoir.store)
+
+        def ids(groups: tuple[str, ...]) -> set[str]:
+            return {
+                h.id
+                for h in searcher.search(SearchRequest("grievance hearing", groups=groups, page_size=50)).hits
+            }
+
+        assert canary not in ids(("public",))
+        assert canary not in ids(("public", "hr-managers"))
+        assert canary in ids(("hr-advisors",))
+    finally:
+        savoir.close()
+
+
+def hanging_extract(data: bytes, suffix: str, limits):
+    """A reader that never returns on files saying HANG (in the extraction child)."""
+    import time
+
+    from connectors.extract import extract
+
+    if b"HANG" in data:
+        while True:
+            time.sleep(1)
+    return extract(data, suffix, limits)
+
+
+def test_a_file_that_hangs_its_reader_is_a_failure_and_the_run_goes_on(tree, monkeypatch):
+    import time
+
+    (tree / "guides" / "stuck.md").write_text("# Stuck\n\nHANG here.\n", encoding="utf-8")
+    monkeypatch.setattr(FilesConnector, "extract_target", "tests.test_connector_files:hanging_extract")
+    monkeypatch.setattr(isolate, "GRACE", 0.5)
+    started = time.monotonic()
+    run = run_connector(make(tree, max_seconds=1.0))
+    assert time.monotonic() - started < 30
+    failures = {f.ref: f.reason for f in run.failures}
+    assert failures["share:guides/stuck.md"] == (
+        "guides/stuck.md: took longer than 1s to read (max_seconds): its reader was stopped"
+    )
+    # the files after it, read by a fresh child, are all there
+    assert {"share:notes/meeting-latin1.txt", "share:reports/policy.docx", "share:web/page.html"} <= set(
+        run.doc_ids
+    )
 
 
 def test_symlink_out_of_root_is_not_followed(tree, tmp_path):
