@@ -55,3 +55,16 @@ def test_collect_splits_items_and_rejects_strangers():
     assert collect(items) == ([doc], [Deletion("s:2")], [Checkpoint({})], [Failure("s:3", "bad")])
     with pytest.raises(AssertionError, match="not a Document"):
         collect(["oops"])
+
+
+def test_guard_lets_a_declared_non_http_server_through_and_nothing_else(server):
+    import socket
+
+    host, port = "127.0.0.1", int(server.base.rsplit(":", 1)[1])
+    with guarded([(host, port)]) as violations:
+        socket.create_connection((host, port), timeout=5).close()  # an SMB client's socket
+        with pytest.raises(AssertionError):
+            requests.get(f"{server.base}/", timeout=5)  # HTTP still needs the crawler's session
+        with pytest.raises(AssertionError):
+            socket.create_connection((host, port + 1 if port < 65535 else port - 1), timeout=5)
+    assert len(violations) == 2

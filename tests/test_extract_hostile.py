@@ -419,3 +419,23 @@ def test_the_isolated_reader_survives_a_crash_and_a_hang():
         assert "after" in reader.extract(b"Text after the crash.", ".txt").text
         with pytest.raises(FileError, match=r"truncated PDF"):
             reader.extract(b"%PDF-1.4\n1 0 obj <<", ".pdf")
+
+
+def test_the_limit_settings_are_declared_once_and_follow_the_place_in_the_forms():
+    import dataclasses
+
+    from connectors.extract import ExtractionSettings
+    from connectors.smb import SmbSettings
+    from connectors.webdav import WebdavSettings
+    from webui.admin_forms import field_specs
+
+    limits = [f.name for f in dataclasses.fields(ExtractionSettings)]
+    assert set(limits) == set(Limits.__dataclass_fields__)
+    for cls, first in ((FilesSettings, "root"), (WebdavSettings, "url"), (SmbSettings, "share")):
+        assert issubclass(cls, ExtractionSettings)
+        names = [spec.name for spec in field_specs(cls)]
+        assert names[0] == first and names[-1 - (cls is FilesSettings)] == "kind"
+        start = names.index("max_bytes")
+        assert names[start : start + len(limits)] == limits
+        assert "folder_acl" in names[:start] and "include" in names[:start]
+        assert Limits.of(cls(**{first: "x"})) == Limits()
