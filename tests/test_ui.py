@@ -155,3 +155,21 @@ def test_agency_names_are_read_and_checked():
     ]:
         with pytest.raises(ConfigError, match=re.escape(message)):
             build_settings({"agencies": data}, env={}, source="my.toml")
+
+
+def test_a_date_range_filters_and_is_kept_by_the_toggle(client):
+    def total(url: str) -> str:
+        html = unescape(client.get(url).get_data(as_text=True))
+        found = re.search(r'id="results-title">([^<]*)<', html)
+        return found.group(1).strip() if found else "no results block"
+
+    # the memory source dates every document 2025-01-01; both ends are included
+    assert total("/?q=information&after=2024-12&before=2025-01-01&ui=en") == "12 results"
+    assert total("/?q=information&after=2025-01-02&ui=en") == "0 results"
+    assert total("/?q=information&before=2024&ui=en") == "0 results"
+    html = client.get("/?q=information&after=2024-12-01&ui=en").get_data(as_text=True)
+    assert 'id="after" name="after" type="date" value="2024-12-01"' in html
+    assert "after=2024-12-01" in switch_link(html)
+    refused = client.get("/?q=information&after=yesterday&ui=fr")
+    assert refused.status_code == 400
+    assert "« after »" in refused.get_data(as_text=True) and "2025-06-30" in refused.get_data(as_text=True)

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 UI_COOKIE = "savoir_ui"
 #: what the language toggle carries over to the same page in the other language (the
 #: search page's declared parameters; other pages take none)
-KEPT_ON_SWITCH = frozenset({"q", "page", "sort", *FACETS})
+KEPT_ON_SWITCH = frozenset({"q", "page", "sort", "after", "before", *FACETS})
 
 
 def switch_url(other: str) -> str:

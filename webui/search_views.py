@@ -23,6 +23,8 @@ def _groups() -> tuple[str, ...]:
     return current_user().groups
 
 
+#: the date range's two ends (the query's own after:/before: syntax, as parameters)
+DATE_RANGE = ("after", "before")
 #: the facets a link may carry as filters (``lang``: the documents' language; the UI's is ``ui``)
 FILTER_PARAMS = tuple(
     Param("lang", choices=("en", "fr", "und"), multiple=True, max_values=3)
@@ -31,6 +33,10 @@ FILTER_PARAMS = tuple(
     if name == "year"
     else Param(name, multiple=True)
     for name in FACETS
+) + tuple(
+    # a date range, both ends included: a year, a month or a day (what <input type=date> sends)
+    Param(name, pattern=r"\d{4}(-\d{2}(-\d{2})?)?", pattern_hint="2025-06-30", multiple=True, max_values=1)
+    for name in DATE_RANGE
 )
 #: what the search page and /api/search accept; everything else is ignored
 SEARCH_PARAMS = (
@@ -94,7 +100,8 @@ def home():
         counts=counts,
         facet_names=FACETS,
         link=link,
-        clear_link=link(page=None, **{name: None for name in FACETS}),
+        clear_link=link(page=None, **{name: None for name in (*FACETS, *DATE_RANGE)}),
+        date_range=DATE_RANGE,
         lang=g.ui_lang,
     )
 
