@@ -227,14 +227,15 @@ class SmbConnector(Connector):
 
     def _walk(
         self, kwargs: dict[str, Any]
-    ) -> tuple[list[Entry], list[tuple[str, str]], list[tuple[str, str]]]:
-        """(files to read, sorted), (folder, reason) not listed, (rel, kind) left out."""
+    ) -> tuple[list[Entry], list[tuple[str, str]], list[tuple[str, str, str]]]:
+        """(files to read, sorted), (folder, reason) not listed, (rel, kind, why) left out."""
         import smbclient
 
         files: list[Entry] = []
         unlisted: list[tuple[str, str]] = []
-        left_out: list[tuple[str, str]] = []
+        left_out: list[tuple[str, str, str]] = []
         pending = [""]
+        walked: set[int] = set()  # folders' file ids: a link or junction back up is walked once
         while pending:
             folder = pending.pop()
             try:
@@ -254,18 +255,25 @@ class SmbConnector(Connector):
                     continue
                 info = entry.smb_info
                 if entry.is_dir():
-                    if rel.count("/") >= MAX_DEPTH - 1:
+                    if docstore.excluded(rel, self.settings.exclude, folder=True):
+                        continue
+                    if info.file_id and info.file_id in walked:
+                        left_out.append(
+                            (rel, "scope", "a folder already walked (a link back up), not walked again")
+                        )
+                    elif rel.count("/") >= MAX_DEPTH - 1:
                         unlisted.append((rel + "/", f"deeper than {MAX_DEPTH} folders"))
-                    elif not docstore.excluded(rel, self.settings.exclude, folder=True):
+                    else:
+                        walked.add(info.file_id)
                         pending.append(rel)
                     continue
-                if entry.is_symlink():
-                    left_out.append((rel, "scope"))  # a link the server did not resolve itself
+                if entry.is_symlink():  # a link the server did not resolve itself
+                    left_out.append((rel, "scope", "a symbolic link, not followed"))
                     continue
                 if _suffix(name) not in SUFFIXES:
-                    left_out.append((rel, "type"))
+                    left_out.append((rel, "type", "no reader for this type of file"))
                 elif not docstore.in_scope(rel, self.settings.include, self.settings.exclude):
-                    left_out.append((rel, "scope"))
+                    left_out.append((rel, "scope", "left out by include/exclude"))
                 else:
                     files.append(Entry(rel, info.last_write_time.astimezone(UTC), int(info.end_of_file)))
         return sorted(files, key=lambda e: e.rel), sorted(unlisted), sorted(left_out)
@@ -289,10 +297,7 @@ class SmbConnector(Connector):
             for folder, reason in unlisted:
                 yield Failure(self.doc_id(folder), f"{folder}: cannot list folder ({reason})", transient=True)
             if checkpoint is None:
-                for rel, kind in left_out:
-                    why = (
-                        "no reader for this type of file" if kind == "type" else "left out by include/exclude"
-                    )
+                for rel, kind, why in left_out:
                     yield Exclusion(self.doc_id(rel), kind, f"{rel}: {why}")
             if not unlisted:
                 for rel in sorted(set(known) - {entry.rel for entry in files}):

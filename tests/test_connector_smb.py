@@ -292,3 +292,19 @@ def test_settings_from_toml_register_the_password_as_a_secret(smb):
     run = run_connector(connector)
     assert sorted(by_rel(run)) == ["a.md", "b.md", "c.md"]
     assert not any(server.PASSWORD in repr(item) for item in run.items)
+
+
+def test_a_link_back_up_the_tree_is_walked_once(smb):
+    loopy = smb.share / "loopy"
+    (loopy / "inner").mkdir(parents=True)
+    (loopy / "inner" / "note.md").write_text(md("Loop note", "Wei Chen", "Only once."), encoding="utf-8")
+    (loopy / "inner" / "back").symlink_to(loopy, target_is_directory=True)  # Samba follows it
+    for path in (loopy, loopy / "inner"):
+        os.chmod(path, 0o755)
+    run = run_connector(make(smb, folder="loopy"))
+    assert run.doc_ids == ["smb:inner/note.md"]
+    assert not run.failures
+    excluded = {e.ref: e.reason for e in run.items if isinstance(e, Exclusion)}
+    assert excluded == {
+        "smb:inner/back/inner": "inner/back/inner: a folder already walked (a link back up), not walked again"
+    }
