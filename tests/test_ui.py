@@ -173,3 +173,16 @@ def test_a_date_range_filters_and_is_kept_by_the_toggle(client):
     refused = client.get("/?q=information&after=yesterday&ui=fr")
     assert refused.status_code == 400
     assert "« after »" in refused.get_data(as_text=True) and "2025-06-30" in refused.get_data(as_text=True)
+
+
+def test_sources_show_their_name(savoir_factory, memory_content):
+    from dataclasses import replace
+
+    memory_content["wiki"] = {"a": {"title": "Travel guide", "text": "Travel guide for every agency."}}
+    savoir = savoir_factory([replace(memory_source("wiki"), name="Records wiki")])
+    savoir.crawl()
+    html = create_app(savoir=savoir).test_client().get("/?q=travel&ui=en").get_data(as_text=True)
+    facets = html[html.index('class="facets"') :]
+    results = html[html.index('class="results"') : html.index('class="facets"')]
+    assert ">Records wiki</a>" in facets and "source=wiki" in facets
+    assert "· Records wiki ·" in results

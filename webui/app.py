@@ -173,6 +173,18 @@ def create_app(
             names = savoir.settings.agencies.get(agency_id or "")
             return (names.name(lang) if names else "") or (agency_id or "")
 
+        def source_name(source_id: str | None) -> str:
+            """A source by the name its settings give ("Records blog"), else its id."""
+            names = getattr(g, "source_names", None)
+            if names is None:
+                try:
+                    names = {s.id: s.name for s in savoir.sources if s.name}
+                except Exception:  # no sources file, no database: the ids will do
+                    log.warning("source names unavailable", exc_info=True)
+                    names = {}
+                g.source_names = names
+            return names.get(source_id or "", source_id or "")
+
         def label(facet: str, value: str) -> str:
             """A facet value as people read it: languages and kinds translated,
             communities by their name in the UI's language; anything else as is."""
@@ -182,6 +194,8 @@ def create_app(
                 return i18n.kind_name(value)
             if facet == "agency":
                 return agency_name(value)
+            if facet == "source":
+                return source_name(value)
             if facet == "communities":
                 found = savoir.communities.by_id.get(value)
                 return found.name(lang) if found else value
@@ -190,6 +204,7 @@ def create_app(
         return {
             "label": label,
             "agency_name": agency_name,
+            "source_name": source_name,
             "ui_lang": lang,
             "other_lang": other,
             "switch_url": switch_url(other),
