@@ -4,10 +4,13 @@
 
 Generates a set of documents per format (PDF with fpdf2, DOCX with python-docx, ODT with
 odfpy, PPTX and XLSX written part by part, HTML, TXT, Markdown), a few pages of prose
-each, and times :func:`connectors.extract.extract` over them (files/s, MB/s of input).
-Then, in a fresh process each, extracts a text file of ``--big-mb`` MB (the default
-``max_bytes``) and an Excel file whose sheet unpacks to about three times that, and
-reports the process's peak RSS above what it used before reading. It is not a test.
+each, and times :func:`connectors.extract.extract` over them (files/s, MB/s of input),
+then the same files through :class:`~connectors.extract.IsolatedExtractor`, the child
+process the connectors read with (its pipe and pickling cost; child start-up excluded).
+Then, in a fresh process each, extracts the largest files the default limits allow: a
+text file of ``--big-mb`` MB (``max_bytes``), an Excel file whose sheet unpacks to about
+three times that, and a PDF of ``max_pages`` pages, and reports the process's peak RSS
+above what it used before reading. It is not a test.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connectors.extract import Limits, extract  # noqa: E402
+from connectors.extract import IsolatedExtractor, Limits, extract  # noqa: E402
 
 WORDS = (
     "demande accès information délai réponse consultation programme politique request access "
@@ -192,20 +195,32 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=40, help="documents per format")
     parser.add_argument("--paragraphs", type=int, default=24, help="paragraphs per document")
     parser.add_argument("--big-mb", type=int, default=50, help="size of the big text file (MB)")
+    parser.add_argument(
+        "--pdf-pages", type=int, default=Limits.max_pages, help="pages of the big PDF (0: none)"
+    )
     args = parser.parse_args()
     rng = random.Random(21)
     limits = Limits()
-    print(f"{'format':<6} {'files':>5} {'MB':>7} {'files/s':>9} {'MB/s':>7}")
-    for suffix, make in MAKERS.items():
-        blobs = [make(rng, prose(rng, args.paragraphs)) for _ in range(args.files)]
-        size = sum(map(len, blobs))
-        started = time.perf_counter()
-        for blob in blobs:
-            extract(blob, suffix, limits)
-        seconds = time.perf_counter() - started
-        print(
-            f"{suffix[1:]:<6} {len(blobs):>5} {size / 1e6:>7.2f} {len(blobs) / seconds:>9.1f} {size / 1e6 / seconds:>7.2f}"
-        )
+    print(
+        f"{'format':<6} {'files':>5} {'MB':>7} {'files/s':>9} {'MB/s':>7}   isolated: {'files/s':>8} {'MB/s':>7}"
+    )
+    with IsolatedExtractor() as isolated:
+        isolated.extract(b"warm up: the child loads its readers", ".txt", limits)
+        for suffix, make in MAKERS.items():
+            blobs = [make(rng, prose(rng, args.paragraphs)) for _ in range(args.files)]
+            size = sum(map(len, blobs))
+            rates = []
+            for read in (extract, isolated.extract):
+                started = time.perf_counter()
+                for blob in blobs:
+                    read(blob, suffix, limits)
+                seconds = time.perf_counter() - started
+                rates.append((len(blobs) / seconds, size / 1e6 / seconds))
+            (fps, mbps), (ifps, imbps) = rates
+            print(
+                f"{suffix[1:]:<6} {len(blobs):>5} {size / 1e6:>7.2f} {fps:>9.1f} {mbps:>7.2f}"
+                f"             {ifps:>8.1f} {imbps:>7.2f}"
+            )
     with tempfile.TemporaryDirectory() as tmp:
         big_txt = Path(tmp) / "big.txt"
         line = " ".join(WORDS) + "\n"
@@ -217,7 +232,10 @@ def main() -> None:
                 written += len(line.encode())
         big_xlsx = Path(tmp) / "big.xlsx"
         big_xlsx.write_bytes(make_xlsx(rng, [], rows=1_400_000))
-        for path in (big_txt, big_xlsx):
+        big_pdf = Path(tmp) / "big.pdf"
+        if args.pdf_pages:
+            big_pdf.write_bytes(make_pdf(rng, prose(rng, 4 * args.pdf_pages)))
+        for path in (big_txt, big_xlsx, big_pdf) if args.pdf_pages else (big_txt, big_xlsx):
             with zipfile.ZipFile(path) if path.suffix == ".xlsx" else open(path, "rb") as handle:
                 unpacked = (
                     sum(i.file_size for i in handle.infolist())
