@@ -236,6 +236,8 @@ def test_wrong_password_gives_a_clear_message_without_the_password(smb):
         rf"{smb.unc}\docs refused user 'crawler' (logon failure): check user and password"
     )
     assert "not-the-password-42" not in repr(caught.value)
+    with pytest.raises(CredentialError, match=r"docs needs a user name and password: set user and password$"):
+        make(smb, user="", password="").check()
 
 
 def test_missing_share_folder_or_server(smb):
