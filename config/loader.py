@@ -126,7 +126,7 @@ class ExpertSettings:
     editor: float = 0.6  # a substantive edit
     last_modifier: float = 0.3  # named as last modifier only, edit size unknown
     commenter: float = 0.3
-    translator: float = 0.5  # the author of the later version of an EN/FR pair, times author
+    translator: float = 0.2  # the author of the later version of an EN/FR pair, times author
     half_life_years: float = 2.0
     recency_floor: float = 0.2
     association_cap: float = 1.5
@@ -134,7 +134,7 @@ class ExpertSettings:
     min_documents: int = 2
     focus_exponent: float = 2.0  # score x focus ** this (focus as min_focus measures it)
     min_focus: float = 0.1  # supporting documents / documents the person touched (up to top_documents)
-    min_relative_score: float = 0.1  # drop people scoring below this share of the best one
+    min_relative_score: float = 0.05  # drop people scoring below this share of the best one
     active_within_years: float = 3.0  # older than this: still named, with the date, after the active
     inactive_weight: float = 0.5  # the score of someone not active within active_within_years
     per_agency_in_top: int = 2  # at most this many people of one agency in the top 5
