@@ -113,7 +113,8 @@ class FilesConnector(Connector):
 
     Settings = FilesSettings
     document_kinds = ("file", "page", "post")
-    #: a Checkpoint is yielded after this many files read
+    #: a Checkpoint after this many files read, or a twentieth of the files if more: each
+    #: holds every file's signature, so a big share must not write it every 50 files
     checkpoint_every: ClassVar[int] = 50
     #: the function extraction children call (tests swap in a reader that hangs)
     extract_target: ClassVar[str] = "connectors.extract:extract"
@@ -237,7 +238,7 @@ class FilesConnector(Connector):
                     item = document
                 yield item
                 read += 1
-                if read % self.checkpoint_every == 0:
+                if read % max(self.checkpoint_every, len(files) // 20) == 0:
                     yield Checkpoint({"sigs": dict(known), "hashes": dict(hashes)})
         yield Checkpoint({"sigs": known, "hashes": hashes})
 

@@ -120,6 +120,8 @@ class SmbConnector(Connector):
 
     Settings = SmbSettings
     document_kinds = ("file", "page", "post")
+    #: a Checkpoint after this many files read, or a twentieth of the files if more: each
+    #: holds every file's signature, so a big share must not write it every 50 files
     checkpoint_every: ClassVar[int] = 50
 
     # -- settings -------------------------------------------------------------------
@@ -320,7 +322,7 @@ class SmbConnector(Connector):
                     item = item[0]
                 yield item
                 read += 1
-                if read % self.checkpoint_every == 0:
+                if read % max(self.checkpoint_every, len(files) // 20) == 0:
                     yield Checkpoint({"sigs": dict(known), "hashes": dict(hashes)})
         yield Checkpoint({"sigs": known, "hashes": hashes})
 

@@ -123,6 +123,8 @@ class WebdavConnector(Connector):
 
     Settings = WebdavSettings
     document_kinds = ("file", "page", "post")
+    #: a Checkpoint after this many files read, or a twentieth of the files if more: each
+    #: holds every file's signature, so a big share must not write it every 50 files
     checkpoint_every: ClassVar[int] = 50
 
     def __init__(self, source, settings, http) -> None:
@@ -328,7 +330,7 @@ class WebdavConnector(Connector):
                     known[entry.rel] = entry.signature
                 yield item
                 read += 1
-                if read % self.checkpoint_every == 0:
+                if read % max(self.checkpoint_every, len(files) // 20) == 0:
                     yield Checkpoint({"sigs": dict(known)})
         yield Checkpoint({"sigs": known})
 

@@ -477,3 +477,16 @@ def test_symlink_out_of_root_is_not_followed(tree, tmp_path):
     outside.write_text("# Private\n\nNot part of the share.\n", encoding="utf-8")
     (tree / "guides" / "link.md").symlink_to(outside)
     assert "share:guides/link.md" not in make(tree).ids()
+
+
+def test_a_big_folder_writes_about_twenty_mid_run_checkpoints(tmp_path):
+    root = tmp_path / "big-share"
+    root.mkdir()
+    for i in range(100):
+        (root / f"note-{i:03}.md").write_text(f"# Note {i}\n\nText {i}.\n", encoding="utf-8")
+    connector = make(root)
+    connector.checkpoint_every = 2  # a twentieth of 100 files is more: every 5 files
+    run = run_connector(connector)
+    assert len(run.docs) == 100
+    assert len(run.checkpoints) == 20 + 1
+    assert len(run.checkpoints[0].state["sigs"]) == 5
