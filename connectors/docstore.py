@@ -26,17 +26,17 @@ def excluded(rel: str, exclude: list[str], *, folder: bool = False) -> bool:
     return any(glob(rel, p) or (folder and glob(rel + "/", p)) for p in exclude)
 
 
-def folder_rules(table: dict | None, name: str) -> list[tuple[str, tuple[str, ...]]]:
+def folder_rules(table: dict | None, name: str, what: str = "group") -> list[tuple[str, tuple[str, ...]]]:
     """(folder, values) from a settings table ``{"hr/cases" = ["hr-advisors"]}``, deepest
     folder first; a value may also be one comma-separated string. *name* is the
-    setting's name, for the message a wrong table gets."""
+    setting's name and *what* what its values name, for the message a wrong table gets."""
     rules = []
     for folder, values in (table or {}).items():
         if isinstance(values, str):
             values = [v for v in (part.strip() for part in values.split(",")) if v]
         if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
             raise ConnectorConfigError(
-                f'{name}[{folder!r}] must be a list of names, e.g. ["hr-advisors"]: check {name}'
+                f'{name}[{folder!r}] must be a list of {what} names, e.g. ["hr-advisors"]: check {name}'
             )
         rules.append((str(folder).strip("/"), tuple(values)))
     return sorted(rules, key=lambda rule: -len(rule[0]))
