@@ -178,6 +178,113 @@ def build_agencies(data: Any, source: str) -> dict[str, AgencyNames]:
     return out
 
 
+#: the groups a node honours from a peer unless its ``groups`` table says otherwise
+DEFAULT_PEER_GROUPS = {"public": "public", "all-government": "all-government"}
+
+
+@dataclass
+class PeerSettings:
+    """One peer node (``[[federation.peers]]``): where it answers and the key both share."""
+
+    #: the peer's node name (its own ``[federation] node``): requests from it carry it
+    name: str
+    #: its base URL, e.g. https://savoir.cra.example
+    url: str
+    #: the key this pair of nodes signs with (both sides hold it): "env:VARIABLE" keeps it
+    #: out of the file
+    secret: str = ""
+    #: the key being retired during a rollover: accepted from the peer, never used to sign
+    previous_secret: str = ""
+    agency: str = ""
+    #: seconds to wait for its answer (the search's deadline may cut it shorter)
+    timeout: float = 2.0
+    enabled: bool = True
+    #: a group the peer's users have -> the group it stands for here; unlisted groups of
+    #: a remote user count for nothing on this node
+    groups: dict = field(default_factory=lambda: dict(DEFAULT_PEER_GROUPS))
+
+
+@dataclass
+class FederationSettings:
+    """This node's name and its peers (``[federation]``); without a node name, federation is off."""
+
+    node: str = ""
+    agency: str = ""
+    #: a federated search answers within this many milliseconds, with whoever answered
+    deadline_ms: int = 1500
+    #: a signed request older or newer than this (clock skew included) is refused
+    max_skew_seconds: int = 300
+    #: after this many failures in a row a peer is skipped for ``breaker_seconds``
+    breaker_failures: int = 3
+    breaker_seconds: float = 30.0
+    peers: list = field(default_factory=list)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.node) and any(p.enabled for p in self.peers)
+
+    def peer(self, name: str) -> PeerSettings | None:
+        return next((p for p in self.peers if p.name == name), None)
+
+
+NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def build_federation(data: Any, source: str, env: dict[str, str]) -> FederationSettings:
+    """``[federation]`` and its ``[[federation.peers]]``, secrets resolved and registered."""
+    where = f"{source}: [federation]"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a table")
+    values = dict(data)
+    raw_peers = values.pop("peers", [])
+    if not isinstance(raw_peers, list):
+        raise ConfigError(f"{where}: 'peers' must be a list of tables ([[federation.peers]])")
+    settings = build_dataclass(FederationSettings, values, where)
+    if settings.node and not NODE_NAME_RE.match(settings.node):
+        raise ConfigError(
+            f"{where}: field 'node' must be letters, digits, '.', '_' or '-', got {settings.node!r}"
+        )
+    if settings.deadline_ms < 50:
+        raise ConfigError(f"{where}: field 'deadline_ms' must be at least 50")
+    peers, seen = [], set()
+    for i, raw in enumerate(raw_peers):
+        at = f"{where}: peers[{i}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{at} must be a table")
+        raw = dict(raw)
+        for name in ("secret", "previous_secret"):
+            value = raw.get(name)
+            secrets.register(value)
+            if isinstance(value, str) and value.startswith("env:"):
+                if value[4:] not in env:
+                    raise ConfigError(f"{at}: field {name!r}: environment variable {value[4:]} is not set")
+                raw[name] = env[value[4:]]
+            elif value is not None and not isinstance(value, str):
+                raise ConfigError(f"{at}: field {name!r}: expected text (not shown: it is a secret)")
+            secrets.register(raw.get(name))
+        try:
+            peer = build_dataclass(PeerSettings, raw, at)
+        except ConfigError as exc:
+            raise ConfigError(secrets.scrub(str(exc))) from None
+        if not NODE_NAME_RE.match(peer.name):
+            raise ConfigError(f"{at}: field 'name' must be a node name, got {peer.name!r}")
+        if peer.name in seen or peer.name == settings.node:
+            raise ConfigError(f"{at}: peer {peer.name!r} is listed twice or is this node itself")
+        if not peer.url.startswith(("http://", "https://")):
+            raise ConfigError(f"{at}: field 'url' must start with http:// or https://, got {peer.url!r}")
+        if peer.enabled and len(peer.secret) < 16:
+            raise ConfigError(
+                f"{at}: peer {peer.name!r} needs a shared secret of at least 16 characters "
+                '(write it as "env:VARIABLE")'
+            )
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in peer.groups.items()):
+            raise ConfigError(f"{at}: field 'groups' maps a remote group name to a local group name")
+        seen.add(peer.name)
+        peers.append(peer)
+    settings.peers = peers
+    return settings
+
+
 @dataclass
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
@@ -190,6 +297,8 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     #: agency id -> its display names in both languages (``[agencies.<id>]``)
     agencies: dict[str, AgencyNames] = field(default_factory=dict)
+    #: this node's name and its peers (``[federation]``)
+    federation: FederationSettings = field(default_factory=FederationSettings)
     #: the folder relative paths in the settings file are taken from
     base_dir: Path = field(default_factory=Path.cwd)
     #: the files these settings were read from, for messages
@@ -334,11 +443,12 @@ def build_settings(
     env = os.environ if env is None else env
     merged: dict[str, dict[str, Any]] = {}
     agencies = build_agencies(data.get("agencies", {}), source)
+    federation = build_federation(data.get("federation", {}), source, env)
     for section, values in data.items():
-        if section == "agencies":
+        if section in ("agencies", "federation"):
             continue
         if section not in SECTIONS:
-            known = ", ".join([*SECTIONS, "agencies"])
+            known = ", ".join([*SECTIONS, "agencies", "federation"])
             raise ConfigError(f"{source}: unknown section [{section}] (known sections: {known})")
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: [{section}] must be a table")
@@ -352,7 +462,7 @@ def build_settings(
         section: build_dataclass(cls, merged.get(section, {}), f"{source}: [{section}]")
         for section, cls in SECTIONS.items()
     }
-    settings = Settings(**built, agencies=agencies, base_dir=base_dir or Path.cwd())
+    settings = Settings(**built, agencies=agencies, federation=federation, base_dir=base_dir or Path.cwd())
     if settings.crawler.batch_size < 1:
         raise ConfigError(f"{source}: [crawler]: field 'batch_size' must be at least 1")
     if settings.http.per_host_concurrency < 1:

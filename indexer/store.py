@@ -8,6 +8,7 @@ document appends a row to ``changes``; the index replays rows past its watermark
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -313,6 +314,16 @@ console_people = Table(
 )
 
 #: small key/value facts about derived data (e.g. which people directory was applied)
+#: the nonces of signed requests from peer nodes, kept while their timestamps are fresh
+#: (a replayed request carries a nonce already here and is refused)
+federation_nonces = Table(
+    "federation_nonces",
+    metadata,
+    Column("node", String(64), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("seen_at", UTCDateTime(), nullable=False, index=True),
+)
+
 meta = Table(
     "meta",
     metadata,
@@ -610,6 +621,30 @@ class Store:
                 select(leases.c.owner, leases.c.expires_at).where(leases.c.name == name)
             ).first()
         return row.owner if row and row.expires_at > now() else None
+
+    def first_use_of_nonce(self, node: str, nonce: str, keep_seconds: float) -> bool:
+        """Record a peer's request *nonce*; False when it was seen already (a replay).
+
+        Nonces older than *keep_seconds* are forgotten: a request that old is refused for
+        its timestamp before its nonce is looked at. Every web process shares the table,
+        so a replay sent to another worker process is refused too.
+        """
+        from datetime import timedelta
+
+        stamp = now()
+        try:
+            with self.begin() as conn:
+                conn.execute(insert(federation_nonces).values(node=node, nonce=nonce, seen_at=stamp))
+        except SQLAlchemyError:
+            return False
+        if random.random() < 0.02:  # now and then, not on every request
+            with self.begin() as conn:
+                conn.execute(
+                    delete(federation_nonces).where(
+                        federation_nonces.c.seen_at < stamp - timedelta(seconds=keep_seconds)
+                    )
+                )
+        return True
 
     def opt_out(self, person_id: int) -> None:
         with self.begin() as conn:

@@ -74,9 +74,10 @@ def create_app(
 
     app.register_blueprint(search_bp)
     app.register_blueprint(people_bp)
-    from webui import api_views, feeds, metrics
+    from webui import api_views, federation_views, feeds, metrics
 
-    for machine_bp in (api_views.bp, feeds.bp, metrics.bp):  # JSON API, Atom/OpenSearch, /metrics
+    # JSON API, federation (peers' signed questions, the federated search), Atom/OpenSearch, /metrics
+    for machine_bp in (api_views.bp, federation_views.bp, feeds.bp, metrics.bp):
         app.register_blueprint(machine_bp)
     from webui import auth_views
 

@@ -34,8 +34,11 @@ bp = Blueprint("auth", __name__)
 SIGNIN_FAILED = N_("The user name or password is not right, or the account is locked for now.")
 SIGNIN_THROTTLED = N_("Too many attempts from your address: wait a minute, then try again.")
 
-#: POST endpoints that may be called without a CSRF token (none: every form has one)
-CSRF_EXEMPT: frozenset[str] = frozenset()
+#: POST endpoints that may be called without a CSRF token (every form has one)
+CSRF_EXEMPT: frozenset[str] = frozenset(
+    # a peer node's questions: signed with the pair's key (HMAC), never sent with a cookie
+    {"federation.peer_search", "federation.peer_ping"}
+)
 AUDIT_PAGE = 50
 SIGNIN_PARAMS = (Param("ui", choices=("en", "fr")), Param("next", default="", max_length=500))
 AUDIT_PARAMS = (Param("ui", choices=("en", "fr")), Param("page", int, default=1, low=1, high=100000))

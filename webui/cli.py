@@ -421,13 +421,15 @@ def _print_failures(store, source_id: str, page: int, per_page: int) -> None:
         echo(f"next: savoir status {source_id} --failures --page {page + 1}")
 
 
-def _add_users_command() -> None:
+def _add_subcommands() -> None:
+    from webui.peers_cli import peers
     from webui.users_cli import users
 
     cli.add_command(users)
+    cli.add_command(peers)
 
 
-_add_users_command()
+_add_subcommands()
 
 
 def main(argv: list[str] | None = None) -> None:

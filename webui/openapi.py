@@ -108,6 +108,44 @@ SCHEMAS: dict[str, Any] = {
             "experts": {"type": "array", "items": {"$ref": "#/components/schemas/Expert"}},
         },
     },
+    "FederatedResults": {
+        "type": "object",
+        "properties": {
+            "node": {"type": "string", "description": "This node's name."},
+            "total": {"type": "integer", "description": "The sum of every answering node's total."},
+            "page": {"type": "integer"},
+            "merged_hits": {"type": "integer", "description": "Hits in the merged list (pages of it)."},
+            "took_ms": {"type": "number"},
+            "facets": {
+                "type": "object",
+                "description": "facet -> value -> documents, summed over the nodes",
+                "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}},
+            },
+            "hits": {
+                "type": "array",
+                "description": "Hits with `node`, `node_agency` and `also_at` (other nodes that hold it).",
+                "items": {"$ref": "#/components/schemas/Hit"},
+            },
+            "experts": {
+                "type": "array",
+                "description": "Experts with `node`: people of two nodes are never merged.",
+                "items": {"$ref": "#/components/schemas/Expert"},
+            },
+            "peers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "node": _STR,
+                        "agency": _STR,
+                        "status": {"enum": ["answered", "late", "failed", "skipped"]},
+                        "took_ms": {"type": "number"},
+                        "reason": _STR,
+                    },
+                },
+            },
+        },
+    },
     "Experts": {
         "type": "object",
         "properties": {
@@ -234,6 +272,39 @@ OPERATIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
         "Liveness for a load balancer; `pid` tells which server process answered.",
         {"200": {"description": '`{"status": "ok", "pid": 1234}`', "content": {"application/json": {}}}},
     ),
+    "/api/v1/federated/search": (
+        "federation.federated_search",
+        "This node's hits and its federation peers', merged by rank fusion; every hit names its "
+        "node, and `peers` says which peers answered, were late, failed or were skipped.",
+        {
+            "200": {"description": "The merged results page.", "content": _json("FederatedResults")},
+            "400": _error("A parameter to fix (`q` is required)."),
+        },
+    ),
+    "/api/v1/federation/search": (
+        "federation.peer_search",
+        "For peer nodes only: a search signed with the pair's key (HMAC-SHA256 headers "
+        "`X-Savoir-Node`, `-Timestamp`, `-Nonce`, `-Signature`), answered for the remote "
+        "user's groups as this node maps them.",
+        {
+            "200": {
+                "description": "This node's hits, facets and experts.",
+                "content": {"application/json": {}},
+            },
+            "401": _error("Unknown node, stale, unsigned, forged or replayed request."),
+        },
+    ),
+    "/api/v1/federation/ping": (
+        "federation.peer_ping",
+        "For peer nodes only: a signed ping (`savoir peers check`): the key is accepted.",
+        {
+            "200": {
+                "description": "This node's name, agency and clock.",
+                "content": {"application/json": {}},
+            },
+            "401": _error("Unknown node, stale, unsigned, forged or replayed request."),
+        },
+    ),
     "/metrics": (
         "metrics.metrics",
         "Prometheus metrics; only for loopback clients and administrators.",
@@ -243,6 +314,10 @@ OPERATIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
         },
     ),
 }
+
+
+#: the operations peers call with a signed JSON body
+POST_ONLY = {"federation.peer_search": "post", "federation.peer_ping": "post"}
 
 
 def param_schema(param: Param) -> dict[str, Any]:
@@ -306,7 +381,7 @@ def describe(app: Flask) -> dict[str, Any]:
             operation["parameters"] = params
         if endpoint == "search.api_search":
             operation["deprecated"] = True
-        paths[path] = {"get": operation}
+        paths[path] = {POST_ONLY.get(endpoint, "get"): operation}
     return {
         "openapi": "3.1.0",
         "info": {
