@@ -416,6 +416,14 @@ def test_replayed_and_forged_requests_to_a_real_node_are_refused(nodes):
     widened = json.dumps({"query": "fraud", "user": {"groups": ["fraud-team", "tbs-only"]}}).encode()
     answer = requests.post(base + fed.SEARCH_PATH, data=widened, headers=headers, timeout=10)
     assert answer.status_code == 401  # a signed request whose body was changed
+    huge = json.dumps({"query": "x" * 20000}).encode()
+    answer = requests.post(
+        base + fed.SEARCH_PATH,
+        data=huge,
+        headers=fed.sign(KEY_AB, "POST", fed.SEARCH_PATH, "a", huge),
+        timeout=10,
+    )
+    assert answer.status_code == 401 and "over 16384 bytes" in answer.json()["error"]
 
 
 def _cli(settings: Path, *args, env=None):

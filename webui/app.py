@@ -109,7 +109,9 @@ def create_app(
 
     window = SharedWindow(savoir.settings.data_dir / "ratelimit.bin")
     app.extensions["savoir_ratelimit"] = window
-    unlimited = {"static", "healthz", "metrics.metrics"}
+    # a peer node's signed questions: one busy node's users are many users; an unsigned
+    # or forged one costs an HMAC before it is refused
+    unlimited = {"static", "healthz", "metrics.metrics", "federation.peer_search", "federation.peer_ping"}
 
     @app.before_request
     def limit_requests():

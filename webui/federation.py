@@ -222,6 +222,9 @@ def breaker_for(data_dir) -> Breaker:
 
 #: threads that wait for peers; a late answer finishes in the background, unread
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="savoir-peer")
+#: one thread per federated search in flight waits for its peers (a pool of its own, so
+#: that searches waiting never take the threads their peers' answers need)
+_COORDINATORS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="savoir-federate")
 _SESSION = threading.local()
 
 
@@ -445,16 +448,20 @@ def merge_facets(facet_maps: list[dict]) -> dict[str, dict[str, int]]:
 
 def federate(
     settings: FederationSettings,
-    local: dict,
+    local,
     payload: dict,
     page: int,
     page_size: int,
     breaker: Breaker | None = None,
 ) -> dict:
-    """The merged answer: *local* is this node's own answer (hits, facets, total, experts)."""
+    """The merged answer. *local* is this node's own answer (hits, facets, total,
+    experts), or a function that makes it: it then runs while the peers are asked."""
     started = time.monotonic()
+    asking = _COORDINATORS.submit(ask_peers, settings, payload, breaker=breaker)
+    if callable(local):
+        local = local()
     try:
-        answers = ask_peers(settings, payload, breaker=breaker)
+        answers = asking.result()
     except Exception:  # this node's own answer never fails for its peers' sake
         log.exception("asking the peers failed; answering with this node's hits only")
         answers = [

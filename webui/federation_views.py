@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from flask import Blueprint, current_app, jsonify, request
@@ -44,9 +45,12 @@ def _savoir():
 def _verified():
     """The peer that signed this request, or a 401 whose body says why."""
     settings = _savoir().settings.federation
-    body = request.get_data(cache=True)
+    if (request.content_length or 0) > MAX_BODY:  # refused before a byte of it is read
+        raise Refused(f"request body over {MAX_BODY} bytes")
+    body = request.stream.read(MAX_BODY + 1)
     if len(body) > MAX_BODY:
         raise Refused(f"request body over {MAX_BODY} bytes")
+    request.environ["savoir.body"] = body
     return verify(
         settings, request.method, request.path, request.headers, body, _savoir().store.first_use_of_nonce
     )
@@ -97,7 +101,10 @@ def peer_search():
         peer = _verified()
     except Refused as why:
         return jsonify({"error": str(why)}), 401
-    data = request.get_json(silent=True)
+    try:
+        data = json.loads(request.environ["savoir.body"])
+    except ValueError:
+        data = None
     if not isinstance(data, dict) or not isinstance(data.get("query"), str):
         return jsonify({"error": "the body must be a JSON object with a 'query' string"}), 400
     user = data.get("user") if isinstance(data.get("user"), dict) else {}
@@ -157,8 +164,8 @@ def federated_search():
     page, size = params["page"], savoir.settings.web.page_size
     limit = min(MAX_REMOTE_HITS, page * size)
     user = current_user()
-    local = _local_answer(query, filters, tuple(user.groups), limit, True)
     if not settings.node:  # federation off: this node's answer, in the same shape
+        local = _local_answer(query, filters, tuple(user.groups), limit, True)
         start = (page - 1) * size
         return jsonify({**local, "hits": local["hits"][start : start + size], "page": page, "peers": []})
     payload = {
@@ -169,6 +176,10 @@ def federated_search():
         "user": {"id": user.id or "anonymous", "groups": list(user.groups)},
     }
     breaker = breaker_for(savoir.settings.data_dir)
+
+    def local():  # this node's own search, while the peers are asked
+        return _local_answer(query, filters, tuple(user.groups), limit, True)
+
     return jsonify(federate(settings, local, payload, page, size, breaker))
 
 
