@@ -36,6 +36,9 @@ class CrawlerSettings:
     batch_size: int = 200
     index_every: int = 2000
     sources_file: str = "sources.toml"
+    #: a running source's lease, renewed after every batch: a worker killed on another
+    #: host is taken over this long after its last batch (on the same host, at once)
+    lease_seconds: float = 600.0
 
 
 @dataclass
@@ -465,6 +468,8 @@ def build_settings(
     settings = Settings(**built, agencies=agencies, federation=federation, base_dir=base_dir or Path.cwd())
     if settings.crawler.batch_size < 1:
         raise ConfigError(f"{source}: [crawler]: field 'batch_size' must be at least 1")
+    if settings.crawler.lease_seconds < 5:
+        raise ConfigError(f"{source}: [crawler]: field 'lease_seconds' must be at least 5")
     if settings.http.per_host_concurrency < 1:
         raise ConfigError(f"{source}: [http]: field 'per_host_concurrency' must be at least 1")
     if settings.http.min_delay < 0:

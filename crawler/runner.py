@@ -39,7 +39,7 @@ from indexer.twins import refresh as refresh_twins
 log = logging.getLogger(__name__)
 
 #: a source's run holds its lease this long past each committed batch
-LEASE_SECONDS = 600.0
+LEASE_SECONDS = 600.0  # the default of [crawler] lease_seconds
 #: seconds a settings check waits for one answer
 CHECK_TIMEOUT = 10.0
 
@@ -266,7 +266,8 @@ class Savoir:
                 break
             lease = f"source:{source.id}"
             self._clear_dead_lease(lease)
-            if not self.store.acquire_lease(lease, owner, LEASE_SECONDS):
+            lease_seconds = self.settings.crawler.lease_seconds
+            if not self.store.acquire_lease(lease, owner, lease_seconds):
                 holder = self.store.lease_holder(lease) or "another worker"
                 log.warning("%s is being run by %s; skipped", source.id, holder)
                 reports.append(
@@ -299,7 +300,9 @@ class Savoir:
                         index_every=self.settings.crawler.index_every,
                         on_item=on_item,
                         stop=stop,
-                        heartbeat=lambda lease=lease: self.store.acquire_lease(lease, owner, LEASE_SECONDS),
+                        heartbeat=lambda lease=lease, seconds=lease_seconds: self.store.acquire_lease(
+                            lease, owner, seconds
+                        ),
                     )
                 )
             finally:

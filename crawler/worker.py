@@ -115,6 +115,24 @@ class Worker:
             )
         return taken
 
+    def take_over_interrupted(self) -> list[str]:
+        """Resume the sources whose run another worker left unfinished (killed, or its
+        host lost): once its lease is gone (a dead process on this host at once, else
+        when the lease expires), its run becomes "interrupted" and this worker resumes
+        it from its last checkpoint. Returns the sources it resumed."""
+        self.savoir.mark_interrupted_runs()
+        last = self.savoir.store.last_runs()
+        resumed = []
+        for source in self.savoir.sources:
+            if not source.enabled or last.get(source.id, {}).get("status") != "interrupted":
+                continue
+            if self.scheduler.get_job(f"resume:{source.id}") is not None:
+                continue  # already on its way
+            log.warning("%s: its last run was interrupted; resuming it from its checkpoint", source.id)
+            self.scheduler.add_job(self.run_sources, args=[[source.id]], id=f"resume:{source.id}")
+            resumed.append(source.id)
+        return resumed
+
     def handle_signals(self) -> None:
         def stop(signum, _frame):
             log.info("received %s: finishing the current batch, then stopping", signal.Signals(signum).name)
@@ -135,14 +153,12 @@ class Worker:
             jobs,
             self.poll_seconds,
         )
-        # sources whose last run was interrupted resume at once
-        last = self.savoir.store.last_runs()
-        for source in self.savoir.sources:
-            if source.enabled and last.get(source.id, {}).get("status") == "interrupted":
-                self.scheduler.add_job(self.run_sources, args=[[source.id]], id=f"resume:{source.id}")
+        # sources whose last run was interrupted resume at once, and later whenever
+        # another worker dies mid-run
         try:
             while not self.stop.is_set():
                 try:
+                    self.take_over_interrupted()
                     self.reschedule_if_changed()
                     self.poll_requests()
                 except Exception as exc:  # noqa: BLE001 - a database hiccup must not kill the worker

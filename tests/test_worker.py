@@ -151,3 +151,52 @@ def test_sigterm_finishes_the_batch_and_the_next_start_resumes(tmp_path):
     assert store.counts()["documents"] == count
     assert sum(r["added"] for r in runs) == count  # nothing added twice
     store.close()
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_is_taken_over_by_another_on_the_shared_postgresql(tmp_path, fresh_postgres):
+    """Two worker processes, each with its own data directory (two hosts, as far as
+    their indexes go), share one PostgreSQL. The one running the source is killed with
+    SIGKILL mid-run: the other sees its lease die, marks the run interrupted and resumes
+    it from the last checkpoint. Nothing is lost or stored twice."""
+    count = 1500
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+    def start(name):
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.worker_main", str(tmp_path / name), str(count), fresh_postgres],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    workers = {"one": start("one"), "two": start("two")}
+    store = Store(fresh_postgres)
+    try:
+        for proc in workers.values():
+            assert proc.stdout.readline().strip() == "worker ready", proc.stderr.read()
+        store.request_run("wiki", requested_by="test")
+        holder = wait_for(lambda: store.lease_holder("source:wiki"), timeout=30)
+        wait_for(lambda: store.counts()["documents"] >= 300, timeout=60)
+        pid = int(holder.split(":")[1])
+        victim = next(name for name, proc in workers.items() if proc.pid == pid)
+        workers[victim].kill()  # SIGKILL: no batch finished, no lease released
+        workers[victim].communicate(timeout=10)
+        at_kill = store.counts()["documents"]
+        assert at_kill < count, "the run ended before the kill; make the source slower"
+        wait_for(lambda: store.last_runs()["wiki"]["status"] == "success", timeout=120)
+        runs = store.runs("wiki")
+        assert [r["status"] for r in runs] == ["success", "interrupted"]
+        assert runs[0]["mode"] == "incremental"  # resumed from its checkpoint, not from scratch
+        assert runs[0]["fetched"] < count
+        assert store.counts()["documents"] == count  # nothing lost (ids are unique: nothing twice)
+        survivor = next(proc for name, proc in workers.items() if name != victim)
+        assert survivor.poll() is None
+    finally:
+        for proc in workers.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=30)
+        store.close()

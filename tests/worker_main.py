@@ -1,4 +1,7 @@
-"""Run by test_worker: a real worker process over a slow in-memory source."""
+"""Run by test_worker: a real worker process over a slow in-memory source.
+
+python -m tests.worker_main WORKDIR COUNT [DATABASE_URL]
+"""
 
 from __future__ import annotations
 
@@ -14,11 +17,12 @@ from tests.conftest import make_settings, memory_source
 
 if __name__ == "__main__":
     workdir, count = Path(sys.argv[1]), int(sys.argv[2])
+    database_url = sys.argv[3] if len(sys.argv) > 3 else ""  # a shared database: several workers
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     memory.CONTENT["wiki"] = crash.corpus(count)
     source = memory_source(checkpoint_every=100)
     source.kind = "slow-memory"
-    savoir = Savoir(make_settings(workdir, crawler={"batch_size": 50}), [source])
+    savoir = Savoir(make_settings(workdir, database_url, crawler={"batch_size": 50}), [source])
     print("worker ready", flush=True)
     run_worker(savoir, poll_seconds=0.2)
     print("worker exited cleanly", flush=True)
