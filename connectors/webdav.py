@@ -110,7 +110,10 @@ class Entry:
     @property
     def signature(self) -> str:
         when = self.modified.isoformat() if self.modified else ""
-        return f"{self.etag or when}|{self.size if self.size is not None else ''}"
+        # Apache calls an ETag weak (W/"...") while the file is less than a second old and
+        # the same ETag strong later: the same file, not a change
+        etag = self.etag.removeprefix("W/")
+        return f"{etag or when}|{self.size if self.size is not None else ''}"
 
 
 class NotWebdav(ConnectorError):
