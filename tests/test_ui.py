@@ -213,3 +213,15 @@ def test_french_pages_show_no_english_ui_words(client):
     # the check can fail: the English page has them
     text = unescape(re.sub(r"<[^>]+>", " ", client.get("/?q=information&ui=en").get_data(as_text=True)))
     assert any(m in re.sub(r"\s+", " ", text) for m in english)
+
+
+@pytest.mark.parametrize("query", ["information", "demande", "access exemptions"])
+def test_every_facet_count_is_what_its_link_returns(client, query):
+    html = client.get(f"/?q={query}&ui=en").get_data(as_text=True)
+    facets = html[html.index('class="facets"') : html.index('class="date-range"')]
+    links = re.findall(r'<li><a href="([^"]+)"[^>]*>[^<]*</a> <span class="count">\((\d+)\)</span>', facets)
+    assert len(links) >= 4
+    for href, count in links:
+        followed = unescape(client.get(unescape(href)).get_data(as_text=True))
+        total = re.search(r'id="results-title">([\d,]+) results?', followed).group(1)
+        assert int(total.replace(",", "")) == int(count), href
