@@ -29,6 +29,11 @@ class StoreSettings:
     data_dir: str = "savoir-data"
     database_url: str = ""
     index_dir: str = ""
+    #: this index's name among the indexes that follow one store (default: host and path)
+    replica_name: str = ""
+    #: an index that reported nothing for this long no longer holds back the pruning of
+    #: the store's change log (when it comes back it rebuilds itself, and says so)
+    replica_live_seconds: float = 86400.0
 
 
 @dataclass
@@ -72,6 +77,10 @@ class WebSettings:
     #: all the server's processes (0: no limit); the server's own machine (loopback,
     #: with no proxy naming another client) is not counted
     requests_per_minute: int = 600
+    #: every this many seconds a server process applies the store's new changes to its
+    #: own index (0: the worker writes the index these processes read, on a shared disk).
+    #: Set it on web hosts that keep a local index and share only the database.
+    follow_store_seconds: float = 0.0
 
 
 @dataclass

@@ -152,6 +152,8 @@ class Savoir:
     def _open_index(self, progress: Callable[[int], None] | None) -> SearchIndex:
         if self._index is None:
             index = SearchIndex(self.settings.index_dir, self.communities)
+            index.replica_name = self.settings.store.replica_name or f"{socket.gethostname()}:{index.path}"
+            index.replica_live_seconds = self.settings.store.replica_live_seconds
             if index.needs_rebuild:
                 try:
                     index.rebuild(self.store, progress=progress)

@@ -24,7 +24,7 @@ from indexer import whoosh_fixes  # noqa: F401 - patches Whoosh before any index
 from indexer.accel import Accelerator
 from indexer.analysis import english_analyzer, french_analyzer, neutral_analyzer
 from indexer.communities import Communities
-from indexer.index_lock import IndexLock, guard_subwriters
+from indexer.index_lock import IndexBusy, IndexLock, guard_subwriters
 from indexer.language import detect_blocks, detect_title, document_language
 from indexer.people import normalise_name
 from indexer.store import Store, StoredDocument
@@ -147,6 +147,9 @@ class SearchIndex:
         #: the caller then rebuilds it from the store, beside it, and swaps the copy in.
         #: Until then the index found here keeps answering searches.
         self.needs_rebuild = False
+        #: this index's name in the store's ``index_replicas`` (None: not reported)
+        self.replica_name: str | None = None
+        self.replica_live_seconds = 86400.0
         self._write_lock = threading.RLock()
         #: what the open index was built with: a catch-up keeps it (only a rebuild changes it)
         self._built_with = {"schema": state.get("schema"), "communities": state.get("communities", "")}
@@ -298,10 +301,20 @@ class SearchIndex:
             log.warning("index %s is older than the store's change log; rebuilding it", self.path)
             return self._rebuild(store, progress)
         applied = self._catch_up(store, progress, chunk)
+        if self.replica_name:
+            store.report_replica(self.replica_name, self.watermark)
         if applied:
-            # what the index holds need not be replayed again; the newest row stays
-            store.prune_changes(self.watermark)
+            # what every live index holds need not be replayed again; the newest row stays
+            store.prune_changes(store.prune_floor(self.watermark, self.replica_live_seconds))
         return applied
+
+    def follow(self, store: Store) -> int:
+        """One step of following the store: apply its new changes if no other process is
+        writing this index right now (never waits), and say this index is alive."""
+        try:
+            return self.catch_up(store, wait=0)
+        except IndexBusy:
+            return 0
 
     def _catch_up(self, store: Store, progress: Progress | None, chunk: int) -> int:
         applied = 0

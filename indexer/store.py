@@ -314,6 +314,16 @@ console_people = Table(
 )
 
 #: small key/value facts about derived data (e.g. which people directory was applied)
+#: every index that follows this store, and the last change it holds: the change log is
+#: pruned only below the slowest live one
+index_replicas = Table(
+    "index_replicas",
+    metadata,
+    Column("name", String(300), primary_key=True),
+    Column("watermark", Integer, nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
+)
+
 #: the nonces of signed requests from peer nodes, kept while their timestamps are fresh
 #: (a replayed request carries a nonce already here and is refused)
 federation_nonces = Table(
@@ -988,6 +998,44 @@ class Store:
             newest = int(conn.execute(select(func.coalesce(func.max(changes.c.seq), 0))).scalar_one())
             limit = min(upto + 1, newest)
             return conn.execute(delete(changes).where(changes.c.seq < limit)).rowcount or 0
+
+    def report_replica(self, name: str, watermark: int) -> None:
+        """Record that the index *name* holds every change up to *watermark* (and lives)."""
+        stamp = now()
+        with self.begin() as conn:
+            done = conn.execute(
+                update(index_replicas)
+                .where(index_replicas.c.name == name)
+                .values(watermark=watermark, seen_at=stamp)
+            ).rowcount
+        if not done:
+            try:
+                with self.begin() as conn:
+                    conn.execute(insert(index_replicas).values(name=name, watermark=watermark, seen_at=stamp))
+            except SQLAlchemyError:  # inserted by another process of the same index meanwhile
+                with self.begin() as conn:
+                    conn.execute(
+                        update(index_replicas)
+                        .where(index_replicas.c.name == name)
+                        .values(watermark=watermark, seen_at=stamp)
+                    )
+
+    def replicas(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(index_replicas).order_by(index_replicas.c.name))
+            return [dict(r._mapping) for r in rows]
+
+    def prune_floor(self, upto: int, live_seconds: float) -> int:
+        """How far the change log may be pruned: *upto*, or the watermark of the slowest
+        index seen within *live_seconds* when that is lower."""
+        from datetime import timedelta
+
+        since = now() - timedelta(seconds=live_seconds)
+        with self.engine.connect() as conn:
+            slowest = conn.execute(
+                select(func.min(index_replicas.c.watermark)).where(index_replicas.c.seen_at >= since)
+            ).scalar_one()
+        return upto if slowest is None else min(upto, int(slowest))
 
     def changes_since(self, seq: int, limit: int = 1000) -> list[tuple[int, str]]:
         query = (

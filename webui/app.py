@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlencode
@@ -85,6 +86,9 @@ def create_app(
     from webui import admin_views
 
     admin_views.install(app)  # the admin console (/admin/...)
+
+    if savoir.settings.web.follow_store_seconds > 0:
+        _follow_store(savoir, savoir.settings.web.follow_store_seconds)
 
     @app.get("/healthz")
     def healthz():
@@ -226,6 +230,28 @@ def create_app(
 
 def get_savoir(app: Flask) -> Savoir:
     return app.extensions["savoir"]
+
+
+def _follow_store(savoir: Savoir, every: float) -> None:
+    """Keep this process's index following the store (a web host with a local index):
+    new changes are applied every *every* seconds by whichever process of the host is
+    free to write; the index reports its watermark so the log is pruned only below it."""
+    import threading
+
+    log = logging.getLogger("savoir.follow")
+
+    def loop() -> None:
+        while True:
+            try:
+                index = savoir.open_index()
+                if index.follow(savoir.store):
+                    savoir.refresh_people()
+                    savoir.refresh_cross_language(index)
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop following
+                log.warning("following the store failed for now: %s", exc)
+            time.sleep(every)
+
+    threading.Thread(target=loop, name="savoir-follow", daemon=True).start()
 
 
 def get_searcher(app: Flask) -> Searcher:
