@@ -393,6 +393,28 @@ def test_one_search_on_a_shows_hits_of_a_b_and_c_labelled_and_no_restricted_docu
     assert {e["node"] for e in answer["experts"]} >= {"a", "b", "c"}
 
 
+def test_the_search_page_of_a_shows_every_node_labelled_and_who_answered(nodes):
+    page = requests.get(f"{nodes['url']['a']}/", params={"q": "telework", "ui": "en"}, timeout=30)
+    assert page.status_code == 200
+    html = page.text
+    for title in ("Telework at the revenue agency", "Telework network guide", "Telework directive"):
+        assert title in html
+    assert "found by the ssc node" in html and "found by the tbs node" in html
+    assert "ssc answered." in html and "tbs answered." in html
+    assert "Telework fraud investigations" not in html
+    french = requests.get(f"{nodes['url']['a']}/", params={"q": "telework", "ui": "fr"}, timeout=30).text
+    assert "trouvé par le nœud de ssc" in french
+
+
+def test_a_peers_snippet_keeps_only_its_marks():
+    from webui.federated_page import safe_snippet
+
+    assert str(safe_snippet("<mark>tele</mark>work <script>alert(1)</script> &amp; <b>x</b>")) == (
+        "<mark>tele</mark>work alert(1) &amp; x"
+    )
+    assert "<mark>" not in str(safe_snippet("<mark>never closed"))
+
+
 def test_a_peer_shares_a_restricted_document_only_with_the_groups_it_maps(nodes):
     titles = {h["title"] for h in _ask(nodes["url"]["a"], groups="fraud-team")["hits"]}
     assert "Telework fraud investigations" in titles  # b maps a's fraud-team to its fraud-ssc
@@ -471,6 +493,9 @@ def test_a_slow_peer_and_a_stopped_peer_never_hold_the_search_past_its_deadline(
     assert status["b"]["status"] == "late" and status["c"]["status"] == "failed", status
     assert "cannot connect" in status["c"]["reason"]
     assert [h["node"] for h in answer["hits"]] == ["a"]  # a's own hits are still there
+    page = requests.get(f"{nodes['url']['a']}/", params={"q": "telework", "ui": "en"}, timeout=30).text
+    assert "tbs is not answering lately" in page or "tbs could not be reached" in page
+    assert "Telework at the revenue agency" in page
     # after two failures in a row the breaker skips both: the search costs nothing more
     answer = _ask(nodes["url"]["a"])
     started = time.monotonic()

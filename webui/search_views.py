@@ -80,6 +80,14 @@ def home():
     params = read_params(SEARCH_PARAMS, request.args)
     search_request, results, experts = _run_search(params)
     counts = get_searcher(current_app).visible_counts(_groups())
+    savoir = current_app.extensions["savoir"]
+    if results is not None and search_request.query and savoir.settings.federation.enabled:
+        from webui.federated_page import federated_results
+
+        # the peers' hits merged with this node's; the experts panel stays this node's
+        results = federated_results(
+            savoir, get_searcher(current_app), search_request, results, current_user()
+        )
 
     def link(**changes):
         # only declared, validated parameters: never request.args (url_for would obey
