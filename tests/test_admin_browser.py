@@ -170,6 +170,7 @@ ADMIN_PAGES = [
     "/admin/sources/wiki/runs",
     "/admin/sources/wiki/runs/1",
     "/admin/people",
+    "/admin/peers",
     "/admin/audit",
 ]
 

@@ -480,6 +480,23 @@ def test_peers_check_proves_every_peer_and_says_what_to_fix(nodes):
     assert listed.returncode == 0 and "b " in listed.stdout and KEY_AB not in listed.stdout
 
 
+def test_the_admin_console_shows_the_peers_and_checks_them_for_admins_only(nodes):
+    import re
+
+    base = nodes["url"]["a"]
+    assert requests.get(f"{base}/admin/peers", timeout=10, allow_redirects=False).status_code == 302
+    someone = {"X-Remote-User": "pat", "X-Remote-Groups": "fraud-team"}
+    assert requests.get(f"{base}/admin/peers", headers=someone, timeout=10).status_code == 403
+    admin = requests.Session()
+    admin.headers.update({"X-Remote-User": "root", "X-Remote-Groups": "savoir-admins"})
+    page = admin.get(f"{base}/admin/peers", params={"ui": "en"}, timeout=10)
+    assert page.status_code == 200 and "http://127.0.0.1:" in page.text and KEY_AB not in page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    checked = admin.post(f"{base}/admin/peers/check", data={"csrf_token": token}, timeout=60)
+    assert checked.status_code == 200
+    assert "key accepted by b" in checked.text and "key accepted by c" in checked.text
+
+
 def test_a_slow_peer_and_a_stopped_peer_never_hold_the_search_past_its_deadline(nodes):
     nodes["proxy_b"].delay = 5.0  # b now answers far after the 1.5 s deadline
     proc_c = nodes["procs"]["c"]

@@ -24,7 +24,7 @@ from tests.conftest import ROOT, free_port, make_settings, memory_source
 pytestmark = pytest.mark.slow
 
 
-def wait_for(check, timeout=60.0, every=0.2):
+def wait_for(check, timeout=120.0, every=0.2):
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -43,7 +43,7 @@ def _serve(tmp_path, name, database_url):
         (folder / "sources.toml").write_text("")
         settings.write_text(
             f'[store]\ndata_dir = "{folder / "data"}"\ndatabase_url = "{database_url}"\n'
-            f'replica_name = "{name}"\nreplica_live_seconds = 4\n'
+            f'replica_name = "{name}"\nreplica_live_seconds = 10\n'
             f"[web]\nport = {free_port()}\nfollow_store_seconds = 0.3\n"
         )
     port = int(settings.read_text().split("port = ")[1].split()[0])
@@ -108,10 +108,10 @@ def test_two_web_hosts_follow_one_store_and_the_log_waits_for_the_slowest(
         wait_for(lambda: _finds(web["web1"][1], "charlie"))
         # web2 is still live for the log: what it has not seen is kept
         assert store.oldest_change_seq() <= newest + 1
-        time.sleep(4.5)  # past replica_live_seconds: web2 no longer holds the log back
+        time.sleep(10.5)  # past replica_live_seconds: web2 no longer holds the log back
         add("delta")
         wait_for(lambda: _finds(web["web1"][1], "delta"))
-        wait_for(lambda: store.oldest_change_seq() > newest + 1, timeout=20)
+        wait_for(lambda: store.oldest_change_seq() > newest + 1)
 
         # web2 comes back with its old index, behind the pruned log: it rebuilds by itself
         web["web2"] = _serve(tmp_path, "web2", fresh_postgres)

@@ -534,6 +534,34 @@ def reindex():
     return redirect(url_for("admin.sources"))
 
 
+# -- federation peers -------------------------------------------------------------------
+
+
+@bp.get("/peers")
+def peers():
+    """This node's federation peers: where they answer, and whether they do lately."""
+    from webui.federation import breaker_for
+
+    savoir = _savoir()
+    settings = savoir.settings.federation
+    state = breaker_for(savoir.settings.data_dir).state() if settings.node else {}
+    return render_template("admin/peers.html", federation=settings, state=state, checks=None)
+
+
+@bp.post("/peers/check")
+def check_peers():
+    """Ask every enabled peer now (reachable, clocks, key): what ``savoir peers check`` says."""
+    from webui.federation import breaker_for
+    from webui.peers_cli import check_peer
+
+    savoir = _savoir()
+    settings = savoir.settings.federation
+    checks = {p.name: check_peer(settings, p) for p in settings.peers if p.enabled} if settings.node else {}
+    _audit("federation.check", "peers")
+    state = breaker_for(savoir.settings.data_dir).state() if settings.node else {}
+    return render_template("admin/peers.html", federation=settings, state=state, checks=checks)
+
+
 # -- the people directory ---------------------------------------------------------------
 
 
