@@ -88,6 +88,7 @@ GET_ROUTES = [
     "/admin/sources/wiki/runs",
     "/admin/sources/wiki/runs/1",
     "/admin/people",
+    "/admin/peers",
     "/admin/audit",
 ]
 POST_ROUTES = [
@@ -100,6 +101,7 @@ POST_ROUTES = [
     "/admin/sources/wiki/revert",
     "/admin/reindex",
     "/admin/people/1",
+    "/admin/peers/check",
 ]
 
 
