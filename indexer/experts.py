@@ -14,6 +14,7 @@ on name alone), and flags bots and mass editors.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from bisect import bisect_left
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from statistics import median
 
-from sqlalchemy import delete, func, insert, select, union_all, update
+from sqlalchemy import Text, delete, func, insert, select, type_coerce, union_all, update
 
 from config.loader import ExpertSettings
 from indexer.people import PeopleDirectory, normalise_name
@@ -521,7 +522,6 @@ class ExpertFinder:
                     [],
                     {},
                     agency_from=getattr(p, "agency_from", None) or "source",
-                    languages=list(p.languages or []),
                     last_active=p.last_active,
                     inactive=inactive,
                 )
@@ -545,6 +545,7 @@ class ExpertFinder:
         doc_meta = self._evidence_documents(
             {d for e in chosen for ds in shown_docs[e.person_id][1].values() for d in ds}
         )
+        languages = self._languages([e.person_id for e in chosen])
         for expert in chosen:
             keys, mine = shown_docs[expert.person_id]
             order = sorted(keys, key=lambda k: (-keys[k], rank_of[k]))
@@ -566,7 +567,16 @@ class ExpertFinder:
                 if d in doc_meta
             ]
             expert.counts = dict(Counter(role for ev in expert.evidence for role in ev.roles))
+            expert.languages = list(languages.get(expert.person_id) or [])
         return chosen
+
+    def _languages(self, person_ids: list[int]) -> dict[int, list[str]]:
+        """The languages each shown person writes in (read for those five, not every voter)."""
+        if not person_ids:
+            return {}
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(select(persons.c.id, persons.c.languages).where(persons.c.id.in_(person_ids)))
+            return {r.id: r.languages for r in rows}
 
     def _evidence_documents(self, ids: set[str]) -> dict[str, tuple]:
         """What the evidence shows of each document: title, URL, source, agency,
@@ -606,7 +616,13 @@ class ExpertFinder:
         # (an OR of both would scan the table)
         guessed = ranked_set | {inferred[d] for d in ranked if d in inferred}
         extra = ({paired[k] for k in guessed if k in paired} | guessed) - ranked_set
-        columns = (documents.c.id, documents.c.translation_of, documents.c.acl, documents.c.created)
+        # the ACL as stored (JSON text): decoded only for the versions the check needs
+        columns = (
+            documents.c.id,
+            documents.c.translation_of,
+            type_coerce(documents.c.acl, Text).label("acl"),
+            documents.c.created,
+        )
         found = conn.execute(
             union_all(
                 select(*columns, documents.c.deleted).where(documents.c.id.in_(sorted(ranked_set | extra))),
@@ -637,7 +653,7 @@ class ExpertFinder:
         for r in found:
             if r.id in key_of or r.deleted:
                 continue
-            if not (set(r.acl or ()) & groups):
+            if not (set(_acl(r.acl)) & groups):
                 continue  # a version the viewer may not see never speaks for anyone
             key = r.translation_of if r.translation_of in keys else inferred.get(r.id) or r.id
             if key in keys:
@@ -678,7 +694,6 @@ _PERSON_COLUMNS = tuple(
         "name",
         "agency",
         "agency_from",
-        "languages",
         "opted_out",
         "is_bot",
         "mass_editor",
@@ -691,13 +706,24 @@ _PERSON_COLUMNS = tuple(
 class _PersonView:
     """A contributor's ``persons`` row, read from a contribution row's ``p_`` columns."""
 
-    __slots__ = ("id", "name", "agency", "agency_from", "languages", "opted_out", "is_bot", "mass_editor")
+    __slots__ = ("id", "name", "agency", "agency_from", "opted_out", "is_bot", "mass_editor")
     __slots__ += ("doc_count", "last_active")
 
     def __init__(self, row) -> None:
         self.id = row.person_id
         for name in self.__slots__[1:]:
             setattr(self, name, getattr(row, f"p_{name}"))
+
+
+def _acl(raw) -> list:
+    """A document's ACL read as text (SQLite) or already decoded (a JSON-aware driver)."""
+    if raw is None or isinstance(raw, list):
+        return raw or []
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return []
+    return value if isinstance(value, list) else []
 
 
 def _votes(ranked, scores, key_of, group_rank, s: ExpertSettings, variant: str) -> dict[str, float]:

@@ -327,3 +327,35 @@ def test_a_generalist_does_not_outrank_the_people_a_topic_belongs_to(pairs_world
         found = names(pairs_world.suggest(SearchRequest(query)))
         assert found[0].startswith("Owner "), (query, found)
         assert found.index("Gene Ralist") > 0 if "Gene Ralist" in found else True
+
+
+def test_a_pairs_version_the_viewer_may_not_see_never_speaks_for_anyone(
+    savoir_factory, memory_content, database_url
+):
+    """On SQLite and PostgreSQL (whose driver decodes the ACL column itself): the French
+    version of a public page is restricted, so its translator is not behind the pair for
+    the public, and is for its group."""
+    memory_content["wiki"] = {
+        "grants-en": page(
+            "Grants and contributions reporting templates for regional offices.",
+            c("Olga Owner", days=200, size=3000),
+            language="en",
+        ),
+        "grants-fr": page(
+            "Gabarits de rapports sur les subventions et contributions pour les bureaux régionaux.",
+            c("Tina Translator", days=100, size=3000),
+            language="fr",
+            translation_of="wiki:grants-en",
+            acl=["finance"],
+        ),
+    }
+    savoir = savoir_factory([memory_source("wiki")], database_url=database_url)
+    savoir.crawl()
+    savoir.refresh_people(force=True)
+    finder = ExpertFinder(Searcher(savoir.open_index(), savoir.store), savoir.store, savoir.settings.experts)
+    query = "grants and contributions reporting templates"
+    public = names(finder.suggest(SearchRequest(query, groups=("public",))))
+    assert public == ["Olga Owner"]
+    finance = finder.suggest(SearchRequest(query, groups=("public", "finance")))
+    assert names(finance)[0] == "Olga Owner" and "Tina Translator" in names(finance)
+    assert finance[0].languages == ["en"]
