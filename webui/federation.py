@@ -338,9 +338,9 @@ def ask_peers(
             took, data, error, late = future.result()
             breaker.record(peer.name, error is None, settings)
             if error is None:
-                answers[peer.name] = PeerAnswer(
-                    peer.name, data.get("agency") or peer.agency, "answered", took, body=data
-                )
+                # the agency this node's settings give the peer, not what its answer claims
+                agency = peer.agency or str(data.get("agency") or "")
+                answers[peer.name] = PeerAnswer(peer.name, agency, "answered", took, body=data)
             else:
                 status = "late" if late else "failed"
                 answers[peer.name] = PeerAnswer(peer.name, peer.agency, status, took, reason=error)
