@@ -31,9 +31,7 @@ from connectors.base import (
     Checkpoint,
     Connector,
     ConnectorConfigError,
-    Deletion,
     Document,
-    Exclusion,
     Failure,
     Item,
     SourceUnavailableError,
@@ -204,43 +202,16 @@ class FilesConnector(Connector):
 
     # -- the run ----------------------------------------------------------------------
     def documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
-        state = checkpoint.state if checkpoint else {}
-        known: dict[str, str] = dict(state.get("sigs", {}))
-        hashes: dict[str, str] = dict(state.get("hashes", {}))
         files, unlisted, left_out = self._walk()
-        for folder, reason in unlisted:
-            yield Failure(
-                self.doc_id(folder + "/"), f"{folder}/: cannot list folder ({reason})", transient=True
+        with IsolatedExtractor(self.extract_target) as reader:  # a hanging reader is killed
+            yield from docstore.run(
+                self,
+                checkpoint,
+                files,
+                [(folder + "/", reason) for folder, reason in unlisted],
+                left_out,
+                lambda entry, known_hash: self._read(entry, reader, known_hash),
             )
-        if checkpoint is None:  # counted once per source's history, not on every run
-            for rel, kind, why in left_out:
-                yield Exclusion(self.doc_id(rel), kind, f"{rel}: {why}")
-        if not unlisted:
-            for rel in sorted(set(known) - {entry.rel for entry in files}):
-                del known[rel]
-                hashes.pop(rel, None)
-                yield Deletion(self.doc_id(rel))
-        read = 0
-        with IsolatedExtractor(self.extract_target) as reader:
-            for entry in files:
-                if known.get(entry.rel) == entry.signature:
-                    continue
-                item = self._read(entry, reader, hashes.get(entry.rel))
-                if isinstance(item, Failure):
-                    # read again (and reported again) every run, until it is fixed
-                    known.pop(entry.rel, None)
-                    hashes.pop(entry.rel, None)
-                else:
-                    document, hashes[entry.rel] = item
-                    known[entry.rel] = entry.signature
-                    if document is None:
-                        continue  # the same bytes as last time: nothing to extract
-                    item = document
-                yield item
-                read += 1
-                if read % max(self.checkpoint_every, len(files) // 20) == 0:
-                    yield Checkpoint({"sigs": dict(known), "hashes": dict(hashes)})
-        yield Checkpoint({"sigs": known, "hashes": hashes})
 
     def _read(
         self, entry: Entry, reader: IsolatedExtractor, known_hash: str | None

@@ -38,9 +38,7 @@ from connectors.base import (
     ConnectorConfigError,
     ConnectorError,
     CredentialError,
-    Deletion,
     Document,
-    Exclusion,
     Failure,
     Item,
     SourceUnavailableError,
@@ -290,41 +288,17 @@ class SmbConnector(Connector):
 
     # -- the run --------------------------------------------------------------------
     def documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
-        state = checkpoint.state if checkpoint else {}
-        known: dict[str, str] = dict(state.get("sigs", {}))
-        hashes: dict[str, str] = dict(state.get("hashes", {}))
         # a file that hangs its parser is killed, not waited for
         with self._session() as kwargs, IsolatedExtractor() as self._reader:
             files, unlisted, left_out = self._walk(kwargs)
-            for folder, reason in unlisted:
-                yield Failure(self.doc_id(folder), f"{folder}: cannot list folder ({reason})", transient=True)
-            if checkpoint is None:
-                for rel, kind, why in left_out:
-                    yield Exclusion(self.doc_id(rel), kind, f"{rel}: {why}")
-            if not unlisted:
-                for rel in sorted(set(known) - {entry.rel for entry in files}):
-                    del known[rel]
-                    hashes.pop(rel, None)
-                    yield Deletion(self.doc_id(rel))
-            read = 0
-            for entry in files:
-                if known.get(entry.rel) == entry.signature:
-                    continue
-                item = self._read(entry, kwargs, hashes.get(entry.rel))
-                if isinstance(item, Failure):
-                    known.pop(entry.rel, None)  # read again next run, until it is fixed
-                    hashes.pop(entry.rel, None)
-                else:
-                    known[entry.rel] = entry.signature
-                    hashes[entry.rel] = item[1]
-                    if item[0] is None:
-                        continue  # same bytes as last time: nothing to extract
-                    item = item[0]
-                yield item
-                read += 1
-                if read % max(self.checkpoint_every, len(files) // 20) == 0:
-                    yield Checkpoint({"sigs": dict(known), "hashes": dict(hashes)})
-        yield Checkpoint({"sigs": known, "hashes": hashes})
+            yield from docstore.run(
+                self,
+                checkpoint,
+                files,
+                unlisted,
+                left_out,
+                lambda entry, known_hash: self._read(entry, kwargs, known_hash),
+            )
 
     def _read(
         self, entry: Entry, kwargs: dict[str, Any], known_hash: str | None

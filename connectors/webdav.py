@@ -32,9 +32,7 @@ from connectors.base import (
     ConnectorConfigError,
     ConnectorError,
     CredentialError,
-    Deletion,
     Document,
-    Exclusion,
     Failure,
     FetchError,
     Item,
@@ -306,36 +304,18 @@ class WebdavConnector(Connector):
 
     # -- the run --------------------------------------------------------------------------
     def documents(self, checkpoint: Checkpoint | None = None) -> Iterator[Item]:
-        state = checkpoint.state if checkpoint else {}
-        known: dict[str, str] = dict(state.get("sigs", {}))
-        first_run = checkpoint is None
         files, unlisted, left_out = self._walk()
-        for folder, reason in unlisted:
-            yield Failure(self.doc_id(folder), f"{folder}: cannot list folder ({reason})", transient=True)
-        if first_run:
-            for rel, kind in left_out:
-                why = "no reader for this type of file" if kind == "type" else "left out by include/exclude"
-                yield Exclusion(self.doc_id(rel), kind, f"{rel}: {why}")
-        listed = {entry.rel for entry in files}
-        if not unlisted:
-            for rel in sorted(set(known) - listed):
-                del known[rel]
-                yield Deletion(self.doc_id(rel))
-        read = 0
+        reasons = {"type": "no reader for this type of file"}
         with IsolatedExtractor() as reader:  # a file that hangs its parser is killed, not waited for
-            for entry in files:
-                if known.get(entry.rel) == entry.signature:
-                    continue
-                item = self._read(entry, reader)
-                if isinstance(item, Failure):
-                    known.pop(entry.rel, None)  # read again next run, until it is fixed
-                else:
-                    known[entry.rel] = entry.signature
-                yield item
-                read += 1
-                if read % max(self.checkpoint_every, len(files) // 20) == 0:
-                    yield Checkpoint({"sigs": dict(known)})
-        yield Checkpoint({"sigs": known})
+            yield from docstore.run(
+                self,
+                checkpoint,
+                files,
+                unlisted,
+                [(rel, kind, reasons.get(kind, "left out by include/exclude")) for rel, kind in left_out],
+                lambda entry, _hash: self._read(entry, reader),
+                hashes=False,  # an ETag or a date and size say whether the bytes changed
+            )
 
     def _read(self, entry: Entry, reader: IsolatedExtractor) -> Document | Failure:
         doc_id, rel = self.doc_id(entry.rel), entry.rel
