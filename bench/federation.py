@@ -27,6 +27,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.search_latency import percentile  # noqa: E402
 from bench.synthetic import TOPICS, generate  # noqa: E402
 from config.loader import FederationSettings, PeerSettings, SourceConfig, build_settings  # noqa: E402
 from connectors.base import Connector, Contribution, Document, Person, Role, register  # noqa: E402
@@ -63,11 +64,6 @@ class NodeDocuments(Connector):
                 ),
                 acl=("public",),
             )
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def _free_port() -> int:

@@ -17,6 +17,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from indexer.experts import ExpertFinder
 from indexer.search import SearchRequest
+from webui.api_views import API_SEARCH_PARAMS, declares
 from webui.federation import (
     MAX_REMOTE_HITS,
     PING_PATH,
@@ -140,18 +141,10 @@ def peer_ping():
     return jsonify({"node": settings.node, "agency": settings.agency, "time": time.time(), "you": peer.name})
 
 
-def _declared(view):
-    from webui.api_views import API_SEARCH_PARAMS
-
-    view.params = API_SEARCH_PARAMS  # documented by webui.openapi, as /api/v1/search's
-    return view
-
-
 @bp.get("/federated/search")
-@_declared
+@declares(API_SEARCH_PARAMS)  # documented by webui.openapi, as /api/v1/search's are
 def federated_search():
     """This node's hits and its peers', merged by rank fusion, each labelled with its node."""
-    from webui.api_views import API_SEARCH_PARAMS
     from webui.search_views import FILTER_PARAMS
 
     savoir = _savoir()
