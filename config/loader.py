@@ -34,6 +34,9 @@ class StoreSettings:
     #: an index that reported nothing for this long no longer holds back the pruning of
     #: the store's change log (when it comes back it rebuilds itself, and says so)
     replica_live_seconds: float = 86400.0
+    #: a web node's search-time reads from a PostgreSQL streaming replica of database_url
+    #: (empty: from database_url); writes always go to database_url
+    read_url: str = ""
 
 
 @dataclass
@@ -485,7 +488,46 @@ def build_settings(
         raise ConfigError(f"{source}: [http]: field 'min_delay' cannot be negative")
     if not 1 <= settings.web.threads <= 256:
         raise ConfigError(f"{source}: [web]: field 'threads' must be between 1 and 256")
+    check_store_urls(settings.store, f"{source}: [store]")
     return settings
+
+
+def check_store_urls(store: StoreSettings, where: str) -> None:
+    """database_url and read_url are database URLs, and a read_url names a PostgreSQL
+    replica of a PostgreSQL database_url. Messages never show a password."""
+    from sqlalchemy.engine import make_url
+
+    def parsed(name: str, url: str):
+        try:
+            found = make_url(url)
+        except Exception:  # noqa: BLE001 - any parse failure is the same mistake
+            raise ConfigError(
+                f"{where}: field {name!r} is not a database URL "
+                "(expected e.g. postgresql+psycopg://savoir@db-host:5432/savoir)"
+            ) from None
+        secrets.register(found.password)
+        return found
+
+    primary = parsed("database_url", store.database_url) if store.database_url else None
+    if not store.read_url:
+        return
+    replica = parsed("read_url", store.read_url)
+    shown = replica.render_as_string(hide_password=True)
+    if replica.get_backend_name() != "postgresql":
+        raise ConfigError(
+            f"{where}: field 'read_url' must be a PostgreSQL streaming replica "
+            f"(postgresql+psycopg://...), got {shown}"
+        )
+    if primary is None:
+        raise ConfigError(
+            f"{where}: field 'read_url' needs database_url: a replica copies a PostgreSQL "
+            "primary, and the default SQLite store has none"
+        )
+    if primary.get_backend_name() != "postgresql":
+        raise ConfigError(
+            f"{where}: field 'read_url' needs a PostgreSQL database_url (the primary the "
+            f"replica copies), got {primary.render_as_string(hide_password=True)}"
+        )
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

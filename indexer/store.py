@@ -3,18 +3,22 @@
 SQLite in WAL mode by default; PostgreSQL when ``database_url`` says so. The index
 is derived from this and can be rebuilt from it at any time. Every change to a
 document appends a row to ``changes``; the index replays rows past its watermark.
+
+A web node may read from a PostgreSQL streaming replica (``[store] read_url``); see
+:class:`Store` for what goes where and why following a replica misses nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -35,10 +39,11 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from config import secrets
 from connectors.base import Document, Person, Profile, Role
@@ -47,6 +52,13 @@ from indexer.people import normalise_name, person_key
 log = logging.getLogger(__name__)
 
 metadata = MetaData()
+
+T = TypeVar("T")
+
+#: how long store reads stay on the primary after the replica failed, before it is tried again
+READ_RETRY_SECONDS = 10.0
+#: the PostgreSQL advisory lock that makes change-log rows commit in sequence order
+CHANGE_LOG_LOCK = 0x5A564F4952  # "SAVOIR", more or less
 
 
 class UTCDateTime(TypeDecorator):
@@ -404,8 +416,55 @@ def _url_password(url: str) -> str | None:
 
 
 class Store:
-    def __init__(self, database_url: str) -> None:
+    """The store, on one database (``database_url``), optionally read from a replica.
+
+    **Reads from a streaming replica.** A web node given ``read_url`` (a PostgreSQL hot
+    standby of the primary) sends there what a search reads and may see a little late:
+    documents by id, the change log and the documents its index replays or rebuilds
+    from, counts. Everything that writes or must read its own writes stays on the
+    primary (``engine``): leases, runs, checkpoints, :meth:`commit_batch`, nonces,
+    console edits, replica watermarks, pruning the change log, accounts. Code outside
+    the store that only reads for a search uses :attr:`read_engine`.
+
+    **Why following a replica misses nothing.** An index replays ``changes`` past its
+    watermark, then reads those documents. Three things make that safe on a replica:
+
+    1. *Change rows commit in sequence order.* A sequence hands out numbers when rows
+       are inserted, not when they commit: a worker could take seq 10, another 11 and
+       commit first, and a follower that saw 11 would move its watermark past 10 for
+       good (on the primary as much as on a replica). :meth:`commit_batch` therefore
+       takes :data:`CHANGE_LOG_LOCK` (a transaction-scoped advisory lock) just before
+       it inserts its change rows, so numbers are taken and committed one transaction
+       at a time; a gap left in the log is a rolled-back transaction, never one still
+       to come. (SQLite has one writer at a time, so the order holds there already.)
+    2. *A change row and its document row are one transaction*, and a standby replays
+       whole transactions in the primary's commit order: a change visible on the
+       replica comes with its document, and with every change numbered before it.
+    3. *The change log and the documents come from the same engine*, and one engine
+       only moves forward: documents read after the changes are as new or newer
+       (a newer version is harmless: its own change is replayed later). Reads that
+       fell back to the primary return to the replica only once the replica has
+       replayed every change this process has seen (:meth:`_replica_caught_up`), so
+       switching back never steps into the past. Rebuilds follow the same rule: the
+       starting watermark and the documents come from one engine.
+
+    Lag is tolerated, not hidden: a replica behind the primary gives an index that is
+    behind as much, and a hit whose row the replica does not have yet shows no snippet.
+
+    **When the replica is down**, reads go to the primary with one warning line (the
+    URL without its password) and the replica is tried again every
+    :data:`READ_RETRY_SECONDS`; :attr:`reads_from` says where reads come from now.
+    """
+
+    def __init__(self, database_url: str, read_url: str = "") -> None:
         self.url = database_url
+        self.read_url = ""
+        self._replica: Engine | None = None
+        self._replica_lock = threading.Lock()
+        #: monotonic time until which reads stay on the primary (0: the replica is in use)
+        self._replica_down_until = 0.0
+        #: the newest change seq this process has read (from either engine)
+        self._seen_seq = 0
         secrets.register(_url_password(database_url))
         if database_url.startswith("sqlite:///"):
             Path(database_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
@@ -426,6 +485,109 @@ class Store:
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             raise StoreError(f"cannot open database {redact_url(database_url)}: {reason}") from None
+        if read_url:
+            self.read_from_replica(read_url)
+
+    # -- reads from a replica -----------------------------------------------------
+    def read_from_replica(self, read_url: str) -> None:
+        """Send this store's search-time reads to the PostgreSQL replica at *read_url*.
+
+        Nothing is connected yet: a replica that is down now is found out (and fallen
+        back from) at the first read.
+        """
+        if not read_url or read_url == self.read_url:
+            return
+        secrets.register(_url_password(read_url))
+        if self.dialect != "postgresql" or not read_url.startswith("postgresql"):
+            raise StoreError(
+                f"cannot read from {redact_url(read_url)}: reads from a replica need PostgreSQL "
+                "for both database_url and read_url"
+            )
+        try:
+            replica = create_engine(
+                read_url,
+                future=True,
+                pool_pre_ping=True,
+                # a replica that is down must not hold a search for long; the name shows
+                # in the replica's pg_stat_activity
+                connect_args={"connect_timeout": 3, "application_name": "savoir reads"},
+            )
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise StoreError(f"cannot use read database {redact_url(read_url)}: {exc}") from None
+        old, self._replica, self.read_url = self._replica, replica, read_url
+        self._replica_down_until = 0.0
+        if old is not None:
+            old.dispose()
+
+    @property
+    def reads_from(self) -> str:
+        """Where search-time reads go now: "primary" (no replica set), "replica", or
+        "primary (replica unavailable)"."""
+        if self._replica is None:
+            return "primary"
+        return "primary (replica unavailable)" if self._replica_down_until else "replica"
+
+    @property
+    def read_engine(self) -> Engine:
+        """The engine for reads that may lag a little (the replica when it is up)."""
+        if self._replica is None:
+            return self.engine
+        with self._replica_lock:
+            down_until = self._replica_down_until
+            if not down_until:
+                return self._replica
+            if time.monotonic() < down_until:
+                return self.engine
+            # time to try the replica again; until then (and if it fails) the primary
+            self._replica_down_until = time.monotonic() + READ_RETRY_SECONDS
+        if self._replica_caught_up():
+            with self._replica_lock:
+                self._replica_down_until = 0.0
+            log.info("store reads come from the replica %s again", redact_url(self.read_url))
+            return self._replica
+        return self.engine
+
+    def _replica_caught_up(self) -> bool:
+        """Whether the replica answers and has replayed every change this process saw."""
+        assert self._replica is not None
+        try:
+            with self._replica.connect() as conn:
+                newest = int(conn.execute(select(func.coalesce(func.max(changes.c.seq), 0))).scalar_one())
+        except DBAPIError:
+            return False
+        return newest >= self._seen_seq
+
+    def _replica_failed(self, exc: Exception) -> None:
+        with self._replica_lock:
+            first = not self._replica_down_until
+            self._replica_down_until = time.monotonic() + READ_RETRY_SECONDS
+        if first:
+            said = str(getattr(exc, "orig", None) or exc).strip()
+            reason = secrets.scrub(said.splitlines()[0]) if said else type(exc).__name__
+            log.warning(
+                "store reads fall back to the primary: the replica %s failed (%s); trying it "
+                "again every %g s",
+                redact_url(self.read_url),
+                reason,
+                READ_RETRY_SECONDS,
+            )
+
+    def _read(self, work: Callable[[Connection], T]) -> T:
+        """*work* on a connection to the read engine, or the primary if the replica fails."""
+        engine = self.read_engine
+        if engine is not self.engine:
+            try:
+                with engine.connect() as conn:
+                    return work(conn)
+            except DBAPIError as exc:  # down, not caught up with the schema, a replay conflict
+                self._replica_failed(exc)
+        with self.engine.connect() as conn:
+            return work(conn)
+
+    def _saw(self, seq: int) -> int:
+        if seq > self._seen_seq:
+            self._seen_seq = seq
+        return seq
 
     def _add_new_columns(self) -> None:
         """Bring a store created by an older Savoir up to this schema (nullable columns and
@@ -457,6 +619,8 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._replica is not None:
+            self._replica.dispose()
 
     def begin(self):
         return self.engine.begin()
@@ -835,6 +999,8 @@ class Store:
                     )
                 change_rows.append({"document_id": doc.id, "time": stamp})
             # one statement per kind of row, not per document
+            if change_rows or deletions:
+                self._order_changes(conn)
             if updated:
                 conn.execute(delete(contributions).where(contributions.c.document_id.in_(updated)))
             if new_rows:
@@ -856,6 +1022,12 @@ class Store:
                 self._save_checkpoint(conn, source_id, checkpoint, run_id)
             if run_counts:
                 conn.execute(update(runs).where(runs.c.id == run_id).values(**run_counts))
+
+    def _order_changes(self, conn: Connection) -> None:
+        """Hold the change log until this transaction ends, so that change rows commit in
+        the order of their numbers (see :class:`Store`: a follower never skips one)."""
+        if self.dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGE_LOG_LOCK})
 
     def save_profiles(self, source_id: str, found: Sequence[Profile]) -> int:
         """Keep what a source says about its accounts; a fact is never erased by an empty one.
@@ -929,8 +1101,10 @@ class Store:
     def documents_by_id(
         self, ids: Sequence[str], *, include_deleted: bool = False
     ) -> dict[str, StoredDocument]:
-        out: dict[str, StoredDocument] = {}
-        with self.engine.connect() as conn:
+        """The documents with these ids (from the read engine: see :class:`Store`)."""
+
+        def read(conn: Connection) -> dict[str, StoredDocument]:
+            out: dict[str, StoredDocument] = {}
             for chunk in _chunks(list(ids), 500):
                 query = select(documents).where(documents.c.id.in_(chunk))
                 if not include_deleted:
@@ -940,7 +1114,9 @@ class Store:
                 for row in rows:
                     authors, contributors = people_by_doc.get(row.id, ([], []))
                     out[row.id] = _stored(row, authors, contributors)
-        return out
+            return out
+
+        return self._read(read)
 
     def _people_for(self, conn: Connection, doc_ids: Sequence[str]) -> dict[str, tuple[list[str], list[str]]]:
         out: dict[str, tuple[list[str], list[str]]] = {}
@@ -966,27 +1142,31 @@ class Store:
         """Every live document (of *sources*, when given), in id order (for a reindex)."""
         last = ""
         while True:
-            with self.engine.connect() as conn:
+
+            def read(conn: Connection, last: str = last) -> tuple[list[Any], dict]:
                 query = select(documents).where(documents.c.deleted.is_(False), documents.c.id > last)
                 if sources is not None:
                     query = query.where(documents.c.source_id.in_(list(sources)))
                 rows = list(conn.execute(query.order_by(documents.c.id).limit(batch)))
-                if not rows:
-                    return
-                people_by_doc = self._people_for(conn, [r.id for r in rows])
+                return rows, self._people_for(conn, [r.id for r in rows])
+
+            rows, people_by_doc = self._read(read)
+            if not rows:
+                return
             for row in rows:
                 authors, contributors = people_by_doc.get(row.id, ([], []))
                 yield _stored(row, authors, contributors)
             last = rows[-1].id
 
     def max_change_seq(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.coalesce(func.max(changes.c.seq), 0))).scalar_one())
+        """The newest change (read engine: where an index rebuilt now starts from)."""
+        query = select(func.coalesce(func.max(changes.c.seq), 0))
+        return self._saw(self._read(lambda conn: int(conn.execute(query).scalar_one())))
 
     def oldest_change_seq(self) -> int:
-        """The first change still kept (0 when none is)."""
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.coalesce(func.min(changes.c.seq), 0))).scalar_one())
+        """The first change still kept (0 when none is), as the read engine has it."""
+        query = select(func.coalesce(func.min(changes.c.seq), 0))
+        return self._read(lambda conn: int(conn.execute(query).scalar_one()))
 
     def prune_changes(self, upto: int) -> int:
         """Forget changes up to *upto* (an index holds them), always keeping the newest.
@@ -1038,28 +1218,37 @@ class Store:
         return upto if slowest is None else min(upto, int(slowest))
 
     def changes_since(self, seq: int, limit: int = 1000) -> list[tuple[int, str]]:
+        """Changes past *seq*, oldest first, from the read engine: the documents an index
+        then reads for them come from the same engine, never an older one (see
+        :class:`Store` for why a replica can be followed without missing a change)."""
         query = (
             select(changes.c.seq, changes.c.document_id)
             .where(changes.c.seq > seq)
             .order_by(changes.c.seq)
             .limit(limit)
         )
-        with self.engine.connect() as conn:
-            return [(r.seq, r.document_id) for r in conn.execute(query)]
+        found = self._read(lambda conn: [(r.seq, r.document_id) for r in conn.execute(query)])
+        if found:
+            self._saw(found[-1][0])
+        return found
 
     def counts(self) -> dict[str, Any]:
-        with self.engine.connect() as conn:
-            per_source = {
-                r.source_id: r.n
-                for r in conn.execute(
-                    select(documents.c.source_id, func.count().label("n"))
-                    .where(documents.c.deleted.is_(False))
-                    .group_by(documents.c.source_id)
-                )
-            }
-            n_people = conn.execute(select(func.count()).select_from(persons)).scalar_one()
-            if not n_people:
-                n_people = conn.execute(select(func.count()).select_from(people)).scalar_one()
+        """Live documents (per source) and people, from the read engine."""
+        return self._read(self._counts)
+
+    @staticmethod
+    def _counts(conn: Connection) -> dict[str, Any]:
+        per_source = {
+            r.source_id: r.n
+            for r in conn.execute(
+                select(documents.c.source_id, func.count().label("n"))
+                .where(documents.c.deleted.is_(False))
+                .group_by(documents.c.source_id)
+            )
+        }
+        n_people = conn.execute(select(func.count()).select_from(persons)).scalar_one()
+        if not n_people:
+            n_people = conn.execute(select(func.count()).select_from(people)).scalar_one()
         return {"documents": sum(per_source.values()), "per_source": per_source, "people": n_people}
 
 

@@ -68,6 +68,7 @@ def create_app(
     app.extensions["savoir"] = savoir
     app.url_map.converters["id"] = IdConverter
     i18n.install(app)
+    _read_from_replica(savoir)
     savoir.open_index()
 
     from webui.people_views import bp as people_bp
@@ -92,8 +93,10 @@ def create_app(
 
     @app.get("/healthz")
     def healthz():
-        """Liveness for a load balancer; the pid tells which server process answered."""
-        return jsonify({"status": "ok", "pid": os.getpid()})
+        """Liveness for a load balancer; the pid tells which server process answered, and
+        ``store_reads`` where this process's search-time store reads go now ("primary",
+        "replica", or "primary (replica unavailable)")."""
+        return jsonify({"status": "ok", "pid": os.getpid(), "store_reads": savoir.store.reads_from})
 
     @app.template_filter("href")
     def safe_href(url: str | None) -> str:
@@ -232,10 +235,23 @@ def get_savoir(app: Flask) -> Savoir:
     return app.extensions["savoir"]
 
 
+def _read_from_replica(savoir: Savoir) -> None:
+    """A web node with ``[store] read_url`` reads documents and the change log from that
+    PostgreSQL replica (workers, which read their own writes, never do)."""
+    read_url = savoir.settings.store.read_url
+    if read_url:
+        savoir.store.read_from_replica(read_url)
+
+
 def _follow_store(savoir: Savoir, every: float) -> None:
     """Keep this process's index following the store (a web host with a local index):
     new changes are applied every *every* seconds by whichever process of the host is
-    free to write; the index reports its watermark so the log is pruned only below it."""
+    free to write; the index reports its watermark so the log is pruned only below it.
+
+    With a ``read_url`` the change log and the documents it names are read from the
+    replica (one engine, always moving forward: see :class:`indexer.store.Store`), while
+    the watermark report and the pruning go to the primary. A replica behind the primary
+    only delays this index; one that is down sends the reads to the primary."""
     import threading
 
     log = logging.getLogger("savoir.follow")
