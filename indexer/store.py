@@ -11,6 +11,7 @@ A web node may read from a PostgreSQL streaming replica (``[store] read_url``); 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -508,9 +509,9 @@ class Store:
                 read_url,
                 future=True,
                 pool_pre_ping=True,
-                # a replica that is down must not hold a search for long; the name shows
-                # in the replica's pg_stat_activity
-                connect_args={"connect_timeout": 3, "application_name": "savoir reads"},
+                # a replica that is down must not hold a search for long; the name (with
+                # this process's pid) shows in the replica's pg_stat_activity
+                connect_args={"connect_timeout": 3, "application_name": f"savoir reads {os.getpid()}"},
             )
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreError(f"cannot use read database {redact_url(read_url)}: {exc}") from None
