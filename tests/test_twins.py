@@ -100,3 +100,62 @@ def test_after_a_crawl_a_big_source_waits_for_reindex(savoir_factory, memory_con
     # as if the source were too big to pair after each crawl: what was found stays
     assert refresh(savoir.store, index, sources=["wiki"], max_documents=1) == 0
     assert load_map(index.path) == {"wiki:apt-fr": "wiki:apt-en"}
+
+
+WORDS = [
+    ("garden", "jardin"), ("river", "rivière"), ("mountain", "montagne"), ("window", "fenêtre"),
+    ("kitchen", "cuisine"), ("bridge", "pont"), ("forest", "forêt"), ("village", "hameau"),
+    ("teacher", "enseignant"), ("hospital", "hôpital"), ("winter", "hiver"), ("autumn", "automne"),
+    ("bread", "pain"), ("cheese", "fromage"), ("horse", "cheval"), ("sheep", "mouton"),
+    ("church", "église"), ("school", "école"), ("harbour", "port"), ("island", "île"),
+    ("lake", "lac"), ("field", "champ"), ("road", "chemin"), ("castle", "château"),
+    ("library", "bibliothèque"), ("market", "marché"), ("mill", "moulin"), ("orchard", "verger"),
+    ("bakery", "boulangerie"), ("tower", "tour"), ("valley", "vallée"), ("meadow", "prairie"),
+]
+
+
+def _word_twins(count: int):
+    """*count* EN/FR pairs whose only common ground is what their words mean."""
+    import random
+
+    from indexer.query import analyse
+    from indexer.translations import TranslationTable
+
+    rng = random.Random(5)
+    docs, truth = [], set()
+    for i in range(count):
+        chosen = rng.sample(WORDS, 6)
+        en = " ".join(w for w, _ in chosen for _ in range(2))
+        fr = " ".join(w for _, w in chosen for _ in range(2))
+        docs.append(Candidate(f"w:{i}-en", "w", "en", "", en))
+        docs.append(Candidate(f"w:{i}-fr", "w", "fr", "", fr))
+        truth.add((f"w:{i}-en", f"w:{i}-fr"))
+    table = TranslationTable()
+    for en, fr in WORDS:
+        (e,), (f,) = analyse("en", en), analyse("fr", fr)
+        table.to_fr[e] = [(f, 0.9)]
+        table.to_en[f] = [(e, 0.9)]
+    return docs, truth, table
+
+
+def test_versions_whose_words_translate_each_other_are_paired_by_the_learned_table():
+    docs, truth, table = _word_twins(30)
+    assert pair(docs) == []  # no number, code, name or marker in common
+    found = {(en, fr) for en, fr, _ in pair(docs, table)}
+    assert found <= truth and len(found) >= 0.8 * len(truth)
+
+
+def test_in_a_handful_of_pages_words_alone_pair_nothing():
+    """Two pages of a small source on one subject are not taken for one page's versions."""
+    from indexer.query import analyse
+    from indexer.translations import TranslationTable
+
+    table = TranslationTable()
+    for en, fr in (("fraud", "fraude"), ("procurement", "approvisionnement"), ("bid", "offre")):
+        (e,), (f,) = analyse("en", en), analyse("fr", fr)
+        table.to_fr[e], table.to_en[f] = [(f, 0.9)], [(e, 0.9)]
+    docs = [
+        Candidate("s:bids", "s", "en", "Procurement fraud red flags", "Bid rigging is a common procurement fraud."),
+        Candidate("s:appro", "s", "fr", "Fraude dans l'approvisionnement", "Le truquage des offres est une fraude."),
+    ]
+    assert pair(docs, table) == []
