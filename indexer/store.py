@@ -16,6 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -425,7 +426,8 @@ class Store:
     from, counts. Everything that writes or must read its own writes stays on the
     primary (``engine``): leases, runs, checkpoints, :meth:`commit_batch`, nonces,
     console edits, replica watermarks, pruning the change log, accounts. Code outside
-    the store that only reads for a search uses :attr:`read_engine`.
+    the store that only reads for a search uses :meth:`read_connection` (or
+    :attr:`read_engine`, which does not fall back by itself).
 
     **Why following a replica misses nothing.** An index replays ``changes`` past its
     watermark, then reads those documents. Three things make that safe on a replica:
@@ -547,6 +549,29 @@ class Store:
             log.info("store reads come from the replica %s again", redact_url(self.read_url))
             return self._replica
         return self.engine
+
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A connection for search-time reads that may lag a little (experts, pages):
+        to the replica when it answers, else to the primary. A replica that fails while
+        it is used raises this once; the next reads go to the primary."""
+        engine = self.read_engine
+        conn: Connection | None = None
+        if engine is not self.engine:
+            try:
+                conn = engine.connect()
+            except DBAPIError as exc:
+                self._replica_failed(exc)
+                engine = self.engine
+        if conn is None:
+            conn = self.engine.connect()
+        with conn:
+            try:
+                yield conn
+            except DBAPIError as exc:
+                if engine is not self.engine:
+                    self._replica_failed(exc)
+                raise
 
     def _replica_caught_up(self) -> bool:
         """Whether the replica answers and has replayed every change this process saw."""

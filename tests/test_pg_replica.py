@@ -288,7 +288,7 @@ def test_a_killed_worker_is_taken_over_and_web_nodes_reading_the_replica_find_ev
         health = node.health()
         assert health["store_reads"] == "replica"
         assert _reads_on_replica(cluster, health["pid"]) >= 1
-    assert cluster.replica_lag_bytes() >= 0  # a real standby, replaying the primary's WAL
+    assert cluster.streaming()  # a real standby, replaying the primary's WAL as it comes
     assert cluster.psql(cluster.replica_port, "SELECT pg_is_in_recovery()") == "t"
 
     # web2 goes away; past replica_live_seconds it no longer holds back the change log
@@ -339,8 +339,16 @@ def test_web_nodes_answer_from_the_primary_while_the_replica_is_down(cluster, de
     before = web1.total("servants")
     assert before > 0
     logged = len(web1.stderr())
+    mine = Store(cluster.primary_url, cluster.replica_url)  # what experts and pages read through
+    with mine.read_connection() as conn:
+        assert conn.exec_driver_sql("SELECT pg_is_in_recovery()").scalar() is True
     cluster.stop_replica()
     try:
+        with mine.read_connection() as conn:  # the replica is down: the primary answers
+            assert conn.exec_driver_sql("SELECT pg_is_in_recovery()").scalar() is False
+        assert mine.reads_from == "primary (replica unavailable)"
+        assert mine.read_engine is mine.engine
+        mine.close()
         wait_for(
             lambda: web1.health()["store_reads"] == "primary (replica unavailable)",
             what="web1 to notice the replica is down",

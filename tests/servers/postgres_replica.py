@@ -142,13 +142,11 @@ class PrimaryWithReplica:
     def stop_replica(self) -> None:
         self._pg_ctl(self.replica_dir, self.replica_port, "stop")
 
-    def replica_lag_bytes(self) -> int:
-        """How far the replica's replay is behind the primary's WAL, in bytes."""
-        current = self.psql(self.primary_port, "SELECT pg_current_wal_lsn()")
-        return int(
-            float(
-                self.psql(self.replica_port, f"SELECT pg_wal_lsn_diff('{current}', pg_last_wal_replay_lsn())")
-            )
+    def streaming(self) -> bool:
+        """Whether the primary is streaming its WAL to the replica right now."""
+        return (
+            self.psql(self.primary_port, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+            == "1"
         )
 
     def stop(self) -> None:
