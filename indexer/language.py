@@ -9,6 +9,8 @@ language decides blocks that stay undetermined.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from langdetect import DetectorFactory, LangDetectException, detect_langs
@@ -40,7 +42,59 @@ def split_blocks(text: str) -> list[str]:
 
 
 def _words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
+    # one lower() over the joined words, not one per word (the same words: a word
+    # holds no space and lowering adds none)
+    found = _WORD.findall(text)
+    return " ".join(found).lower().split(" ") if found else []
+
+
+#: blocks whose langdetect verdict is kept (boilerplate, quoted paragraphs, pages
+#: copied between sites: the same ambiguous block comes back again and again)
+STATISTICAL_CACHE = 20000
+
+
+class _Verdicts:
+    """langdetect's verdict per block text, bounded (least recently used out).
+
+    langdetect is seeded (``DetectorFactory.seed``), so the same text always gets
+    the same verdict: remembering it changes nothing but the time (~10-100 ms a call).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._kept: OrderedDict[str, str | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> tuple[bool, str | None]:
+        with self._lock:
+            if text in self._kept:
+                self._kept.move_to_end(text)
+                return True, self._kept[text]
+        return False, None
+
+    def put(self, text: str, verdict: str | None) -> None:
+        with self._lock:
+            self._kept[text] = verdict
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+
+
+_verdicts = _Verdicts(STATISTICAL_CACHE)
+
+
+def _statistical(text: str) -> str | None:
+    known, verdict = _verdicts.get(text)
+    if known:
+        return verdict
+    try:
+        scores = {lang.lang: lang.prob for lang in detect_langs(text)}
+    except LangDetectException:
+        verdict = None
+    else:
+        en_p, fr_p = scores.get("en", 0.0), scores.get("fr", 0.0)
+        verdict = None if max(en_p, fr_p) < 0.2 else ("en" if en_p >= fr_p else "fr")
+    _verdicts.put(text, verdict)
+    return verdict
 
 
 def detect_block(
@@ -54,22 +108,19 @@ def detect_block(
     words = words if words is not None else _words(text)
     if len(words) < min_words:
         return None
-    en = sum(1 for w in words if w in EN_MARKERS)
-    fr = sum(1 for w in words if w in FR_MARKERS or "'" in w or "’" in w)
+    en = fr = 0
+    for w in words:
+        if w in EN_MARKERS:
+            en += 1
+        if w in FR_MARKERS or "'" in w or "’" in w:
+            fr += 1
     if en >= 2 and en >= 3 * fr:
         return "en"
     if fr >= 2 and fr >= 3 * en:
         return "fr"
     if not statistical:
         return None
-    try:
-        scores = {lang.lang: lang.prob for lang in detect_langs(text)}
-    except LangDetectException:
-        return None
-    en_p, fr_p = scores.get("en", 0.0), scores.get("fr", 0.0)
-    if max(en_p, fr_p) < 0.2:
-        return None
-    return "en" if en_p >= fr_p else "fr"
+    return _statistical(text)
 
 
 #: with a stated language, an ambiguous block shorter than this keeps the stated
