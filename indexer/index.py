@@ -31,7 +31,7 @@ from indexer.store import Store, StoredDocument
 from indexer.translations import TableFile
 from indexer.twins import load_map as load_twin_map
 from indexer.vocabulary import DIRECTORY as VOCABULARY_DIR
-from indexer.vocabulary import Vocabulary, words_of_text
+from indexer.vocabulary import Vocabulary, collect_words, spellable, words_of_text
 
 log = logging.getLogger(__name__)
 
@@ -397,14 +397,15 @@ class SearchIndex:
                 if keep is not None and not keep(doc):
                     continue
                 writer.add_document(**index_fields(doc, self.communities, self.inferred_twins))
-                words |= words_of_text(doc.title, doc.text)
+                collect_words(doc.title, words)
+                collect_words(doc.text, words)
                 count += 1
                 if progress and count % 100 == 0:
                     progress(100)
                 if count % 5000 == 0:
-                    vocabulary.add(words)
+                    vocabulary.add(spellable(words))
                     words.clear()
-            vocabulary.add(words)
+            vocabulary.add(spellable(words))
             vocabulary.close()
             writer.commit()
         except BaseException:

@@ -54,8 +54,19 @@ def words_of_text(*texts: str) -> set[str]:
     """The distinct spellable words of *texts* (letters only, three to MAX_WORD letters)."""
     raw: set[str] = set()
     for text in texts:
-        if text:
-            raw.update(_WORD.findall(text.lower()))
+        collect_words(text, raw)
+    return spellable(raw)
+
+
+def collect_words(text: str, into: set[str]) -> None:
+    """Add the lowercased words of *text* to *into* (:func:`spellable` finishes them):
+    a bulk build folds each distinct word of many documents once, not once per document."""
+    if text:
+        into.update(_WORD.findall(text.lower()))
+
+
+def spellable(raw: set[str]) -> set[str]:
+    """The spellable words of words gathered by :func:`collect_words`."""
     return {w for w in (fold_accents(w) for w in raw) if w not in _STOP and len(w) <= MAX_WORD}
 
 
