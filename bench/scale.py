@@ -1,0 +1,452 @@
+"""Indexing and search at scale on real bilingual text: Savoir against raw Whoosh.
+
+    nice -n 5 .venv/bin/python bench/scale.py --docs 30000 [--workdir bench/out/scale] [--reuse]
+        [--queries 200] [--phases crawl,reindex,whoosh,search] [--profile crawl]
+
+The collection is the Debian manual pages and FAQ in English and French (see
+bench/relevance/debian_corpus.py; packages manpages, manpages-fr, debian-faq,
+debian-faq-fr), replicated with variation: each document is one real page or FAQ
+section whose paragraphs are partly dropped, shuffled within a window and mixed
+with a few paragraphs of another page of the same language, with a varied title,
+an author (and often an editor) from a pool of 360 people in 6 agencies, a date
+between 2015 and 2026, and an ACL (one in ten restricted). About half the English
+documents have a French twin (the same variation of the French page, naming the
+English one as its original). Documents are generated from a seed, so every phase
+and every run sees the same ones.
+
+Each phase runs in its own process (its peak RSS is its own, Whoosh's writer
+sub-processes included):
+
+* ``crawl``: Savoir end to end, a memory connector -> sync -> store (SQLite) ->
+  index, then people, translations and twins (``Savoir.crawl(full=True)``);
+* ``reindex``: ``Savoir.reindex()``, the index rebuilt from the store;
+* ``whoosh``: raw Whoosh, one ``ix.writer(procs=2, multisegment=True, limitmb=128)``
+  (Whoosh's MpWriter: two writer processes, each writing its own segments), four
+  text fields title_en/text_en (StemmingAnalyzer) and title_fr/text_fr
+  (LanguageAnalyzer("fr")), each document's text in its stated language, no
+  language detection, no store;
+* ``search``: a fresh process like a web worker opens the index and runs ~200
+  three-word queries taken from the pages' titles, each through the real search
+  path (query parsing, ACL, facets, twin collapsing, snippets from the store) and
+  expert suggestions, first time (the words' postings never read in this process)
+  and again warm; p50/p95 and the process's peak RSS.
+
+``--reuse`` keeps what a previous run with the same --docs built (the store and
+index, the Whoosh index) and prints the figures that run saved for the phases it
+skips, so the 1M collection is built once. Findings are in bench/SCALE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gzip
+import json
+import pstats
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.search_latency import percentile  # noqa: E402
+from connectors.base import Connector, Contribution, Document, Person, Role, register  # noqa: E402
+
+PHASES = ("crawl", "reindex", "whoosh", "search")
+AGENCIES = ("finance", "health", "transport", "justice", "environment", "statistics")
+FIRST = (
+    "Alice Bruno Chloé Daniel Émilie François Gabriel Hélène Isabelle Jacques Karim Léa Marc Nadia "
+    "Olivier Pauline Quentin Rachel Samuel Thérèse Ulysse Valérie William Yasmine Zoé Amir Béatrice "
+    "Cédric Diane Étienne"
+).split()
+LAST = (
+    "Tremblay Gagnon Roy Côté Bouchard Gauthier Morin Lavoie Fortin Gagné Ouellet Pelletier"
+).split()
+EN_PREFIX = ("", "", "", "Guide: ", "Notes on ", "How to use ", "Reference: ", "Draft: ")
+FR_PREFIX = ("", "", "", "Guide : ", "Notes sur ", "Utiliser ", "Référence : ", "Ébauche : ")
+MAX_PARAGRAPHS = 40
+EPOCH = datetime(2015, 1, 1, tzinfo=UTC)
+
+
+def people() -> list[tuple[str, str]]:
+    """(name, agency) of the 360 people who write the collection."""
+    return [
+        (f"{first} {last}", AGENCIES[(i * 7 + j) % len(AGENCIES)])
+        for i, first in enumerate(FIRST)
+        for j, last in enumerate(LAST)
+    ]
+
+
+def load_pages(workdir: Path) -> list[dict]:
+    """The Debian pages as {"en": {...}, "fr": {...}}, read once and kept in *workdir*."""
+    cache = workdir / "pages.json.gz"
+    if cache.exists():
+        return json.loads(gzip.decompress(cache.read_bytes()))
+    from bench.relevance.debian_corpus import pairs
+
+    out = []
+    for pair in pairs():
+        entry = {}
+        for lang in ("en", "fr"):
+            version = getattr(pair, lang)
+            entry[lang] = {"title": version.title, "query": version.query, "paragraphs": version.paragraphs}
+        out.append(entry)
+    workdir.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(gzip.compress(json.dumps(out).encode()))
+    return out
+
+
+def _vary(rng: random.Random, paragraphs: list[str], other: list[str], keep: list[int]) -> str:
+    chosen = [paragraphs[i] for i in keep if i < len(paragraphs)]
+    if other:
+        at = rng.randrange(len(chosen) + 1)
+        start = rng.randrange(len(other))
+        chosen[at:at] = other[start : start + rng.randint(1, 3)]
+    return "\n\n".join(chosen)
+
+
+def generate(pages: list[dict], count: int, seed: int = 24):
+    """*count* varied documents as dicts (deterministic for a given seed)."""
+    rng = random.Random(seed)
+    pool = people()
+    made = 0
+    variant = 0
+    while made < count:
+        page = pages[rng.randrange(len(pages))]
+        other = pages[rng.randrange(len(pages))]
+        en = page["en"]
+        n = min(len(en["paragraphs"]), MAX_PARAGRAPHS * 2)
+        # drop about one paragraph in six, then shuffle within a window of three
+        keep = [i for i in range(n) if rng.random() > 0.17][:MAX_PARAGRAPHS] or [0]
+        for i in range(len(keep) - 1):
+            if rng.random() < 0.2:
+                j = min(len(keep) - 1, i + rng.randint(1, 2))
+                keep[i], keep[j] = keep[j], keep[i]
+        author, agency = pool[rng.randrange(len(pool))]
+        editor = pool[rng.randrange(len(pool))][0] if rng.random() < 0.6 else None
+        when = EPOCH + timedelta(days=rng.randrange(4200), seconds=rng.randrange(86400))
+        acl = ("restricted",) if rng.random() < 0.1 else ("public",)
+        prefix = rng.randrange(len(EN_PREFIX))
+        year = when.year
+        base = {
+            "author": author,
+            "editor": editor,
+            "agency": agency,
+            "modified": when,
+            "acl": acl,
+        }
+        start_lang = "en" if rng.random() < 0.75 else "fr"
+        twin = rng.random() < 0.5
+        langs = [start_lang] + (["fr" if start_lang == "en" else "en"] if twin else [])
+        first_id = None
+        for lang in langs:
+            if made >= count:
+                break
+            version = page[lang]
+            prefixes = EN_PREFIX if lang == "en" else FR_PREFIX
+            title = f"{prefixes[prefix]}{version['title']}"
+            if rng.random() < 0.3:
+                title += f" ({agency}, {year})"
+            doc_id = f"{variant}-{lang}"
+            yield {
+                **base,
+                "id": doc_id,
+                "language": lang,
+                "title": title,
+                "query": version["query"],
+                "text": _vary(rng, version["paragraphs"], other[lang]["paragraphs"], keep),
+                "translation_of": first_id,
+            }
+            first_id = first_id or doc_id
+            made += 1
+        variant += 1
+
+
+# --- Savoir's side ---------------------------------------------------------------
+
+_STATE: dict = {"pages": None, "count": 0}
+
+
+@dataclass
+class _ScaleSettings:
+    pass
+
+
+@register("bench-scale")
+class ScaleConnector(Connector):
+    """The generated collection, straight from memory (no HTTP, no files)."""
+
+    Settings = _ScaleSettings
+
+    def documents(self, checkpoint=None):
+        for d in generate(_STATE["pages"], _STATE["count"]):
+            contributions = [Contribution(Person(d["author"]), Role.AUTHOR, d["modified"], len(d["text"]))]
+            if d["editor"] and d["editor"] != d["author"]:
+                contributions.append(Contribution(Person(d["editor"]), Role.EDITOR, d["modified"], 400))
+            yield Document(
+                id=self.doc_id(d["id"]),
+                url=f"https://{d['agency']}.intranet.example/doc/{d['id']}",
+                title=d["title"],
+                text=d["text"],
+                language=d["language"],
+                created=d["modified"],
+                modified=d["modified"],
+                contributions=tuple(contributions),
+                acl=d["acl"],
+                translation_of=self.doc_id(d["translation_of"]) if d["translation_of"] else None,
+                agency=d["agency"],
+            )
+
+
+def _savoir(work: Path):
+    from config.loader import SourceConfig, build_settings
+    from crawler.runner import Savoir
+
+    settings = build_settings({"store": {"data_dir": str(work / "savoir")}}, env={})
+    return Savoir(settings, [SourceConfig(id="scale", kind="bench-scale", agency="bench")])
+
+
+def _rss_mb() -> dict:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"rss_mb": round(own), "children_rss_mb": round(children)}
+
+
+def _timed(savoir, spent: dict) -> None:
+    """Time what a crawl or reindex does after the documents are indexed."""
+    for name in ("refresh_people", "refresh_cross_language"):
+        method = getattr(savoir, name)
+
+        def wrapper(*args, _method=method, _name=name, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                spent[_name] = spent.get(_name, 0.0) + time.perf_counter() - t0
+
+        setattr(savoir, name, wrapper)
+
+
+def _after(spent: dict, seconds: float, count: int) -> dict:
+    after = sum(spent.values())
+    return {
+        "people_s": round(spent.get("refresh_people", 0.0), 1),
+        "cross_language_s": round(spent.get("refresh_cross_language", 0.0), 1),
+        "index_only_docs_s": round(count / max(seconds - after, 1e-9), 1),
+    }
+
+
+def phase_crawl(work: Path, count: int) -> dict:
+    savoir = _savoir(work)
+    savoir.open_index()
+    spent: dict = {}
+    _timed(savoir, spent)
+    spent.clear()
+    started = time.perf_counter()
+    (report,) = savoir.crawl(full=True)
+    seconds = time.perf_counter() - started
+    documents = savoir.store.counts()["documents"]
+    savoir.close()
+    return {"docs": documents, "seconds": round(seconds, 1), "docs_s": round(count / seconds, 1),
+            **_after(spent, seconds, count), "summary": report.summary()}
+
+
+def phase_reindex(work: Path, count: int) -> dict:
+    savoir = _savoir(work)
+    spent: dict = {}
+    _timed(savoir, spent)
+    started = time.perf_counter()
+    indexed = savoir.reindex()
+    seconds = time.perf_counter() - started
+    savoir.close()
+    return {"docs": indexed, "seconds": round(seconds, 1), "docs_s": round(indexed / seconds, 1),
+            **_after(spent, seconds, indexed)}
+
+
+def phase_whoosh(work: Path, count: int) -> dict:
+    from whoosh import index as whoosh_index
+    from whoosh.analysis import LanguageAnalyzer, StemmingAnalyzer
+    from whoosh.fields import ID, TEXT, Schema
+
+    path = work / "whoosh"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    schema = Schema(
+        id=ID(stored=True, unique=True),
+        title_en=TEXT(analyzer=StemmingAnalyzer(), stored=True),
+        text_en=TEXT(analyzer=StemmingAnalyzer()),
+        title_fr=TEXT(analyzer=LanguageAnalyzer("fr"), stored=True),
+        text_fr=TEXT(analyzer=LanguageAnalyzer("fr")),
+    )
+    ix = whoosh_index.create_in(str(path), schema)
+    started = time.perf_counter()
+    writer = ix.writer(procs=2, multisegment=True, limitmb=128)
+    for d in generate(_STATE["pages"], count):
+        lang = d["language"]
+        writer.add_document(id=d["id"], **{f"title_{lang}": d["title"], f"text_{lang}": d["text"]})
+    writer.commit()
+    seconds = time.perf_counter() - started
+    documents = ix.doc_count()
+    ix.close()
+    return {"docs": documents, "seconds": round(seconds, 1), "docs_s": round(count / seconds, 1)}
+
+
+def queries_for(count: int, how_many: int) -> list[str]:
+    """Three-word queries from the titles of the collection's pages (both languages)."""
+    rng = random.Random(5)
+    seen, out = set(), []
+    for d in generate(_STATE["pages"], min(count, 20000)):
+        words = [w for w in d["query"].replace(",", " ").split() if len(w) > 1]
+        if len(words) < 3:
+            continue
+        start = rng.randrange(len(words) - 2)
+        query = " ".join(words[start : start + 3])
+        if query.lower() not in seen:
+            seen.add(query.lower())
+            out.append(query)
+    rng.shuffle(out)
+    return out[:how_many]
+
+
+def phase_search(work: Path, count: int, how_many: int) -> dict:
+    from indexer.experts import ExpertFinder
+    from indexer.search import Searcher, SearchRequest
+
+    queries = queries_for(count, how_many)
+    savoir = _savoir(work)
+    started = time.perf_counter()
+    index = savoir.open_index()
+    searcher = Searcher(index, savoir.store)
+    finder = ExpertFinder(searcher, savoir.store, savoir.settings.experts)
+    open_ms = (time.perf_counter() - started) * 1000
+
+    def run(query: str) -> tuple[float, float, int]:
+        request = SearchRequest(query, groups=("public",), page_size=10)
+        t0 = time.perf_counter()
+        results = searcher.search(request)
+        t1 = time.perf_counter()
+        finder.suggest(request, ranked=results.ranked, scores=results.ranked_scores)
+        t2 = time.perf_counter()
+        return (t1 - t0) * 1000, (t2 - t0) * 1000, results.total
+
+    first = [run(q) for q in queries]
+    warm = [run(q) for q in queries]
+    out = {"docs": index.doc_count(), "queries": len(queries), "open_ms": round(open_ms),
+           "mean_hits": round(sum(t for _, _, t in first) / len(first))}
+    for name, values in (("first", first), ("warm", warm)):
+        for label, pos in (("search", 0), ("with_experts", 1)):
+            times = [v[pos] for v in values]
+            out[f"{name}_{label}_p50"] = round(percentile(times, 50), 1)
+            out[f"{name}_{label}_p95"] = round(percentile(times, 95), 1)
+    savoir.close()
+    return out
+
+
+def run_phase(args) -> None:
+    work = Path(args.workdir) / str(args.docs)
+    _STATE["pages"] = load_pages(Path(args.workdir))
+    _STATE["count"] = args.docs
+    profiler = cProfile.Profile() if args.profile == args.phase else None
+    if profiler:
+        profiler.enable()
+    if args.phase == "crawl":
+        result = phase_crawl(work, args.docs)
+    elif args.phase == "reindex":
+        result = phase_reindex(work, args.docs)
+    elif args.phase == "whoosh":
+        result = phase_whoosh(work, args.docs)
+    else:
+        result = phase_search(work, args.docs, args.queries)
+    if profiler:
+        profiler.disable()
+        stats = pstats.Stats(profiler, stream=sys.stderr)
+        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("tottime").print_stats(30)
+    result.update(_rss_mb())
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=30000)
+    parser.add_argument("--workdir", default="bench/out/scale")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--reuse", action="store_true", help="keep what an earlier run with --docs built")
+    parser.add_argument("--phases", default=",".join(PHASES))
+    parser.add_argument("--profile", choices=PHASES, help="print cProfile's top functions of one phase")
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.docs < 1:
+        parser.error("--docs must be at least 1")
+    if args.phase:
+        run_phase(args)
+        return
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        parser.error(f"unknown phase(s) {', '.join(unknown)} (known: {', '.join(PHASES)})")
+    work = Path(args.workdir) / str(args.docs)
+    saved_file = work / "results.json"
+    saved = json.loads(saved_file.read_text()) if args.reuse and saved_file.exists() else {}
+    if not args.reuse:
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    load_pages(Path(args.workdir))  # read the Debian pages once, before the timed phases
+    results = dict(saved)
+    for phase in phases:
+        if args.reuse and phase in ("crawl", "whoosh") and phase in saved:
+            print(f"{phase}: reused from {saved_file}", flush=True)
+            continue
+        if phase in ("reindex", "search") and not (work / "savoir").exists():
+            if "crawl" not in phases:
+                print(f"{phase}: no collection in {work}; run the crawl phase first", flush=True)
+                continue
+        command = [sys.executable, __file__, "--phase", phase, "--docs", str(args.docs),
+                   "--workdir", args.workdir, "--queries", str(args.queries)]
+        if args.profile:
+            command += ["--profile", args.profile]
+        print(f"{phase}: running ...", flush=True)
+        proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        if proc.returncode or not lines:
+            print(f"{phase}: failed (exit {proc.returncode})\n{proc.stdout[-2000:]}", flush=True)
+            continue
+        results[phase] = json.loads(lines[-1][len("RESULT "):])
+        saved_file.write_text(json.dumps(results, indent=1))
+    report(args.docs, results)
+
+
+def report(count: int, results: dict) -> None:
+    print(f"\n== {count} documents (Debian manual pages and FAQ, EN/FR, replicated with variation)")
+    for phase, label in (("crawl", "Savoir end to end (connector -> store -> index)"),
+                         ("reindex", "Savoir reindex from the store"),
+                         ("whoosh", "raw Whoosh, procs=2, 4 text fields")):
+        r = results.get(phase)
+        if r:
+            print(f"{label:<50} {r['docs_s']:8.1f} docs/s  ({r['seconds']} s, {r['docs']} docs)"
+                  f"  peak RSS {r['rss_mb']} MB (writer sub-processes {r['children_rss_mb']} MB)")
+            if "people_s" in r:
+                print(f"{'':<6}of which people {r['people_s']} s, translations and twins"
+                      f" {r['cross_language_s']} s; without them {r['index_only_docs_s']} docs/s")
+    if results.get("crawl") and results.get("whoosh"):
+        print(f"Savoir / raw Whoosh: {results['crawl']['docs_s'] / results['whoosh']['docs_s']:.2f}x"
+              + (f"; reindex / raw Whoosh: {results['reindex']['docs_s'] / results['whoosh']['docs_s']:.2f}x"
+                 if results.get("reindex") else ""))
+    r = results.get("search")
+    if r:
+        print(f"search: {r['queries']} three-word title queries, mean hits {r['mean_hits']},"
+              f" index opened in {r['open_ms']} ms, web process peak RSS {r['rss_mb']} MB")
+        for name in ("first", "warm"):
+            print(f"  {name:<5} search p50 {r[f'{name}_search_p50']:7.1f} ms  p95 {r[f'{name}_search_p95']:7.1f} ms"
+                  f"   with experts p50 {r[f'{name}_with_experts_p50']:7.1f} ms"
+                  f"  p95 {r[f'{name}_with_experts_p95']:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
