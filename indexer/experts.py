@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from statistics import median
 
-from sqlalchemy import Text, delete, func, insert, select, type_coerce, union_all, update
+from sqlalchemy import Text, bindparam, delete, func, insert, select, type_coerce, union_all, update
 
 from config.loader import ExpertSettings
 from indexer.people import PeopleDirectory, normalise_name
@@ -413,24 +413,11 @@ class ExpertFinder:
             wanted = [d for ds in members.values() for d in ds]
             # one round trip for the contributions and who made them (a search pays for
             # every statement: each IN list is rendered, sent and read again)
-            rows = conn.execute(
-                select(
-                    contributions.c.document_id,
-                    contributions.c.role,
-                    contributions.c.time,
-                    contributions.c.size,
-                    contributions.c.minor,
-                    people.c.person_id,
-                    *_PERSON_COLUMNS,
-                )
-                .join(people, people.c.id == contributions.c.person_id)
-                .join(persons, persons.c.id == people.c.person_id)
-                .where(contributions.c.document_id.in_(wanted))
-            ).all()
+            rows = conn.execute(_CONTRIBUTIONS, {"ids": wanted}).all()
         info: dict[int, _PersonView] = {}
         for r in rows:
-            if r.person_id not in info:
-                info[r.person_id] = _PersonView(r)
+            if r[5] not in info:
+                info[r[5]] = _PersonView(r[5:])
         # a twin group's rank and vote are its best member's
         group_rank: dict[str, int] = {}
         for doc_id, rank in rank_of.items():
@@ -575,8 +562,7 @@ class ExpertFinder:
         if not person_ids:
             return {}
         with self.store.engine.connect() as conn:
-            rows = conn.execute(select(persons.c.id, persons.c.languages).where(persons.c.id.in_(person_ids)))
-            return {r.id: r.languages for r in rows}
+            return {r.id: r.languages for r in conn.execute(_LANGUAGES, {"ids": person_ids})}
 
     def _evidence_documents(self, ids: set[str]) -> dict[str, tuple]:
         """What the evidence shows of each document: title, URL, source, agency,
@@ -586,17 +572,7 @@ class ExpertFinder:
         with self.store.engine.connect() as conn:
             return {
                 r.id: (r.title, r.url, r.source_id, r.agency, r.modified, r.language)
-                for r in conn.execute(
-                    select(
-                        documents.c.id,
-                        documents.c.title,
-                        documents.c.url,
-                        documents.c.source_id,
-                        documents.c.agency,
-                        documents.c.modified,
-                        documents.c.language,
-                    ).where(documents.c.id.in_(sorted(ids)))
-                )
+                for r in conn.execute(_EVIDENCE, {"ids": sorted(ids)})
             }
 
     def _twin_groups(
@@ -616,21 +592,7 @@ class ExpertFinder:
         # (an OR of both would scan the table)
         guessed = ranked_set | {inferred[d] for d in ranked if d in inferred}
         extra = ({paired[k] for k in guessed if k in paired} | guessed) - ranked_set
-        # the ACL as stored (JSON text): decoded only for the versions the check needs
-        columns = (
-            documents.c.id,
-            documents.c.translation_of,
-            type_coerce(documents.c.acl, Text).label("acl"),
-            documents.c.created,
-        )
-        found = conn.execute(
-            union_all(
-                select(*columns, documents.c.deleted).where(documents.c.id.in_(sorted(ranked_set | extra))),
-                select(*columns, documents.c.deleted).where(
-                    documents.c.translation_of.in_(sorted(guessed)), documents.c.deleted.is_(False)
-                ),
-            )
-        ).all()
+        found = conn.execute(_VERSIONS, {"ids": sorted(ranked_set | extra), "keys": sorted(guessed)}).all()
         key_of = {d: d for d in ranked}
         created = {}
         for r in found:
@@ -642,14 +604,7 @@ class ExpertFinder:
         unread = keys - guessed
         if unread:
             more = ({paired[k] for k in unread if k in paired} | unread) - ranked_set - extra
-            found += conn.execute(
-                union_all(
-                    select(*columns, documents.c.deleted).where(documents.c.id.in_(sorted(more))),
-                    select(*columns, documents.c.deleted).where(
-                        documents.c.translation_of.in_(sorted(unread)), documents.c.deleted.is_(False)
-                    ),
-                )
-            ).all()
+            found += conn.execute(_VERSIONS, {"ids": sorted(more), "keys": sorted(unread)}).all()
         for r in found:
             if r.id in key_of or r.deleted:
                 continue
@@ -703,16 +658,59 @@ _PERSON_COLUMNS = tuple(
 )
 
 
+#: the statements of a suggestion, built once: a search pays for every statement
+#: (each IN list is rendered, sent and read again), and building one costs as much again
+_CONTRIBUTIONS = (
+    select(
+        contributions.c.document_id,
+        contributions.c.role,
+        contributions.c.time,
+        contributions.c.size,
+        contributions.c.minor,
+        people.c.person_id,
+        *_PERSON_COLUMNS,
+    )
+    .join(people, people.c.id == contributions.c.person_id)
+    .join(persons, persons.c.id == people.c.person_id)
+    .where(contributions.c.document_id.in_(bindparam("ids", expanding=True)))
+)
+#: the versions of the ranked documents: by id, and the translations naming them (two
+#: indexed look-ups; an OR of both would scan the table). The ACL is read as stored
+#: (JSON text) and decoded only for the versions the check needs.
+_VERSION_COLUMNS = (
+    documents.c.id,
+    documents.c.translation_of,
+    type_coerce(documents.c.acl, Text).label("acl"),
+    documents.c.created,
+    documents.c.deleted,
+)
+_VERSIONS = union_all(
+    select(*_VERSION_COLUMNS).where(documents.c.id.in_(bindparam("ids", expanding=True))),
+    select(*_VERSION_COLUMNS).where(
+        documents.c.translation_of.in_(bindparam("keys", expanding=True)), documents.c.deleted.is_(False)
+    ),
+)
+_EVIDENCE = select(
+    documents.c.id,
+    documents.c.title,
+    documents.c.url,
+    documents.c.source_id,
+    documents.c.agency,
+    documents.c.modified,
+    documents.c.language,
+).where(documents.c.id.in_(bindparam("ids", expanding=True)))
+_LANGUAGES = select(persons.c.id, persons.c.languages).where(persons.c.id.in_(bindparam("ids", expanding=True)))
+
+
 class _PersonView:
-    """A contributor's ``persons`` row, read from a contribution row's ``p_`` columns."""
+    """A contributor's ``persons`` row: the person id and the ``p_`` columns of a contribution row."""
 
     __slots__ = ("id", "name", "agency", "agency_from", "opted_out", "is_bot", "mass_editor")
     __slots__ += ("doc_count", "last_active")
 
-    def __init__(self, row) -> None:
-        self.id = row.person_id
-        for name in self.__slots__[1:]:
-            setattr(self, name, getattr(row, f"p_{name}"))
+    def __init__(self, values) -> None:
+        for name, value in zip(self.__slots__, values, strict=True):
+            setattr(self, name, value)
 
 
 def _acl(raw) -> list:

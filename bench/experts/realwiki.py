@@ -556,6 +556,12 @@ def main() -> None:
         "(for tuning [experts] settings; connector or identity changes need a fresh crawl)",
     )
     parser.add_argument(
+        "--reindex",
+        action="store_true",
+        help="with --reuse: first rebuild the index, the learned translations and the twins "
+        "from the stored crawl (after a change to indexing or pairing)",
+    )
+    parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override an [experts] setting"
     )
     args = parser.parse_args()
@@ -620,6 +626,8 @@ def main() -> None:
         savoir = Savoir(settings, sources)
         t0 = time.perf_counter()
         reports = [] if reuse else savoir.crawl(full=True)
+        if reuse and args.reindex:
+            print(f"  reindexed {savoir.reindex()} documents from the stored crawl")
         for r in reports:
             print(f"  crawl: {r.summary()}")
         savoir.refresh_people(force=True)
