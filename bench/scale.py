@@ -33,7 +33,11 @@ sub-processes included):
 
 ``--reuse`` keeps what a previous run with the same --docs built (the store and
 index, the Whoosh index) and prints the figures that run saved for the phases it
-skips, so the 1M collection is built once. Findings are in bench/SCALE.md.
+skips, so the 1M collection is built once (``--reuse --phases search`` then reruns
+only the searches; a reindex rebuilds the index each time it is asked for). Each
+phase also reports its CPU milliseconds per document (the process and its writer
+sub-processes), fairer than the wall clock on a shared machine. Findings, with
+the profile of where the indexing time goes, are in bench/SCALE.md.
 """
 
 from __future__ import annotations
@@ -218,6 +222,13 @@ def _rss_mb() -> dict:
     return {"rss_mb": round(own), "children_rss_mb": round(children)}
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (Whoosh's writers): on a
+    shared machine the fairer measure of work than the wall clock."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _timed(savoir, spent: dict) -> None:
     """Time what a crawl or reindex does after the documents are indexed."""
     for name in ("refresh_people", "refresh_cross_language"):
@@ -352,6 +363,7 @@ def run_phase(args) -> None:
     work = Path(args.workdir) / str(args.docs)
     _STATE["pages"] = load_pages(Path(args.workdir))
     _STATE["count"] = args.docs
+    cpu_before = _cpu_seconds()
     profiler = cProfile.Profile() if args.profile == args.phase else None
     if profiler:
         profiler.enable()
@@ -369,6 +381,8 @@ def run_phase(args) -> None:
         stats.sort_stats("cumulative").print_stats(45)
         stats.sort_stats("tottime").print_stats(30)
     result.update(_rss_mb())
+    # the CPU milliseconds each document cost (Savoir's phases include their set-up)
+    result["cpu_ms_per_doc"] = round((_cpu_seconds() - cpu_before) * 1000 / max(result["docs"], 1), 2)
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -431,10 +445,15 @@ def report(count: int, results: dict) -> None:
         if r:
             print(f"{label:<50} {r['docs_s']:8.1f} docs/s  ({r['seconds']} s, {r['docs']} docs)"
                   f"  peak RSS {r['rss_mb']} MB (writer sub-processes {r['children_rss_mb']} MB)")
+            if "cpu_ms_per_doc" in r:
+                print(f"{'':<6}CPU {r['cpu_ms_per_doc']} ms a document (process and writer sub-processes)")
             if "people_s" in r:
                 print(f"{'':<6}of which people {r['people_s']} s, translations and twins"
                       f" {r['cross_language_s']} s; without them {r['index_only_docs_s']} docs/s")
     if results.get("crawl") and results.get("whoosh"):
+        if "cpu_ms_per_doc" in results["whoosh"] and "cpu_ms_per_doc" in results["crawl"]:
+            print(f"CPU a document, raw Whoosh / Savoir end to end:"
+                  f" {results['whoosh']['cpu_ms_per_doc'] / results['crawl']['cpu_ms_per_doc']:.2f}x")
         print(f"Savoir / raw Whoosh: {results['crawl']['docs_s'] / results['whoosh']['docs_s']:.2f}x"
               + (f"; reindex / raw Whoosh: {results['reindex']['docs_s'] / results['whoosh']['docs_s']:.2f}x"
                  if results.get("reindex") else ""))
