@@ -31,7 +31,8 @@ _STOP = frozenset(EN_STOP | FR_STOP)
 
 def key_word(word: str) -> str:
     word = fold_accents(word.lower())
-    if len(word) > 4 and word.endswith(("s", "x")) and not word.endswith("ss"):
+    # plurals: -s, and the French -eaux/-eux (not the x of "index", "complex", "syntax")
+    if len(word) > 4 and (word.endswith("s") and not word.endswith("ss") or word.endswith(("eaux", "eux"))):
         word = word[:-1]
     return word
 

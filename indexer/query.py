@@ -535,6 +535,26 @@ def required_clauses(count: int) -> int:
 #: more than any text score, so those documents come first
 MOST_WORDS_BONUS = 1000.0
 
+#: a search of three words or more first asks for most of them (:func:`required_clauses`)
+MOST_WORDS_FIRST = True
+
+
+#: what a title holding the query's words in their order adds, as a share of those
+#: words' own title score
+TITLE_PHRASE = 1.0
+TITLE_PHRASE_SLOP = 2
+
+
+def _title_phrases(parsed: ParsedQuery) -> list[Query]:
+    texts = [c.text for c in parsed.clauses if not c.negated and not c.phrase]
+    languages = [parsed.language] if parsed.language in FAMILIES else list(FAMILIES)
+    out: list[Query] = []
+    for lang in languages:
+        tokens = [t for text in texts for t in analyse(lang, text)]
+        if len(tokens) >= 2:
+            out.append(Phrase(FAMILIES[lang][0], tokens, slop=TITLE_PHRASE_SLOP, boost=TITLE_PHRASE))
+    return out
+
 
 def build_query(parsed: ParsedQuery, *, relaxed: bool = False, cross_language: bool = True) -> Query:
     """All the clauses (any of them when *relaxed*), minus the negated ones.
@@ -554,14 +574,25 @@ def build_query(parsed: ParsedQuery, *, relaxed: bool = False, cross_language: b
         for c in parsed.clauses
         if not c.phrase and not c.negated and (q := clause_query(c, lang, cross_language=cross, learned=learned))
     ]
+    if TITLE_PHRASE and len(words) >= 2:
+        # the words in their order in a title: a bonus (the matched set is the same,
+        # since a title with the phrase has the first word too)
+        words[0] = Or([words[0], *_title_phrases(parsed)])
     excluded = [
         q for c in parsed.clauses if c.negated and (q := clause_query(c, lang, cross_language=cross, learned=learned))
     ]
     required = phrases + words
     if not required:
         return NullQuery
-    if not relaxed or len(required) == 1:
-        query: Query = required[0] if len(required) == 1 else And(required)
+    if not relaxed and MOST_WORDS_FIRST and len(words) >= 3 and required_clauses(len(words)) < len(words):
+        # most of the words, not all: the page that only a translation reaches often
+        # misses one of them (its translation is another word), while pages in the
+        # query's own language have every word; all-words-first hid it behind ten of
+        # those (Debian dev half, one language only fr->en: 85.5 % -> 89.6 % of mono)
+        most = AtLeast(words, minmatch=required_clauses(len(words)))
+        query: Query = And([*phrases, most]) if phrases else most
+    elif not relaxed or len(required) == 1:
+        query = required[0] if len(required) == 1 else And(required)
     elif len(words) >= 2:
         most = AtLeast(words, minmatch=required_clauses(len(words)))
         # No tier of its own for the few documents with every word: a page that the

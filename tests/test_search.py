@@ -202,3 +202,23 @@ def test_a_pair_is_ranked_by_its_version_in_the_querys_language():
     # a date sort keeps the newest first, whatever the language
     ranked.sort = "date"
     assert [d.id for d in ranked.collapsed("en")][0] == "man:pivot_root.8:fr"
+
+
+def test_a_title_with_the_query_words_in_order_ranks_first(savoir_factory, memory_content):
+    memory_content["man"] = {
+        "paste": {
+            "title": "paste(1) - merge lines of files",
+            "text": "Write lines consisting of the sequentially corresponding lines from each file.",
+            "language": "en",
+        },
+        "join": {
+            "title": "join(1) - files whose lines merge on a common field",
+            "text": "For each pair of input lines with identical join fields, merge the lines of "
+            "both files and write them out; lines of files that do not pair are merged later.",
+            "language": "en",
+        },
+    }
+    savoir = savoir_factory([memory_source("man")])
+    savoir.crawl()
+    searcher = Searcher(savoir.open_index(), savoir.store)
+    assert ids(searcher.search(SearchRequest("merge lines of files")))[0] == "man:paste"

@@ -249,3 +249,11 @@ def test_a_pair_whose_own_language_version_did_not_match_yields_to_a_lone_page(
     assert order[0] == "wiki:l-fr" and set(order) >= {"wiki:l-fr", "wiki:p-en"}
     monkeypatch.setattr(search, "UNBACKED_PAIR_FACTOR", 1.0)
     assert searcher.search(SearchRequest("telework")).hits[0].id == "wiki:p-en"
+
+
+def test_glossary_keys_drop_plurals_but_not_the_x_of_english_words():
+    from indexer.glossary import key_word
+
+    assert [key_word(w) for w in ("reports", "bureaux", "cheveux", "class")] == ["report", "bureau", "cheveu", "class"]
+    # "complex" read as "comple" matched a French entry and made English queries French
+    assert [key_word(w) for w in ("index", "complex", "syntax", "prefix")] == ["index", "complex", "syntax", "prefix"]
