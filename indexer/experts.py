@@ -406,7 +406,7 @@ class ExpertFinder:
             return []
         rank_of = {doc_id: rank for rank, (doc_id, _) in enumerate(ranked, start=1)}
         groups = set(getattr(request, "groups", ()) or ())
-        with self.store.engine.connect() as conn:
+        with self.store.read_connection() as conn:
             # an EN/FR pair votes once, for the people of both versions: the owner who
             # wrote the English page is behind a French hit its translator made
             key_of, members, created = self._twin_groups(conn, list(rank_of), groups)
@@ -561,7 +561,7 @@ class ExpertFinder:
         """The languages each shown person writes in (read for those five, not every voter)."""
         if not person_ids:
             return {}
-        with self.store.engine.connect() as conn:
+        with self.store.read_connection() as conn:
             return {r.id: r.languages for r in conn.execute(_LANGUAGES, {"ids": person_ids})}
 
     def _evidence_documents(self, ids: set[str]) -> dict[str, tuple]:
@@ -569,7 +569,7 @@ class ExpertFinder:
         modified, language (read for the few people shown, not every voter)."""
         if not ids:
             return {}
-        with self.store.engine.connect() as conn:
+        with self.store.read_connection() as conn:
             return {
                 r.id: (r.title, r.url, r.source_id, r.agency, r.modified, r.language)
                 for r in conn.execute(_EVIDENCE, {"ids": sorted(ids)})

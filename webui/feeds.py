@@ -61,7 +61,7 @@ def _first_seen(ids: list[str]) -> dict[str, datetime]:
     from indexer.store import documents
 
     store = current_app.extensions["savoir"].store
-    with store.engine.connect() as conn:
+    with store.read_connection() as conn:
         rows = conn.execute(select(documents.c.id, documents.c.first_seen).where(documents.c.id.in_(ids)))
         return {r.id: r.first_seen for r in rows}
 

@@ -33,7 +33,7 @@ def person(person_id: int):
     savoir = current_app.extensions["savoir"]
     user = current_user()
     store = savoir.store
-    with store.engine.connect() as conn:
+    with store.read_connection() as conn:
         row = conn.execute(select(persons).where(persons.c.id == person_id)).first()
         if row is None or row.opted_out or row.is_bot:
             abort(404)

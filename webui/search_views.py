@@ -243,7 +243,7 @@ def _contributors(doc_id: str) -> list[dict]:
     from indexer.store import contributions, people, persons
 
     savoir = current_app.extensions["savoir"]
-    with savoir.store.engine.connect() as conn:
+    with savoir.store.read_connection() as conn:
         rows = list(
             conn.execute(
                 select(
