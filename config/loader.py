@@ -132,7 +132,7 @@ class PeopleSettings:
 class ExpertSettings:
     top_documents: int = 100  # hits of the query that vote for people
     rank_constant: float = 0  # a hit at rank r weighs 1 / (rank_constant + r) ** rank_exponent
-    rank_exponent: float = 2.0
+    rank_exponent: float = 3.0
     #: hits scoring within this share of each other share a rank (0: strict ranks)
     tie_margin: float = 0.0
     #: a hit's vote is (its score / the best hit's score) ** score_exponent; 0: by rank
@@ -149,7 +149,7 @@ class ExpertSettings:
     min_documents: int = 2
     focus_exponent: float = 2.0  # score x focus ** this (focus as min_focus measures it)
     min_focus: float = 0.1  # supporting documents / documents the person touched (up to top_documents)
-    min_relative_score: float = 0.05  # drop people scoring below this share of the best one
+    min_relative_score: float = 0.02  # drop people scoring below this share of the best one
     active_within_years: float = 3.0  # older than this: still named, with the date, after the active
     inactive_weight: float = 0.5  # the score of someone not active within active_within_years
     per_agency_in_top: int = 2  # at most this many people of one agency in the top 5
