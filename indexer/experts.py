@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from statistics import median
 
 from sqlalchemy import Text, bindparam, delete, func, insert, select, type_coerce, union_all, update
+from sqlalchemy import text as sql_text
 
 from config.loader import ExpertSettings
 from indexer.people import PeopleDirectory, normalise_name
@@ -40,6 +41,8 @@ def looks_like_bot(name: str | None) -> bool:
 
 
 SECONDS_PER_YEAR = 365.25 * 86400
+#: the PostgreSQL advisory lock held while the persons table is rewritten
+PERSONS_LOCK = 0x5A564F4950
 
 
 # -- identity -------------------------------------------------------------------
@@ -263,6 +266,10 @@ def resolve_people(
         links.extend((m, pid) for m in members)
     del now
     with store.begin() as conn:
+        if store.dialect == "postgresql":
+            # two processes resolving at once (two workers ending their runs, a web node)
+            # would both empty the table and insert the same ids: one waits for the other
+            conn.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": PERSONS_LOCK})
         conn.execute(delete(persons))
         if person_rows:
             conn.execute(insert(persons), person_rows)

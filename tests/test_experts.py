@@ -359,3 +359,38 @@ def test_a_pairs_version_the_viewer_may_not_see_never_speaks_for_anyone(
     finance = finder.suggest(SearchRequest(query, groups=("public", "finance")))
     assert names(finance)[0] == "Olga Owner" and "Tina Translator" in names(finance)
     assert finance[0].languages == ["en"]
+
+
+def test_two_processes_resolving_people_at_once_on_postgresql(savoir_factory, memory_content, fresh_postgres):
+    """Two workers ending their runs together both rewrite the persons table: one waits."""
+    import threading
+
+    from crawler.runner import Savoir
+    from tests.conftest import make_settings
+
+    memory_content["wiki"] = {
+        f"p{i}": {"title": f"Page {i}", "text": "Telework notes.", "author": f"Person {i}"} for i in range(40)
+    }
+    first = savoir_factory([memory_source()], database_url=fresh_postgres)
+    first.crawl()
+    errors = []
+
+    def resolve(savoir):
+        try:
+            for _ in range(6):
+                savoir.refresh_people(force=True)
+        except Exception as exc:  # noqa: BLE001 - the test reports what broke
+            errors.append(exc)
+
+    second = Savoir(make_settings(first.settings.data_dir.parent / "other", fresh_postgres), [memory_source()])
+    try:
+        threads = [threading.Thread(target=resolve, args=(s,)) for s in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        second.close()
+    assert errors == []
+    with first.store.engine.connect() as conn:
+        assert len(conn.execute(select(persons)).all()) >= 40
