@@ -272,14 +272,28 @@ def learn_from_store(
     *languages* maps a document id to its index language when known (the index's
     ``lang`` field); otherwise the stated language decides.
     """
-    docs = {}
+    from sqlalchemy import select
+
+    from indexer.store import documents
+
     links = list((paired or {}).items())
-    for doc in store.iter_documents():
-        lang = (languages or {}).get(doc.id) or doc.language
-        if lang in ("en", "fr"):
-            docs[doc.id] = (lang, doc.title, doc.text)
-        if doc.translation_of:
-            links.append((doc.id, doc.translation_of))
+    with store.engine.connect() as conn:
+        links += [
+            (r.id, r.translation_of)
+            for r in conn.execute(
+                select(documents.c.id, documents.c.translation_of).where(
+                    documents.c.translation_of.is_not(None), documents.c.deleted.is_(False)
+                )
+            )
+        ]
+    # only the twins' text is read (a collection's other documents teach nothing here)
+    wanted = sorted({d for link in links for d in link})
+    docs = {}
+    for start in range(0, len(wanted), 500):
+        for doc in store.documents_by_id(wanted[start : start + 500]).values():
+            lang = (languages or {}).get(doc.id) or doc.language
+            if lang in ("en", "fr"):
+                docs[doc.id] = (lang, doc.title, doc.text)
     pairs = []
     for a, b in links:
         if a in docs and b in docs and docs[a][0] != docs[b][0]:
