@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,19 +14,25 @@ import pytest
 import tests.memory_connector as memory  # noqa: F401 - registers the "memory" kind
 from config.loader import SourceConfig, build_settings
 from crawler.runner import Savoir
+from tests.servers import free_port, postgres_bindir
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@contextmanager
+def serve_in_thread(app):
+    """*app* served on a loopback port by a thread of this process; yields its base URL."""
+    from werkzeug.serving import make_server
 
-
-def _pg_bindir() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return found[-1].parent if found else None
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +45,7 @@ def postgres_url():
     if os.environ.get("SAVOIR_TEST_DATABASE_URL"):
         yield os.environ["SAVOIR_TEST_DATABASE_URL"]
         return
-    bindir = _pg_bindir()
+    bindir = postgres_bindir()
     if bindir is None:
         pytest.fail("PostgreSQL is not installed: apt-get install postgresql (the .ci/run script does)")
     workdir = Path(tempfile.mkdtemp(prefix="savoir-pg-"))

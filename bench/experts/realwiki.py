@@ -87,8 +87,9 @@ from crawler.runner import Savoir  # noqa: E402
 from indexer.experts import ExpertFinder  # noqa: E402
 from indexer.search import Searcher, SearchRequest  # noqa: E402
 from indexer.store import documents, people  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 from tests.servers.dokuwiki import DokuWiki, php_hashes  # noqa: E402
-from tests.servers.mediawiki import MediaWiki, free_port  # noqa: E402
+from tests.servers.mediawiki import MediaWiki  # noqa: E402
 
 SPLIT_FILE = Path(__file__).resolve().parent / "realwiki_split.tsv"
 SOURCES = {"mw": "mwiki", "dw": "dwiki"}

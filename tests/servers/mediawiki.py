@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import requests
+
+from tests.servers import free_port
 
 CODE = Path("/usr/share/mediawiki")
 WEB_ROOT = Path("/var/lib/mediawiki")
@@ -64,12 +65,6 @@ VARIANTS = {
 
 def installed() -> bool:
     return (CODE / "maintenance" / "install.php").is_file() and shutil.which("php") is not None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _snapshot(path: Path) -> tuple[bool, bool, str | bytes | None]:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from tests.servers import free_port, postgres_bindir
 
 ROLE, PASSWORD, DATABASE = "savoir", "replica-test-pass-4417", "savoir"
 
@@ -40,22 +41,11 @@ synchronous_commit = off
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _bindir() -> Path | None:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return found[-1].parent if found else None
-
-
 class PrimaryWithReplica:
     """``start()`` both, ``stop_replica()`` / ``start_replica()``, ``stop()`` everything."""
 
     def __init__(self) -> None:
-        bindir = _bindir()
+        bindir = postgres_bindir()
         if bindir is None:
             raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql (.ci/run does)")
         self.bindir = bindir
@@ -63,8 +53,8 @@ class PrimaryWithReplica:
         shutil.chown(self.workdir, "postgres", "postgres")
         self.primary_dir = self.workdir / "primary"
         self.replica_dir = self.workdir / "replica"
-        self.primary_port = _free_port()
-        self.replica_port = _free_port()
+        self.primary_port = free_port()
+        self.replica_port = free_port()
         self._as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     # -- URLs ------------------------------------------------------------------

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.servers import free_port
+
 SMBD = shutil.which("smbd") or "/usr/sbin/smbd"
 SMBPASSWD = shutil.which("smbpasswd") or "/usr/bin/smbpasswd"
 INSTALL = "apt-get install -y --no-install-recommends samba (.ci/run does)"
@@ -69,12 +71,6 @@ CONF = """
 
 def installed() -> bool:
     return Path(SMBD).is_file() and Path(SMBPASSWD).is_file()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class SambaServer:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import requests
+
+from tests.servers import free_port
 
 APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
 MODULES = Path("/usr/lib/apache2/modules")
@@ -68,12 +69,6 @@ Alias /dav "{root}/dav"
 
 def installed() -> bool:
     return Path(APACHE).is_file() and (MODULES / "mod_dav_fs.so").is_file() and shutil.which("htpasswd")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class WebdavServer:
