@@ -16,11 +16,10 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from crawler.runner import Savoir
 from crawler.worker import Worker
-from tests.conftest import free_port, make_settings, memory_source
+from tests.conftest import make_settings, memory_source, serve_in_thread
 from webui.accounts import Accounts
 from webui.app import create_app
 
@@ -61,15 +60,10 @@ def served(tmp_path, memory_content):
     Accounts(savoir.store, settings.auth).add("root", PASSWORD, admin=True, display_name="Root Admin")
     savoir.crawl()
     app = create_app(savoir=savoir)
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{port}", savoir
+        with serve_in_thread(app) as base:
+            yield base, savoir
     finally:
-        server.shutdown()
-        thread.join(10)
         accounts._HASHER = original
         savoir.close()
 

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from crawler.runner import Savoir
-from tests.conftest import free_port, make_settings, memory_source
+from tests.conftest import make_settings, memory_source, serve_in_thread
 from tests.test_admin_browser import _needs_chromium, browser  # noqa: F401 - shared fixtures
 from webui.app import create_app
 
@@ -102,15 +100,10 @@ def site(tmp_path, memory_content):
     savoir.crawl()
     savoir.refresh_people(force=True)
     app = create_app(savoir=savoir)
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{port}", savoir
+        with serve_in_thread(app) as base:
+            yield base, savoir
     finally:
-        server.shutdown()
-        thread.join(10)
         savoir.close()
 
 
