@@ -117,6 +117,38 @@ class SearchSettings:
 
 
 @dataclass
+class MemorySettings:
+    """What a process that searches keeps in memory beyond what the collection's size
+    dictates (``[memory]``)."""
+
+    #: megabytes of postings (the documents and weights of a word in a field, per
+    #: segment) kept across searches, least recently used dropped first
+    postings_cache_mb: float = 128.0
+    #: Whoosh searchers kept open for reuse, one per concurrent search at most
+    searchers: int = 4
+
+    @property
+    def postings_cache_bytes(self) -> int:
+        return int(self.postings_cache_mb * 2**20)
+
+
+#: the bounds a [memory] setting must keep: (smallest, largest, what it is)
+MEMORY_LIMITS = {
+    "postings_cache_mb": (1.0, 65536.0, "megabytes"),
+    "searchers": (1, 256, "searchers"),
+}
+
+
+def check_memory(memory: MemorySettings, where: str) -> None:
+    for name, (low, high, unit) in MEMORY_LIMITS.items():
+        value = getattr(memory, name)
+        if not low <= value <= high:
+            raise ConfigError(
+                f"{where}: field {name!r} must be between {low:g} and {high:g} {unit}, got {value:g}"
+            )
+
+
+@dataclass
 class PeopleSettings:
     #: the admins' directory of people (aliases, usernames, agencies, opt-outs)
     file: str = "people.toml"
@@ -307,6 +339,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     web: WebSettings = field(default_factory=WebSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
     people: PeopleSettings = field(default_factory=PeopleSettings)
     experts: ExpertSettings = field(default_factory=ExpertSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -441,6 +474,7 @@ SECTIONS = {
     "http": HttpSettings,
     "web": WebSettings,
     "search": SearchSettings,
+    "memory": MemorySettings,
     "people": PeopleSettings,
     "experts": ExpertSettings,
     "auth": AuthSettings,
@@ -488,6 +522,7 @@ def build_settings(
         raise ConfigError(f"{source}: [http]: field 'min_delay' cannot be negative")
     if not 1 <= settings.web.threads <= 256:
         raise ConfigError(f"{source}: [web]: field 'threads' must be between 1 and 256")
+    check_memory(settings.memory, f"{source}: [memory]")
     check_store_urls(settings.store, f"{source}: [store]")
     return settings
 
