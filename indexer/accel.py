@@ -16,11 +16,19 @@ does not know (phrases, odd query types) is asked of Whoosh's own matcher.
 Segments never change once written except for deletions, so their arrays are kept
 across index generations (keyed by segment id) and only new segments are read
 after a crawl; deletions are a per-generation mask.
+
+Memory: the cached postings are bounded in bytes (``[memory] postings_cache_mb``),
+the pooled searchers in number (``[memory] searchers``). The per-segment data is
+needed whole by every query (each matching document's field lengths, facet codes,
+twin key), so it grows with the collection; it is kept compact instead: one byte a
+document for a field length or a small facet's code, text columns as UTF-8 bytes.
+:meth:`Accelerator.memory` says what each kind holds (``bench/memory.py`` prints it).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -35,14 +43,14 @@ from whoosh.query.compound import DefaultOr
 from whoosh.query.wrappers import ConstantScoreQuery
 from whoosh.util.numeric import byte_to_length
 
+from config.loader import MemorySettings
 from indexer.query import AtLeast
 
 #: Whoosh's BM25F defaults (the index uses the default weighting)
 K1, B = 1.2, 0.75
-#: postings kept in memory across queries, counted in array entries (4 or 8 bytes each)
-MAX_CACHED_POSTINGS = 6_000_000
-#: searchers kept open for reuse (one per concurrent request)
-POOL_SIZE = 4
+#: bytes of postings kept in memory across queries when no limit is given (the
+#: ``[memory] postings_cache_mb`` setting's default)
+POSTINGS_CACHE_BYTES = MemorySettings().postings_cache_bytes
 #: a numeric column's value for documents that have none (below every real value)
 MISSING = np.iinfo(np.int64).min
 #: a term with no postings in a part (read-only: never written through)
@@ -66,10 +74,60 @@ class SegmentData:
         self.derived: dict[tuple[str, str], object] = {}
 
 
-class PostingsCache:
-    """(segment, field, term) -> (local doc ids, weights), least recently used dropped first."""
+class TextColumn:
+    """A stored text column (document ids, twin keys) as UTF-8 bytes and end offsets:
+    about its text's length plus 4 bytes a document, where a list of Python strings
+    costs ~57 bytes more (the string object and the list's pointer)."""
 
-    def __init__(self, limit: int = MAX_CACHED_POSTINGS) -> None:
+    __slots__ = ("_blob", "_ends")
+
+    def __init__(self, values: list[str]) -> None:
+        encoded = [value.encode("utf-8") for value in values]
+        self._blob = b"".join(encoded)
+        ends = np.cumsum(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)))
+        self._ends = ends.astype(np.uint32) if len(self._blob) < 2**32 else ends
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, i: int) -> str:
+        if i < 0:
+            i += len(self._ends)
+        end = int(self._ends[i])  # IndexError past the end, as a list
+        start = int(self._ends[i - 1]) if i else 0
+        return self._blob[start:end].decode("utf-8")
+
+    def __iter__(self) -> Iterator[str]:
+        text = self._blob.decode("utf-8") if self._blob.isascii() else None
+        start = 0
+        for end in self._ends.tolist():
+            yield text[start:end] if text is not None else self._blob[start:end].decode("utf-8")
+            start = end
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._blob) + self._ends.nbytes
+
+
+def _compact(values: list) -> TextColumn | list:
+    """*values* as a :class:`TextColumn` when they are all text, else as they are."""
+    return TextColumn(values) if all(type(v) is str for v in values) else values
+
+
+def _nbytes(value) -> int:
+    """About how many bytes a per-segment datum holds (arrays, columns, lists of values)."""
+    if isinstance(value, (np.ndarray, TextColumn)):
+        return value.nbytes
+    if isinstance(value, (tuple, list)):
+        return sys.getsizeof(value) + sum(_nbytes(v) for v in value)
+    return sys.getsizeof(value)
+
+
+class PostingsCache:
+    """(segment, field, term) -> (local doc ids, weights), least recently used dropped
+    first once the entries weigh more than *limit* bytes (see :func:`_weight`)."""
+
+    def __init__(self, limit: int = POSTINGS_CACHE_BYTES) -> None:
         self.limit = limit
         self.size = 0
         self._items: OrderedDict = OrderedDict()
@@ -87,31 +145,34 @@ class PostingsCache:
             if key in self._items:
                 return
             self._items[key] = value
-            self.size += _entries(value)
+            self.size += _weight(value)
             while self.size > self.limit and len(self._items) > 1:
                 _, dropped = self._items.popitem(last=False)
-                self.size -= _entries(dropped)
+                self.size -= _weight(dropped)
 
     def clear(self, fields: frozenset[str] | None = None) -> None:
         """Forget every entry, or only those of *fields*."""
         with self._lock:
             for key in [k for k in self._items if fields is None or k[1] in fields]:
-                self.size -= _entries(self._items.pop(key))
+                self.size -= _weight(self._items.pop(key))
 
     def forget(self, segment_ids: set[str]) -> None:
         with self._lock:
             for key in [k for k in self._items if k[0] not in segment_ids]:
-                self.size -= _entries(self._items.pop(key))
+                self.size -= _weight(self._items.pop(key))
 
 
-#: what an entry costs beyond its arrays (the key, the tuple, array headers), in entries
-ENTRY_OVERHEAD = 64
+#: what an entry costs beyond its arrays, in bytes: the key (a tuple holding the term's
+#: bytes), the value tuple and the ordered dict's link; and each array's header.
+#: With tracemalloc an empty entry took 474 bytes with two arrays, 657 with three.
+ENTRY_OVERHEAD = 256
+ARRAY_OVERHEAD = 128
 
 
-def _entries(value: tuple[np.ndarray, ...]) -> int:
-    """An entry's weight in the cache: its array entries plus a fixed overhead, so that
-    the empty results of absent terms (typos, probes) count too."""
-    return sum(len(array) for array in value) + ENTRY_OVERHEAD
+def _weight(value: tuple[np.ndarray, ...]) -> int:
+    """An entry's weight in the cache, in bytes: its arrays' data and headers plus a
+    fixed overhead, so that the empty results of absent terms (typos, probes) count too."""
+    return sum(array.nbytes + ARRAY_OVERHEAD for array in value) + ENTRY_OVERHEAD
 
 
 def _read_postings(matcher) -> tuple[np.ndarray, np.ndarray]:
@@ -173,10 +234,13 @@ class Evaluation:
 class Accelerator:
     """Vectorised query evaluation over one Whoosh index, shared by every request."""
 
-    def __init__(self, ix, text_fields: frozenset[str]) -> None:
+    def __init__(self, ix, text_fields: frozenset[str], memory: MemorySettings | None = None) -> None:
         self.ix = ix
         self.text_fields = text_fields
-        self.postings = PostingsCache()
+        memory = memory or MemorySettings()
+        self.postings = PostingsCache(memory.postings_cache_bytes)
+        #: pooled searchers at most (each holds its segments' readers open)
+        self.pool_size = memory.searchers
         self._segments: dict[str, SegmentData] = {}
         self._pool: list = []
         self._lock = threading.Lock()
@@ -214,11 +278,26 @@ class Accelerator:
             yield searcher
         finally:
             with self._lock:
-                if len(self._pool) < POOL_SIZE and self._stamp() == stamp:
+                if len(self._pool) < self.pool_size and self._stamp() == stamp:
                     self._pool.append((stamp, searcher))
                     searcher = None
             if searcher is not None:
                 searcher.close()
+
+    def memory(self) -> dict[str, int]:
+        """Bytes held, by kind: ``postings`` (the cache, bounded by its limit) and the
+        per-segment data read so far (``lengths``, ``codes``, ``masks``, ``column``,
+        ``ranks``, ``hashes``, ``numbers``; these grow with the collection), and
+        ``documents``, how many documents the segments read so far hold."""
+        with self._lock:
+            segments = list(self._segments.values())
+        found = {"postings": self.postings.size, "documents": 0}
+        for data in segments:
+            if data.derived:
+                found["documents"] += data.size
+            for (kind, _), value in list(data.derived.items()):
+                found[kind] = found.get(kind, 0) + _nbytes(value)
+        return found
 
     def close(self) -> None:
         with self._lock:
@@ -279,8 +358,9 @@ class Accelerator:
             found = part.data.derived[key] = build(part, fieldname)
         return found
 
-    def _lengths(self, part: Part, fieldname: str) -> np.ndarray:
-        """Each document's (quantised) length in a text field, as Whoosh scores it."""
+    def _length_codes(self, part: Part, fieldname: str) -> np.ndarray:
+        """Each document's length in a text field as Whoosh stores it, one byte
+        (``_BYTE_TO_LENGTH`` gives the quantised length Whoosh scores with)."""
         return self._derived(part, "lengths", fieldname, self._build_lengths)
 
     def codes(self, part: Part, fieldname: str) -> tuple[np.ndarray, list[str]]:
@@ -322,7 +402,7 @@ class Accelerator:
             raw[count:] = column._default or 0
         elif column is not None:
             raw = np.fromiter((column[i] for i in range(part.size)), dtype=np.uint8, count=part.size)
-        return _BYTE_TO_LENGTH[raw]
+        return raw
 
     @staticmethod
     def _build_codes(part: Part, fieldname: str) -> tuple[np.ndarray, list[str]]:
@@ -334,7 +414,9 @@ class Accelerator:
             )
             codes[ids] = len(values)
             values.append(btext.decode("utf-8"))
-        return codes, values
+        # one byte a document for a facet of up to 127 values (agency, kind, lang, year...)
+        small = np.int8 if len(values) < 2**7 else np.int16 if len(values) < 2**15 else np.int32
+        return codes.astype(small), values
 
     @staticmethod
     def _build_masks(part: Part, fieldname: str) -> list[tuple[str, np.ndarray]]:
@@ -360,18 +442,20 @@ class Accelerator:
             end = max((o + n for o, n in zip(offsets, lengths, strict=False)), default=0)
             blob = raw._dbfile.get(raw._basepos, end) if end else b""
             fld = part.reader.schema[fieldname]
-            return [
-                fld.from_column_value(blob[o : o + n]) if n else fld.from_column_value(b"")
-                for o, n in zip(offsets, lengths, strict=False)
-            ]
+            return _compact(
+                [
+                    fld.from_column_value(blob[o : o + n]) if n else fld.from_column_value(b"")
+                    for o, n in zip(offsets, lengths, strict=False)
+                ]
+            )
         reader = part.reader.column_reader(fieldname)
-        return [reader[i] for i in range(part.size)]
+        return _compact([reader[i] for i in range(part.size)])
 
     def _build_ranks(self, part: Part, fieldname: str) -> np.ndarray:
         # numpy compares unicode strings by code point, as Python does
-        order = np.argsort(np.asarray(self.column(part, fieldname), dtype=str), kind="stable")
-        ranks = np.empty(part.size, dtype=np.int64)
-        ranks[order] = np.arange(part.size)
+        order = np.argsort(np.asarray(list(self.column(part, fieldname)), dtype=str), kind="stable")
+        ranks = np.empty(part.size, dtype=np.int32)
+        ranks[order] = np.arange(part.size, dtype=np.int32)
         return ranks
 
     def _build_hashes(self, part: Part, fieldname: str) -> np.ndarray:
@@ -503,7 +587,7 @@ class Accelerator:
         weights = weights.astype(np.float64)  # Whoosh scores in double precision
         if fld.scorable:
             idf, avg = stats.term(q.fieldname, btext)
-            lengths = self._lengths(part, q.fieldname)[ids]
+            lengths = _BYTE_TO_LENGTH[self._length_codes(part, q.fieldname)[ids]]
             values = idf * ((weights * (K1 + 1)) / (weights + K1 * ((1 - B) + B * lengths / avg)))
         else:
             values = weights
