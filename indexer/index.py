@@ -20,6 +20,7 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 
+from config.loader import MemorySettings
 from indexer import whoosh_fixes  # noqa: F401 - patches Whoosh before any index is opened
 from indexer.accel import Accelerator
 from indexer.analysis import english_analyzer, french_analyzer, neutral_analyzer
@@ -131,8 +132,12 @@ def index_fields(
 
 
 class SearchIndex:
-    def __init__(self, path: str | Path, communities: Communities | None = None) -> None:
+    def __init__(
+        self, path: str | Path, communities: Communities | None = None, memory: MemorySettings | None = None
+    ) -> None:
         self.path = Path(path)
+        #: what searches may keep in memory ([memory]), given to the accelerator
+        self.memory = memory
         self.communities = communities or Communities([])
         self.path.parent.mkdir(parents=True, exist_ok=True)
         #: held while this index is written (an flock: released by the kernel if we die)
@@ -171,7 +176,7 @@ class SearchIndex:
             self.ix = whoosh_index.create_in(str(self.path), build_schema())
             self._write_state(0)
         #: vectorised query evaluation over this index (see indexer.accel)
-        self.accel = Accelerator(self.ix, TEXT_FIELDS)
+        self.accel = Accelerator(self.ix, TEXT_FIELDS, self.memory)
         #: the collection's words, for "did you mean"
         self.vocabulary = Vocabulary(self.path / VOCABULARY_DIR)
         #: EN/FR versions paired without markup (indexer.twins), kept beside the index
@@ -428,7 +433,7 @@ class SearchIndex:
             self._built_with = {"schema": SCHEMA_VERSION, "communities": self.communities.fingerprint}
             self.needs_rebuild = False
             self.accel.close()
-            self.accel = Accelerator(self.ix, TEXT_FIELDS)
+            self.accel = Accelerator(self.ix, TEXT_FIELDS, self.memory)
             self.vocabulary = Vocabulary(self.path / VOCABULARY_DIR)
             # changes committed while we were building are replayed now
             if keep is None:
