@@ -241,6 +241,9 @@ class Accelerator:
         self.postings = PostingsCache(memory.postings_cache_bytes)
         #: pooled searchers at most (each holds its segments' readers open)
         self.pool_size = memory.searchers
+        if hasattr(getattr(ix, "storage", None), "supports_mmap"):
+            # how every segment opened from now on is read (each searcher opens its own)
+            ix.storage.supports_mmap = memory.mmap
         self._segments: dict[str, SegmentData] = {}
         self._pool: list = []
         self._lock = threading.Lock()

@@ -62,10 +62,12 @@ def _answers(searcher: Searcher) -> list:
     return out
 
 
-def test_a_small_postings_cache_evicts_and_gives_the_same_answers(collection):
+@pytest.mark.parametrize("mmap", [True, False])
+def test_a_small_postings_cache_evicts_and_gives_the_same_answers(collection, mmap):
     path = collection.settings.index_dir
     roomy = SearchIndex(path)
-    small = SearchIndex(path, memory=MemorySettings(postings_cache_mb=0.05))
+    small = SearchIndex(path, memory=MemorySettings(postings_cache_mb=0.05, mmap=mmap))
+    assert small.ix.storage.supports_mmap is mmap
     try:
         expected = _answers(Searcher(roomy, collection.store))
         cache = small.accel.postings
@@ -81,6 +83,9 @@ def test_a_small_postings_cache_evicts_and_gives_the_same_answers(collection):
         cache.put = put
         searcher = Searcher(small, collection.store)
         assert _answers(searcher) == expected
+        with small.accel.searcher() as whoosh_searcher:  # each segment mapped, or read
+            segments = [r._storage.a for r, _ in whoosh_searcher.reader().leaf_readers()]
+            assert segments and all((s._source is not None) is mmap for s in segments)
         assert _answers(searcher) == expected  # again, with what the bound left cached
         # it did drop entries: more were read than it holds, and it stayed under its bound
         assert len(stored) > 2 * len(cache._items) > 0
@@ -116,7 +121,7 @@ def test_the_settings_reach_the_accelerator(collection):
 
 def test_defaults_are_the_documented_ones():
     memory = build_settings({}, env={}).memory
-    assert (memory.postings_cache_mb, memory.searchers) == (128.0, 4)
+    assert (memory.postings_cache_mb, memory.searchers, memory.mmap) == (128.0, 4, True)
     assert PostingsCache().limit == 128 * 2**20
 
 
@@ -128,7 +133,8 @@ def test_defaults_are_the_documented_ones():
         ({"postings_cache_mb": "lots"}, "field 'postings_cache_mb': expected a number, got 'lots'"),
         ({"searchers": 0}, "'searchers' must be between 1 and 256 searchers, got 0"),
         ({"searchers": 2.5}, "field 'searchers': expected a whole number, got 2.5"),
-        ({"cache_mb": 10}, "unknown field 'cache_mb' (known fields: postings_cache_mb, searchers)"),
+        ({"mmap": "perhaps"}, "field 'mmap': expected true or false, got 'perhaps'"),
+        ({"cache_mb": 10}, "unknown field 'cache_mb' (known fields: mmap, postings_cache_mb, searchers)"),
     ],
 )
 def test_bad_values_are_refused_with_a_message(values, message):
