@@ -126,10 +126,11 @@ class MemorySettings:
     postings_cache_mb: float = 128.0
     #: Whoosh searchers kept open for reuse, one per concurrent search at most
     searchers: int = 4
-    #: read the index's segment files through mmap (Whoosh's way): every page read then
-    #: counts in the process's RSS, once per open searcher; false: plain reads, and the
-    #: RSS is what the process allocates (the kernel's page cache still keeps the files)
-    mmap: bool = True
+    #: searches read the index's segment files through mmap (Whoosh's way): every page
+    #: read then counts in the process's RSS, once per open searcher. False (default):
+    #: plain reads, and the RSS is what the process allocates (the kernel's page cache
+    #: keeps the files either way)
+    mmap: bool = False
 
     @property
     def postings_cache_bytes(self) -> int:

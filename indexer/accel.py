@@ -27,6 +27,7 @@ document for a field length or a small facet's code, text columns as UTF-8 bytes
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import threading
@@ -241,9 +242,13 @@ class Accelerator:
         self.postings = PostingsCache(memory.postings_cache_bytes)
         #: pooled searchers at most (each holds its segments' readers open)
         self.pool_size = memory.searchers
-        if hasattr(getattr(ix, "storage", None), "supports_mmap"):
-            # how every segment opened from now on is read (each searcher opens its own)
-            ix.storage.supports_mmap = memory.mmap
+        #: the index as searches open it: the same files, read with mmap or plain reads
+        #: (writers and merges keep the index's own way)
+        self._reading = ix
+        if getattr(getattr(ix, "storage", None), "supports_mmap", memory.mmap) != memory.mmap:
+            self._reading = copy.copy(ix)
+            self._reading.storage = copy.copy(ix.storage)
+            self._reading.storage.supports_mmap = memory.mmap
         self._segments: dict[str, SegmentData] = {}
         self._pool: list = []
         self._lock = threading.Lock()
@@ -276,7 +281,7 @@ class Accelerator:
                 else:
                     candidate.close()
         if searcher is None:
-            searcher = self.ix.searcher()
+            searcher = self._reading.searcher()
         try:
             yield searcher
         finally:
