@@ -216,6 +216,7 @@ class Searcher:
         *,
         min_hits: int = MIN_STRICT_HITS,
         cross_language: bool = True,
+        plain: bool = False,
         expert_depth: int = 100,
         budget: SearchBudget | None = None,
     ) -> None:
@@ -227,6 +228,8 @@ class Searcher:
         self.min_hits = min_hits
         #: False only for the relevance benchmark's same-language baseline
         self.cross_language = cross_language
+        #: True only for the benchmark's plain-BM25 baseline: the words, nothing added
+        self.plain = plain
         #: how many top documents a search keeps for the experts
         self.expert_depth = expert_depth
         self.budget = budget or SearchBudget()
@@ -237,7 +240,7 @@ class Searcher:
             return ParsedQuery([], None), Every()
         try:
             parsed = parse(text, self.glossary, self.learned.get() if self.cross_language else None)
-            return parsed, build_query(parsed, cross_language=self.cross_language)
+            return parsed, build_query(parsed, cross_language=self.cross_language, plain=self.plain)
         except Exception:  # noqa: BLE001 - a query must never break the page
             log.exception("query %r could not be built; searching its plain words", text)
             plain = " ".join(_SYNTAX.sub(" ", text).split())
@@ -285,7 +288,7 @@ class Searcher:
                 if wants_more and time.perf_counter() > deadline:
                     limits.append("time")
                 elif wants_more:
-                    relaxed = build_query(parsed, relaxed=True, cross_language=self.cross_language)
+                    relaxed = build_query(parsed, relaxed=True, cross_language=self.cross_language, plain=self.plain)
                     loose = self._run(searcher, relaxed, allow, mask, depth, request.sort)
                     if len(loose) > len(results):
                         results, query, outcome.relaxed = loose, relaxed, True
@@ -316,7 +319,7 @@ class Searcher:
         while len(clauses) > 1:
             clauses.pop()
             shorter = ParsedQuery(clauses, parsed.language)
-            candidate = build_query(shorter, cross_language=self.cross_language)
+            candidate = build_query(shorter, cross_language=self.cross_language, plain=self.plain)
             if _term_count(candidate) <= self.budget.max_terms:
                 limits.append("terms")
                 return shorter, candidate

@@ -222,3 +222,68 @@ def test_a_title_with_the_query_words_in_order_ranks_first(savoir_factory, memor
     savoir.crawl()
     searcher = Searcher(savoir.open_index(), savoir.store)
     assert ids(searcher.search(SearchRequest("merge lines of files")))[0] == "man:paste"
+
+
+def test_a_page_in_the_other_language_may_miss_one_more_of_the_words(savoir_factory, memory_content):
+    # Ten French pages have three of the query's four words, so the strict search (most
+    # words) has enough hits and no relaxed search runs. The English page has the
+    # translations of two: a translation loses words, so it needs one fewer than a page
+    # in the query's language, and a French page with the same two words stays out.
+    memory_content["wiki"] = {
+        f"fr{n}": {
+            "title": f"Note {n}",
+            "text": f"Fraude, approvisionnement et télétravail : note {n}.",
+            "language": "fr",
+        }
+        for n in range(10)
+    }
+    memory_content["wiki"]["en"] = {
+        "title": "Procurement fraud",
+        "text": "Procurement fraud patterns seen in bids.",
+        "language": "en",
+    }
+    memory_content["wiki"]["fr-two"] = {
+        "title": "Fraude",
+        "text": "La fraude dans l'approvisionnement public.",
+        "language": "fr",
+    }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    searcher = Searcher(savoir.open_index(), savoir.store)
+    results = searcher.search(SearchRequest("fraude approvisionnement télétravail gestionnaire", page_size=20))
+    assert not results.relaxed
+    found = ids(results)
+    assert "wiki:en" in found and "wiki:fr-two" not in found
+    assert len(found) == 11
+    # the plain baseline (all the words, no slack) finds none of them: no page has all four
+    plain = Searcher(savoir.open_index(), savoir.store, cross_language=False, plain=True)
+    assert "wiki:en" not in ids(plain.search(SearchRequest("fraude approvisionnement télétravail gestionnaire")))
+
+
+def test_an_other_language_title_with_every_translated_word_gets_the_title_bonus(
+    savoir_factory, memory_content, monkeypatch
+):
+    # A French query reaches these English pages only through its translations. The
+    # page whose title has both of them gains; those with one or none do not.
+    import indexer.query as query
+
+    memory_content["wiki"] = {
+        "both": {"title": "Procurement fraud", "text": "Notes on bids.", "language": "en"},
+        "one": {"title": "Fraud", "text": "Notes on bids and procurement.", "language": "en"},
+        "none": {"title": "Audit notes", "text": "Notes on procurement and fraud.", "language": "en"},
+    }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+
+    def scores() -> dict[str, float]:
+        found = Searcher(savoir.open_index(), savoir.store).search(SearchRequest("fraude approvisionnement"))
+        return {h.id: h.score for h in found.hits}
+
+    monkeypatch.setattr(query, "TRANSLATED_TITLES", 0.0)
+    without = scores()
+    monkeypatch.setattr(query, "TRANSLATED_TITLES", 1.0)
+    with_bonus = scores()
+    assert set(without) == set(with_bonus) == {"wiki:both", "wiki:one", "wiki:none"}
+    assert with_bonus["wiki:both"] > without["wiki:both"] * 1.3
+    assert with_bonus["wiki:one"] == pytest.approx(without["wiki:one"])
+    assert with_bonus["wiki:none"] == pytest.approx(without["wiki:none"])
