@@ -29,7 +29,9 @@ sub-processes included):
   three-word queries taken from the pages' titles, each through the real search
   path (query parsing, ACL, facets, twin collapsing, snippets from the store) and
   expert suggestions, first time (the words' postings never read in this process)
-  and again warm; p50/p95 and the process's peak RSS.
+  and again warm; p50/p95 and the process's peak RSS;
+* ``merge`` (not run unless asked): a copy of the crawl's index merged into one
+  segment by one plain writer, what a merge of Whoosh's policy costs a document.
 
 ``--reuse`` keeps what a previous run with the same --docs built (the store and
 index, the Whoosh index) and prints the figures that run saved for the phases it
@@ -62,7 +64,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.search_latency import percentile  # noqa: E402
 from connectors.base import Connector, Contribution, Document, Person, Role, register  # noqa: E402
 
-PHASES = ("crawl", "reindex", "whoosh", "search")
+PHASES = ("crawl", "reindex", "whoosh", "search", "merge")
+DEFAULT_PHASES = ("crawl", "reindex", "whoosh", "search")
 AGENCIES = ("finance", "health", "transport", "justice", "environment", "statistics")
 FIRST = (
     "Alice Bruno Chloé Daniel Émilie François Gabriel Hélène Isabelle Jacques Karim Léa Marc Nadia "
@@ -310,6 +313,28 @@ def phase_whoosh(work: Path, count: int) -> dict:
     return {"docs": documents, "seconds": round(seconds, 1), "docs_s": round(count / seconds, 1)}
 
 
+def phase_merge(work: Path, count: int) -> dict:
+    """What a segment merge costs: a copy of the crawl's index merged into one segment
+    by one plain writer (what Whoosh's policy does to the segments it picks)."""
+    from whoosh import index as whoosh_index
+
+    from indexer import whoosh_fixes  # noqa: F401 - the same Whoosh as the index's
+
+    copy = work / "merge-copy"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(work / "savoir" / "index", copy)
+    ix = whoosh_index.open_dir(str(copy))
+    segments = len(ix._segments())
+    started = time.perf_counter()
+    ix.writer(limitmb=256).commit(optimize=True)
+    seconds = time.perf_counter() - started
+    documents = ix.doc_count()
+    ix.close()
+    shutil.rmtree(copy, ignore_errors=True)
+    return {"docs": documents, "segments": segments, "seconds": round(seconds, 1),
+            "docs_s": round(documents / seconds, 1)}
+
+
 def queries_for(count: int, how_many: int) -> list[str]:
     """Three-word queries from the titles of the collection's pages (both languages)."""
     rng = random.Random(5)
@@ -375,6 +400,8 @@ def run_phase(args) -> None:
         result = phase_reindex(work, args.docs)
     elif args.phase == "whoosh":
         result = phase_whoosh(work, args.docs)
+    elif args.phase == "merge":
+        result = phase_merge(work, args.docs)
     else:
         result = phase_search(work, args.docs, args.queries)
     if profiler:
@@ -399,7 +426,7 @@ def main() -> None:
     parser.add_argument("--workdir", default="bench/out/scale")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--reuse", action="store_true", help="keep what an earlier run with --docs built")
-    parser.add_argument("--phases", default=",".join(PHASES))
+    parser.add_argument("--phases", default=",".join(DEFAULT_PHASES))
     parser.add_argument("--profile", choices=PHASES, help="print cProfile's top functions of one phase")
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -424,7 +451,7 @@ def main() -> None:
         if args.reuse and phase in ("crawl", "whoosh") and phase in saved:
             print(f"{phase}: reused from {saved_file}", flush=True)
             continue
-        if phase in ("reindex", "search") and not (work / "savoir").exists():
+        if phase in ("reindex", "search", "merge") and not (work / "savoir").exists():
             if "crawl" not in phases:
                 print(f"{phase}: no collection in {work}; run the crawl phase first", flush=True)
                 continue
@@ -470,6 +497,10 @@ def report(count: int, results: dict) -> None:
         print(f"Savoir / raw Whoosh: {results['crawl']['docs_s'] / results['whoosh']['docs_s']:.2f}x"
               + (f"; reindex / raw Whoosh: {results['reindex']['docs_s'] / results['whoosh']['docs_s']:.2f}x"
                  if results.get("reindex") else ""))
+    r = results.get("merge")
+    if r:
+        print(f"merge: the crawl's {r['segments']} segments ({r['docs']} docs) into one by one writer:"
+              f" {r['seconds']} s, CPU {r['cpu_ms_per_doc']} ms a merged document")
     r = results.get("search")
     if r:
         print(f"search: {r['queries']} three-word title queries, mean hits {r['mean_hits']},"
