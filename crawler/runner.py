@@ -151,7 +151,7 @@ class Savoir:
 
     def _open_index(self, progress: Callable[[int], None] | None) -> SearchIndex:
         if self._index is None:
-            index = SearchIndex(self.settings.index_dir, self.communities)
+            index = SearchIndex(self.settings.index_dir, self.communities, memory=self.settings.memory)
             index.replica_name = self.settings.store.replica_name or f"{socket.gethostname()}:{index.path}"
             index.replica_live_seconds = self.settings.store.replica_live_seconds
             if index.needs_rebuild:
@@ -377,7 +377,7 @@ class Savoir:
         return SearchIndex.peek(self.settings.index_dir)
 
     def reindex(self, progress: Callable[[int], None] | None = None) -> int:
-        index = SearchIndex(self.settings.index_dir, self.communities)
+        index = SearchIndex(self.settings.index_dir, self.communities, memory=self.settings.memory)
         count = index.rebuild(self.store, progress=progress)
         self._index = index
         self.refresh_cross_language(index, force=True)

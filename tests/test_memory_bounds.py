@@ -197,3 +197,13 @@ def test_accelerator_without_settings_uses_the_defaults(collection):
         assert accel.pool_size == MemorySettings().searchers
     finally:
         index.close()
+
+
+def test_the_settings_file_reaches_the_index_savoir_opens(savoir_factory, memory_content):
+    # what `savoir serve` and `savoir crawl` open: the [memory] of the settings file
+    memory_content["wiki"] = {"a": {"title": "Telework", "text": "Telework rules.", "language": "en"}}
+    savoir = savoir_factory([memory_source()], memory={"postings_cache_mb": 3, "searchers": 2})
+    savoir.crawl()
+    index = savoir.open_index()
+    assert index.accel.postings.limit == 3 * 2**20
+    assert index.accel.pool_size == 2
