@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import subprocess
 import sys
@@ -53,31 +52,6 @@ def status() -> dict[str, int]:
         if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             found[name] = int(value.split()[0]) * 1024
     return found
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-def latency_queries(count: int) -> list[str]:
-    """The query mix of bench/search_latency.py (same seed, same queries)."""
-    from bench.synthetic import TOPICS
-
-    rng = random.Random(3)
-    words = "review checklist guidance regional training pilot committee analysts".split()
-    words += ["dossiers", "formation", "gestionnaires", "équipes"]
-    queries = []
-    for _ in range(count):
-        topic = rng.choice(list(TOPICS))
-        kind = rng.random()
-        if kind < 0.4:
-            queries.append(topic)
-        elif kind < 0.8:
-            queries.append(TOPICS[topic])
-        else:
-            queries.append(f"{topic} {rng.choice(words)}")
-    return queries
 
 
 def one(args: argparse.Namespace) -> dict:
@@ -122,6 +96,8 @@ def one(args: argparse.Namespace) -> dict:
         queries = Path(args.queries_file).read_text("utf-8").split("\n")
         queries = [q.strip() for q in queries if q.strip()][: args.queries]
     else:
+        from bench.search_latency import latency_queries
+
         queries = latency_queries(args.queries)
 
     def run(timings: dict[str, list[float]]) -> None:
@@ -206,6 +182,8 @@ def one(args: argparse.Namespace) -> dict:
 
 
 def report(found: dict) -> None:
+    from bench.search_latency import percentile
+
     docs = found["segment documents"]
     print(
         f"\n== postings_cache_mb = {found['postings_cache_mb']:g}{', mmap' if found['mmap'] else ''}: "

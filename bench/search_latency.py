@@ -66,6 +66,25 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def latency_queries(count: int) -> list[str]:
+    """The query mix: a topic's English or French name, or a topic and one more word
+    (seeded: every run, and bench/memory.py, asks the same queries)."""
+    rng = random.Random(3)
+    words = "review checklist guidance regional training pilot committee analysts".split()
+    words += ["dossiers", "formation", "gestionnaires", "équipes"]
+    queries = []
+    for _ in range(count):
+        topic = rng.choice(list(TOPICS))
+        kind = rng.random()
+        if kind < 0.4:
+            queries.append(topic)
+        elif kind < 0.8:
+            queries.append(TOPICS[topic])
+        else:
+            queries.append(f"{topic} {rng.choice(words)}")
+    return queries
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -90,31 +109,7 @@ def main() -> None:
     searcher.search(SearchRequest("grants and contributions"))
     first_ms = (time.perf_counter() - t0) * 1000  # reads every segment's lengths and facet columns
     finder = ExpertFinder(searcher, savoir.store, settings.experts)
-    rng = random.Random(3)
-    words = [
-        "review",
-        "checklist",
-        "guidance",
-        "regional",
-        "training",
-        "pilot",
-        "committee",
-        "analysts",
-        "dossiers",
-        "formation",
-        "gestionnaires",
-        "équipes",
-    ]
-    queries = []
-    for _ in range(args.queries):
-        topic = rng.choice(list(TOPICS))
-        kind = rng.random()
-        if kind < 0.4:
-            queries.append(topic)
-        elif kind < 0.8:
-            queries.append(TOPICS[topic])
-        else:
-            queries.append(f"{topic} {rng.choice(words)}")
+    queries = latency_queries(args.queries)
     # warm up (first queries load the index's files)
     for q in queries[:5]:
         searcher.search(SearchRequest(q))
