@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import pickle
+import queue
 import shutil
 import threading
 import time
@@ -21,7 +22,6 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.multiproc import MpWriter, SubWriterTask
-from whoosh.reading import SegmentReader
 from whoosh.writing import MERGE_SMALL
 
 from config.loader import MemorySettings
@@ -160,12 +160,10 @@ class _FieldsTask(SubWriterTask):
 
     def _process_file(self, filename: str, doc_count) -> None:
         writer = self.writer
-        if filename == MERGE_JOB:  # doc_count is the segment (with this commit's deletions)
-            reader = SegmentReader(self.storage, writer.schema, doc_count)
-            try:
-                writer.add_reader(reader)
-            finally:
-                reader.close()
+        if filename == MERGE_JOB:  # doc_count is a list of segments (with this commit's deletions)
+            ix = self.storage.open_index(self.indexname)
+            merged = whoosh_fixes.merge_segments(ix, doc_count, **self.kwargs)
+            self.resultqueue.put((MERGE_JOB, None, merged), timeout=5)
             return
         storage = writer.temp_storage()
         words: set[str] = set()
@@ -191,8 +189,6 @@ class _StoredMpWriter(MpWriter):
     def __init__(self, ix, *, communities: Communities, inferred: dict[str, str], vocabulary, **kwargs):
         super().__init__(ix, **kwargs)
         self._fields_args = {"communities": communities, "inferred": inferred, "vocabulary": vocabulary}
-        #: the segments kept as they are when the writer processes merge the others
-        self._kept: list | None = None
 
     def _new_task(self):
         task = _FieldsTask(
@@ -216,25 +212,46 @@ class _StoredMpWriter(MpWriter):
 
     def _commit(self, mergetype, optimize, merge) -> None:
         """Merge what Whoosh's policy would, but in the writer processes (the parent
-        alone merged, at ~5 ms of CPU a document, while they waited): the merges are
-        queued after the last documents, before the processes are told to finish."""
-        self._kept = None
+        alone merged, at ~5 ms of CPU a document, while they waited) and without
+        Whoosh's posting pool (:func:`indexer.whoosh_fixes.merge_segments`): the
+        chosen segments are split into one group per process, queued after the last
+        documents, and each group becomes one new segment beside the processes' own."""
         mergetype = self.mergetype if mergetype is None else mergetype
         optimize = self.optimize if optimize is None else optimize
         merge = self.merge if merge is None else merge
-        if mergetype is None and not optimize and merge:
-            if self.docbuffer:
-                self._enqueue()
-            chosen = _chosen_merges(self)
-            for segment in chosen:
-                self.jobqueue.put((MERGE_JOB, segment))
-            self._kept = [segment for segment in self.segments if segment not in chosen]
-        super()._commit(mergetype, optimize, merge)
-
-    def _merge_segments(self, mergetype, optimize, merge):
-        if self._kept is not None:
-            return self._kept
-        return super()._merge_segments(mergetype, optimize, merge)
+        if not (mergetype is None and not optimize and merge):
+            super()._commit(mergetype, optimize, merge)
+            return
+        if self.docbuffer:
+            self._enqueue()
+        chosen = _chosen_merges(self)
+        groups = _groups(chosen, len(self.tasks))
+        for group in groups:
+            self.jobqueue.put((MERGE_JOB, group))
+        kept = [segment for segment in self.segments if segment not in chosen]
+        for _ in self.tasks:
+            self.jobqueue.put(None)
+        for task in self.tasks:
+            task.join()
+        results = []
+        for _ in range(len(self.tasks) + len(groups)):
+            try:
+                results.append(self.resultqueue.get(timeout=1))
+            except queue.Empty:
+                break
+        if len(results) != len(self.tasks) + len(groups) or any(t.exitcode for t in self.tasks):
+            # a process died: nothing of this commit is kept (the store replays it)
+            raise RuntimeError(
+                f"{len(self.tasks)} writer processes returned {len(results)} segments"
+                f" of {len(self.tasks) + len(groups)}"
+            )
+        final = kept + [segment for _, _, segment in results if segment.doc_count_all()]
+        if self._added:
+            final.append(self._finalize_segment())
+        else:
+            self._close_segment()
+        self._commit_toc(final)
+        self._finish()
 
 
 class _MergePlan:
@@ -253,6 +270,20 @@ def _chosen_merges(writer) -> list:
     plan = _MergePlan(writer)
     MERGE_SMALL(plan, writer.segments)
     return plan.chosen
+
+
+def _groups(segments: list, count: int) -> list[list]:
+    """*segments* in at most *count* groups of about as many documents each (each
+    group, merged into one segment, is one writer process's job), in index order."""
+    count = max(1, min(count, len(segments)))
+    groups: list[list] = [[] for _ in range(count)]
+    sizes = [0] * count
+    for segment in sorted(segments, key=lambda s: -s.doc_count_all()):
+        smallest = sizes.index(min(sizes))
+        groups[smallest].append(segment)
+        sizes[smallest] += segment.doc_count_all()
+    order = {id(segment): i for i, segment in enumerate(segments)}
+    return [sorted(group, key=lambda s: order[id(s)]) for group in groups if group]
 
 
 def _add_stored(

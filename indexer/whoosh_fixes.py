@@ -12,14 +12,31 @@ Imported by :mod:`indexer.index` before any index is opened or written.
   that part into memory. Every searcher opened so copied the whole index again
   (~200 MB at 100k documents): a server answering 8 requests at once grew by
   gigabytes (issue 23). The part is now read through the mapping without a copy.
+* Writing a segment's postings asked the per-document reader for the document's
+  field length once per posting (a column read and a byte decoded each time, ~10%
+  of a writer process's time). :func:`_add_postings` reads each field's lengths
+  once, as a list, and writes the same postings in the same order otherwise.
+* :func:`merge_segments` merges segments without Whoosh's posting pool. Whoosh's
+  ``add_reader`` puts every posting of the merged segments back into the pool,
+  which sorts them all again (in runs on disk when they exceed ``limitmb``), though
+  each segment's postings are already in term order and, segment after segment,
+  in document order. Here each term's postings are read segment by segment, a
+  block at a time, renumbered and written straight to the new segment: the same
+  documents, stored fields, lengths, columns, terms and postings as the pool gives.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 
+from whoosh.codec import base as codec_base
 from whoosh.codec import whoosh3
 from whoosh.filedb import structfile
+from whoosh.reading import SegmentReader
+from whoosh.system import emptybytes
+from whoosh.util.numeric import byte_to_length
+from whoosh.writing import SegmentWriter
 
 
 def _cached_reader(self, fieldname, column):
@@ -86,9 +103,139 @@ def _buffer_file_init(self, buf, name=None, onclose=None) -> None:
     self.is_closed = False
 
 
+def _length_list(lengths, fieldname: str) -> list | None:
+    """Every document's length of *fieldname* in a segment's per-document reader, as
+    ``doc_field_length`` answers it (None where the stored byte is 0); None when the
+    field has no length column (``doc_field_length`` then answers 0)."""
+    reader = lengths._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
+    if reader is None:
+        return None
+    decoded = [None] + [byte_to_length(b) for b in range(1, 256)]
+    return [decoded[reader[docnum]] for docnum in range(lengths.doc_count_all())]
+
+
+def _add_postings(self, schema, lengths, items) -> None:
+    """Whoosh's ``FieldWriter.add_postings`` with each field's lengths read once."""
+    start_field, start_term, add = self.start_field, self.start_term, self.add
+    finish_term, finish_field = self.finish_term, self.finish_field
+    per_field = isinstance(lengths, whoosh3.W3PerDocReader)
+    dfl = lengths.doc_field_length if lengths else None
+    lastfn = lasttext = None
+    field_lengths = None
+    for fieldname, btext, docnum, weight, value in items:
+        if lastfn is not None and fieldname < lastfn:
+            raise codec_base.OutOfOrderError(f"Field {lastfn!r} .. {fieldname!r}")
+        if fieldname == lastfn and lasttext and btext < lasttext:
+            raise codec_base.OutOfOrderError(f"Term {lastfn}:{lasttext!r} .. {fieldname}:{btext!r}")
+        if fieldname != lastfn:
+            if lasttext is not None:
+                finish_term()
+            if lastfn is not None:
+                finish_field()
+            start_field(fieldname, schema[fieldname])
+            lastfn, lasttext = fieldname, None
+            field_lengths = _length_list(lengths, fieldname) if per_field else None
+        if docnum == -1:  # Whoosh's spelling marker: not a posting
+            continue
+        if btext != lasttext:
+            if lasttext is not None:
+                finish_term()
+            start_term(btext)
+            lasttext = btext
+        if field_lengths is not None:
+            length = field_lengths[docnum]
+        elif per_field or dfl is None:
+            length = 0
+        else:
+            length = dfl(docnum, fieldname)
+        add(docnum, weight, emptybytes if value is None else value, length)
+    if lasttext is not None:
+        finish_term()
+    if lastfn is not None:
+        finish_field()
+
+
+def _term_postings(terms, fieldname: str, btext: bytes, format_):
+    """(docnums, weights, values) of one term in one segment, a block at a time,
+    deleted documents included (the caller's document map leaves them out)."""
+    matcher = terms.matcher(fieldname, btext, format_)
+    if isinstance(matcher, whoosh3.W3LeafMatcher):
+        while not matcher._atend:
+            matcher._read_ids()
+            matcher._read_weights()
+            matcher._read_values()
+            yield matcher._ids, matcher._weights, matcher._values
+            matcher._next_block()
+        return
+    ids, weights, values = [], [], []
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        values.append(matcher.value())
+        matcher.next()
+    yield ids, weights, values
+
+
+def _merged_postings(schema, sources):
+    """The postings of several segments as one: (reader, first new docnum, docmap or
+    None) each, in the order their documents were copied."""
+
+    def terms_of(i, reader):
+        for fieldname, btext in reader.all_terms():
+            yield fieldname, btext, i
+
+    streams = [terms_of(i, reader) for i, (reader, _, _) in enumerate(sources)]
+    for fieldname, btext, i in heapq.merge(*streams):
+        reader, base, docmap = sources[i]
+        format_ = schema[fieldname].format
+        for ids, weights, values in _term_postings(reader._terms, fieldname, btext, format_):
+            if docmap is None:
+                for docnum, weight, value in zip(ids, weights, values, strict=True):
+                    yield fieldname, btext, base + docnum, weight, value
+            else:
+                for docnum, weight, value in zip(ids, weights, values, strict=True):
+                    new = docmap.get(docnum)
+                    if new is not None:
+                        yield fieldname, btext, new, weight, value
+
+
+def merge_segments(ix, segments, **writer_options):
+    """One new segment holding the live documents of *segments* (of index *ix*), in
+    that order, written without the posting pool; returns the new segment (not yet in
+    the index's table of contents: the caller commits it)."""
+    writer = SegmentWriter(ix, _lk=False, **writer_options)
+    schema = writer.schema
+    readers = [SegmentReader(ix.storage, schema, segment) for segment in segments]
+    try:
+        sources = []
+        for reader in readers:
+            indexed = {name for name in reader.indexed_field_names() if name in schema}
+            base = writer.docnum
+            docmap = writer.write_per_doc(set(schema.names()) | indexed, reader)
+            sources.append((reader, base, docmap))
+        writer.perdocwriter.close()
+        lengths = writer.per_document_reader()
+        try:
+            writer.fieldwriter.add_postings(schema, lengths, _merged_postings(schema, sources))
+        finally:
+            lengths.close()
+        writer.fieldwriter.close()
+        # the temporary directory is shared with the other writers of the index: kept
+        writer._close_segment()
+        writer._assemble_segment()
+        return writer.get_segment()
+    except BaseException:
+        writer._close_segment()
+        raise
+    finally:
+        for reader in readers:
+            reader.close()
+
+
 def apply() -> None:
     whoosh3.W3PerDocReader._cached_reader = _cached_reader
     structfile.BufferFile.__init__ = _buffer_file_init
+    codec_base.FieldWriter.add_postings = _add_postings
 
 
 apply()
