@@ -19,13 +19,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from langdetect.detector_factory import init_factory as load_language_profiles
 from whoosh import index as whoosh_index
 from whoosh.fields import DATETIME, ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.writing import MERGE_SMALL
 
 from config.loader import MemorySettings
-from indexer import whoosh_fixes  # noqa: F401 - patches Whoosh before any index is opened
+from indexer import language, whoosh_fixes  # whoosh_fixes patches Whoosh before any index is opened
 from indexer.accel import Accelerator
 from indexer.analysis import english_analyzer, french_analyzer, neutral_analyzer
 from indexer.communities import Communities
@@ -137,8 +138,10 @@ def index_fields(
 
 #: a job-file entry holding a stored document, turned into fields by the sub-writer
 STORED_DOC = 1
-#: the job (in place of a job file's name) of merging an existing segment
+#: the job (in place of a job file's name) of merging existing segments into one
 MERGE_JOB = "savoir-merge-segment"
+#: the files in which writer processes hand their langdetect verdicts back
+VERDICTS = ".verdicts"
 
 
 class _FieldsTask(SubWriterTask):
@@ -157,6 +160,20 @@ class _FieldsTask(SubWriterTask):
         self.vocabulary = vocabulary
         #: the raw words this process already gave the vocabulary (folded once each)
         self._given: set[str] = set()
+
+    def run(self) -> None:
+        # langdetect's verdicts this process finds are handed back to the parent, whose
+        # cache the next catch-up's processes inherit (each process starts as a copy of
+        # the parent: without this, every catch-up detected the same blocks again)
+        inherited = set(language._verdicts._kept)
+        super().run()
+        found = [
+            (text, verdict) for text, verdict in language._verdicts._kept.items() if text not in inherited
+        ]
+        if found and self.running:
+            name = f"{os.getpid()}-{time.monotonic_ns()}{VERDICTS}"
+            with self.writer.temp_storage().create_file(name).raw_file() as handle:
+                pickle.dump(found, handle, pickle.HIGHEST_PROTOCOL)
 
     def _process_file(self, filename: str, doc_count) -> None:
         writer = self.writer
@@ -246,12 +263,25 @@ class _StoredMpWriter(MpWriter):
                 f" of {len(self.tasks) + len(groups)}"
             )
         final = kept + [segment for _, _, segment in results if segment.doc_count_all()]
+        _take_verdicts(self.temp_storage())
         if self._added:
             final.append(self._finalize_segment())
         else:
             self._close_segment()
         self._commit_toc(final)
         self._finish()
+
+
+def _take_verdicts(storage) -> None:
+    """Put the langdetect verdicts the writer processes left in *storage* into this
+    process's cache (langdetect is seeded: a verdict only saves a later call's time)."""
+    for name in storage.list():
+        if name.endswith(VERDICTS):
+            with storage.open_file(name).raw_file() as handle:
+                found = pickle.load(handle)
+            storage.delete_file(name)
+            for text, verdict in found:
+                language._verdicts.put(text, verdict)
 
 
 class _MergePlan:
@@ -443,6 +473,8 @@ class SearchIndex:
         whose processes also detect the languages and add the words to *vocabulary*)."""
         procs = min(os.cpu_count() or 1, MAX_PROCS)
         if size >= PARALLEL_FROM and procs > 1:
+            # langdetect's profiles (~1 s to load) read once here, not in each process
+            load_language_profiles()
             return _StoredMpWriter(
                 ix,
                 communities=self.communities,

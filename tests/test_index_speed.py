@@ -173,3 +173,48 @@ def test_merges_run_in_the_writer_processes_and_keep_the_index_whole(
         SearchRequest("ferry timetable", groups=("public", "restricted"))
     )
     assert hits.total == 20
+
+
+def test_language_verdicts_found_by_writer_processes_are_kept_for_the_next_ones(
+    two_savoirs, memory_content, monkeypatch, tmp_path
+):
+    """The writer processes start as copies of the parent: the langdetect verdicts they
+    find come back to its cache, so the next catch-up's processes do not detect the
+    same block again (and the parent, which never detects here, knows them)."""
+    from indexer import language
+
+    # no function word of either language: only langdetect decides this block
+    block = (
+        "Dépenses, recettes, investissements, subventions, emprunts, remboursements, "
+        "provisions, réserves, excédents, déficits, trésorerie, amortissements."
+    )
+    calls = tmp_path / "langdetect-calls"
+    detect = language.detect_langs
+
+    def counted(text):
+        with calls.open("a", encoding="utf-8") as out:  # from whichever process calls it
+            out.write(f"{os.getpid()}\t{text == block}\n")
+        return detect(text)
+
+    pages = collection(40)
+    pages["en001"]["text"] += f"\n\n{block}"
+    pages["en001"]["language"] = None
+    memory_content["wiki"] = pages
+    savoir = two_savoirs("parallel")
+    monkeypatch.setattr(language, "_verdicts", language._Verdicts(1000))
+    monkeypatch.setattr(language, "detect_langs", counted)
+    monkeypatch.setattr(index_module, "PARALLEL_FROM", 1)
+    savoir.crawl(full=True)
+    lines = [line.split("\t") for line in calls.read_text("utf-8").splitlines()]
+    block_calls = [pid for pid, is_block in lines if is_block == "True"]
+    assert len(block_calls) == 1 and int(block_calls[0]) != os.getpid()  # a writer process found it
+    assert language._verdicts.get(block) == (True, "fr")  # and the parent has its verdict
+
+    # the block again, in another document: the next writer processes know it already
+    pages["en002"]["text"] += f"\n\n{block}"
+    pages["en002"]["language"] = None
+    savoir.crawl(full=True)
+    lines = [line.split("\t") for line in calls.read_text("utf-8").splitlines()]
+    assert [pid for pid, is_block in lines if is_block == "True"] == block_calls
+    searcher = Searcher(savoir.open_index(), savoir.store)
+    assert searcher.search(SearchRequest("trésorerie amortissements", groups=("public",))).total == 2
