@@ -45,7 +45,7 @@ from whoosh.query.wrappers import ConstantScoreQuery
 from whoosh.util.numeric import byte_to_length
 
 from config.loader import MemorySettings
-from indexer.query import AtLeast
+from indexer.query import AtLeast, BestOf
 
 #: Whoosh's BM25F defaults (the index uses the default weighting)
 K1, B = 1.2, 0.75
@@ -549,6 +549,15 @@ class Accelerator:
                 m, s = self._eval(sub, part, stats, searcher, generic, leaves)
                 mask |= m
                 score += s
+            return mask, score
+        if type(q) is BestOf and q.subqueries:
+            # a document scores its best subquery's score (indexer.query.BestOf)
+            subs = list(q.subqueries)
+            mask, score = self._eval(subs[0], part, stats, searcher, generic, leaves)
+            for sub in subs[1:]:
+                m, s = self._eval(sub, part, stats, searcher, generic, leaves)
+                mask |= m
+                np.maximum(score, s, out=score)
             return mask, score
         if isinstance(q, AndNot):
             mask, score = self._eval(q.a, part, stats, searcher, generic, leaves)

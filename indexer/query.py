@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from whoosh.query import And, AndNot, NullQuery, Phrase, Query, Term
+from whoosh.matching import UnionMatcher
+from whoosh.query import And, AndNot, DisjunctionMax, NullQuery, Phrase, Query, Term
 from whoosh.query.compound import DefaultOr as Or  # one scoring whatever the context (see below)
 from whoosh.query.wrappers import ConstantScoreQuery
 
@@ -154,6 +155,14 @@ def parse(text: str, glossary: Glossary, learned: TranslationTable | None = None
             raw_clauses.append(Clause(word[1:], negated=True))
         else:
             raw_clauses.append(word.lstrip("+"))
+    # a stop word is dropped when the query has anything else to search for: a
+    # quoted phrase counts ('What is "incoming"' searches the phrase, not "what is")
+    elsewhere = any(
+        isinstance(c, Clause) and c.phrase and not c.negated and words_of(c.text) for c in raw_clauses
+    ) or any(
+        isinstance(c, str) and c != "OR" and any(fold_accents(w.lower()) not in STOP_WORDS for w in words_of(c))
+        for c in raw_clauses
+    )
     # runs of plain words go through the glossary together (longest match first)
     clauses: list[Clause | str] = []
     run: list[str] = []
@@ -174,7 +183,7 @@ def parse(text: str, glossary: Glossary, learned: TranslationTable | None = None
             # a lone function word ("après") is not a concept, even if a dictionary has it
             if m.end - m.start > 1 or fold_accents(words[m.start].lower()) not in STOP_WORDS
         }
-        content = [w for w in words if fold_accents(w.lower()) not in STOP_WORDS]
+        content = elsewhere or any(fold_accents(w.lower()) not in STOP_WORDS for w in words)
         i = 0
         while i < len(words):
             m = spans.get(i)
@@ -449,6 +458,8 @@ def clause_query(
     unique += list({repr(leaf): leaf for leaf in others}.values())
     if language in FAMILIES and cross_language:
         unique = _capped(unique, language)
+    if BEST_LANGUAGE and cross_language:
+        unique = _best_language(unique)
     if not unique:
         return None
     return Or(unique) if len(unique) > 1 else unique[0]
@@ -458,6 +469,72 @@ def clause_query(
 #: most this share of the query's own language in that field: a page in the query's
 #: language that has the word is never outranked by a translation of it piling up
 CROSS_CAP = 2.5
+
+
+class _BestMatcher(UnionMatcher):
+    """A union scoring each document by its best sub-matcher.
+
+    Whoosh's own ``DisjunctionMaxMatcher`` takes the maximum of both sides' current
+    scores even when they sit on different documents, so a document is scored with
+    another's weight; this one compares the ids first, as ``UnionMatcher`` does.
+    """
+
+    def replace(self, minquality=0):
+        return UnionMatcher.replace(self, 0)  # its quality shortcuts assume a sum
+
+    def supports_block_quality(self):
+        return False
+
+    def score(self):
+        a, b = self.a, self.b
+        if not a.is_active():
+            return b.score()
+        if not b.is_active():
+            return a.score()
+        if a.id() < b.id():
+            return a.score()
+        if b.id() < a.id():
+            return b.score()
+        return max(a.score(), b.score())
+
+
+class BestOf(DisjunctionMax):
+    """The better of a clause's matches in the English and in the French fields.
+
+    Evaluated by ``indexer.accel``; :meth:`_matcher` gives Whoosh the same scores.
+    """
+
+    def _matcher(self, subs, searcher, context):
+        reader = searcher.reader()
+        return self._tree_matcher(subs, _BestMatcher, searcher, context, lambda q: q.estimate_size(reader))
+
+
+#: a clause scores a document by its better language only: a page with text in both
+#: (a bilingual page, a French man page with an untranslated English block) matches
+#: the word once, not once per language; summing them let "strtol", whose French page
+#: keeps English passages, outrank "atoi" for atoi's own French title
+BEST_LANGUAGE = True
+
+
+def _best_language(leaves: list[Query]) -> list[Query]:
+    """One :class:`BestOf` for the leaves on either language's fields, the rest beside it."""
+    families: dict[str, list[Query]] = {lang: [] for lang in FAMILIES}
+    rest: list[Query] = []
+    for leaf in leaves:
+        name = _field_of(leaf)
+        lang = next((lang for lang, names in FAMILIES.items() if name in names), None)
+        (families[lang] if lang else rest).append(leaf)
+    if not all(families.values()):
+        return leaves
+    groups = [Or(group) if len(group) > 1 else group[0] for group in families.values()]
+    return [BestOf(groups), *rest]
+
+
+def _flat_leaves(query: Query) -> list[Query]:
+    """The leaves of a clause's query, through its ``Or`` and :class:`BestOf` groups."""
+    if type(query) in (Or, BestOf):
+        return [leaf for sub in query.subqueries for leaf in _flat_leaves(sub)]
+    return [query]
 
 
 def _weight(leaf: Query) -> float:
@@ -571,8 +648,7 @@ def _translated_titles(parsed: ParsedQuery, words: list[Query]) -> tuple[int, Qu
     field = FAMILIES[other][0]
     have: list[tuple[int, Query]] = []
     for i, word in enumerate(words):
-        subs = word.subqueries if isinstance(word, Or) else [word]
-        leaves = [_scaled(leaf, TRANSLATED_TITLES) for leaf in subs if _field_of(leaf) == field]
+        leaves = [_scaled(leaf, TRANSLATED_TITLES) for leaf in _flat_leaves(word) if _field_of(leaf) == field]
         if leaves:
             have.append((i, Or(leaves) if len(leaves) > 1 else leaves[0]))
     need = required_clauses(len(words)) if len(words) >= 3 else len(words)

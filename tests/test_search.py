@@ -287,3 +287,76 @@ def test_an_other_language_title_with_every_translated_word_gets_the_title_bonus
     assert with_bonus["wiki:both"] > without["wiki:both"] * 1.3
     assert with_bonus["wiki:one"] == pytest.approx(without["wiki:one"])
     assert with_bonus["wiki:none"] == pytest.approx(without["wiki:none"])
+
+
+def test_function_words_beside_a_quoted_phrase_are_not_searched(savoir_factory, memory_content):
+    # "what" and "is" are English stop words: the English fields drop them, so as
+    # clauses they could only match French fields and the neutral one, and the
+    # relaxed search gave its most-words bonus to the page saying "what is" most.
+    from indexer.glossary import Glossary
+    from indexer.query import parse
+
+    assert [(c.text, c.phrase) for c in parse('What is "incoming"', Glossary()).clauses] == [("incoming", True)]
+    # a query of function words alone still searches them
+    assert [c.text for c in parse("what is", Glossary()).clauses] == ["what", "is"]
+    assert [c.text for c in parse('-"incoming" what', Glossary()).clauses] == ["incoming", "what"]
+    memory_content["wiki"] = {
+        "incoming": {
+            "title": "What is incoming?",
+            "text": "The incoming queue holds uploads before they are installed.",
+            "language": "en",
+        },
+        "whatis": {
+            "title": "What is what: what is new",
+            "text": "What is it? What is that? An incoming mail, once.",
+            "language": "en",
+        },
+    }
+    for n in range(12):
+        memory_content["wiki"][f"q{n}"] = {
+            "title": f"What is item {n}",
+            "text": f"What is item {n}, and what is it for.",
+            "language": "en",
+        }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    found = Searcher(savoir.open_index(), savoir.store).search(SearchRequest('What is "incoming"'))
+    assert ids(found) == ["wiki:incoming", "wiki:whatis"]
+
+
+def test_a_word_matched_in_both_languages_of_a_page_counts_once(savoir_factory, memory_content):
+    # A French man page keeping an untranslated English passage matched the French
+    # query in French and, through the translations, again in English: it outranked
+    # the page whose French title is the query. A clause now scores its better language.
+    import indexer.query as query
+
+    memory_content["wiki"] = {
+        "atoi": {
+            "title": "atoi - Convertir une chaîne en un entier",
+            "text": "Convertir une chaîne en un entier, sans contrôle d'erreur.",
+            "language": "fr",
+        },
+        "strtol": {
+            "title": "strtol - Convertir une chaîne en un entier long",
+            "text": "Convertir une chaîne en un entier long.\n\n"
+            "Convert a string to a long integer: the string may begin with white space.",
+            "language": "fr",
+        },
+    }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+
+    def scores() -> dict[str, float]:
+        found = Searcher(savoir.open_index(), savoir.store).search(SearchRequest("Convertir une chaîne en un entier"))
+        return {h.id: h.score for h in found.hits}
+
+    best = scores()
+    assert list(best) == ["wiki:atoi", "wiki:strtol"]
+    try:
+        query.BEST_LANGUAGE = False
+        summed = scores()
+    finally:
+        query.BEST_LANGUAGE = True
+    # the English passage adds to strtol's score only when the languages are summed
+    assert summed["wiki:strtol"] > best["wiki:strtol"]
+    assert summed["wiki:atoi"] == pytest.approx(best["wiki:atoi"])
