@@ -23,6 +23,9 @@ Imported by :mod:`indexer.index` before any index is opened or written.
   in document order. Here each term's postings are read segment by segment, a
   block at a time, renumbered and written straight to the new segment: the same
   documents, stored fields, lengths, columns, terms and postings as the pool gives.
+* The posting writer and the posting pool assert each posting's types (five
+  assertions a posting, ~3% of a writer process): :func:`_add_posting` and
+  :func:`_pool_add` do the same work without them.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import heapq
 import os
 
+from whoosh import writing
 from whoosh.codec import base as codec_base
 from whoosh.codec import whoosh3
 from whoosh.filedb import structfile
@@ -232,10 +236,52 @@ def merge_segments(ix, segments, **writer_options):
             reader.close()
 
 
+def _add_posting(self, id_, weight, vbytes, length=None) -> None:
+    """Whoosh's ``W3PostingsWriter.add_posting`` without its four type assertions per
+    posting (the values come from Whoosh's own formats; the arrays refuse wrong types)."""
+    if len(self._ids) >= self._blocklimit:
+        self._write_block()
+    self._ids.append(id_)
+    self._weights.append(weight)
+    if weight > self._maxweight:
+        self._maxweight = weight
+    if vbytes:
+        self._values.append(vbytes)
+    if length:
+        minlength = self._minlength
+        if minlength is None or length < minlength:
+            self._minlength = length
+        if length > self._maxlength:
+            self._maxlength = length
+
+
+def _pool_add(self, item) -> None:
+    """Whoosh's ``PostingPool.add`` without its assertions: the same size estimate, so
+    the pool spills its runs to disk at the same points."""
+    fieldname, tbytes, _, _, vbytes = item
+    self.fieldnames.add(fieldname)
+    self.currentsize += 150 + len(fieldname) + 2 * len(tbytes) + len(vbytes or "")
+    if self.currentsize > self.limit:
+        self.save()
+    self.current.append(item)
+
+
+#: Whoosh's own functions, before :func:`apply` (the tests compare with them)
+ORIGINALS = {
+    (whoosh3.W3PerDocReader, "_cached_reader"): whoosh3.W3PerDocReader._cached_reader,
+    (structfile.BufferFile, "__init__"): structfile.BufferFile.__init__,
+    (codec_base.FieldWriter, "add_postings"): codec_base.FieldWriter.add_postings,
+    (whoosh3.W3PostingsWriter, "add_posting"): whoosh3.W3PostingsWriter.add_posting,
+    (writing.PostingPool, "add"): writing.PostingPool.add,
+}
+
+
 def apply() -> None:
     whoosh3.W3PerDocReader._cached_reader = _cached_reader
     structfile.BufferFile.__init__ = _buffer_file_init
     codec_base.FieldWriter.add_postings = _add_postings
+    whoosh3.W3PostingsWriter.add_posting = _add_posting
+    writing.PostingPool.add = _pool_add
 
 
 apply()

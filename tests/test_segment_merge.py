@@ -155,3 +155,27 @@ def test_streamed_merge_writes_what_whoosh_merge_writes(tmp_path, deleted):
         assert all(searcher.document_number(id=doc_id) is None for doc_id in deleted)
     ix.close()
     other.close()
+
+
+def test_patched_writer_writes_what_whoosh_writes(tmp_path, monkeypatch):
+    """The posting writer, the posting pool and ``add_postings`` of indexer.whoosh_fixes
+    (no assertions, lengths read once per field) against Whoosh's own: the same
+    segment, byte for byte, with a pool small enough to spill runs to disk."""
+    from indexer import whoosh_fixes
+
+    def one_segment(path):
+        path.mkdir()
+        ix = whoosh_index.create_in(str(path), build_schema())
+        with ix.writer(limitmb=1) as writer:
+            for n in range(400):
+                writer.add_document(**index_fields(document(n)))
+        (segment,) = ix._segments()
+        return ix, segment
+
+    patched, patched_segment = one_segment(tmp_path / "patched")
+    with monkeypatch.context() as m:
+        for (owner, name), original in whoosh_fixes.ORIGINALS.items():
+            m.setattr(owner, name, original)
+        plain, plain_segment = one_segment(tmp_path / "plain")
+    assert contents(patched, patched_segment) == contents(plain, plain_segment)
+    assert posting_bytes(patched, patched_segment) == posting_bytes(plain, plain_segment)
