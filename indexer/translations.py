@@ -112,6 +112,10 @@ class TranslationTable:
 # --- alignment ---------------------------------------------------------------------
 
 
+#: the beads: (English paragraphs, French paragraphs, cost added; None: a skip)
+_BEADS = ((1, 1, 0.0), (1, 0, None), (0, 1, None), (2, 1, 1.0), (1, 2, 1.0))
+
+
 def align_paragraphs(en: list[str], fr: list[str]) -> list[tuple[str, str]]:
     """Pairs of (English, French) text that translate each other, by length.
 
@@ -123,12 +127,13 @@ def align_paragraphs(en: list[str], fr: list[str]) -> list[tuple[str, str]]:
     n, m = len(en), len(fr)
     if not n or not m:
         return []
-    le = [len(p) for p in en]
-    lf = [len(p) for p in fr]
-
-    def cost(e_len: int, f_len: int) -> float:
-        expected = e_len * FRENCH_PER_ENGLISH_CHAR
-        return abs(f_len - expected) / math.sqrt(expected + f_len + 10.0)
+    # lengths of the first k paragraphs (a bead's length is a difference of two)
+    le, lf = [0], [0]
+    for p in en:
+        le.append(le[-1] + len(p))
+    for p in fr:
+        lf.append(lf[-1] + len(p))
+    sqrt, ratio = math.sqrt, FRENCH_PER_ENGLISH_CHAR
 
     inf = float("inf")
     best = [[inf] * (m + 1) for _ in range(n + 1)]
@@ -138,18 +143,22 @@ def align_paragraphs(en: list[str], fr: list[str]) -> list[tuple[str, str]]:
     band = max(BAND, abs(n - m) + 2)
     for i in range(n + 1):
         centre = i * m // n
+        row = best[i]
         for j in range(max(0, centre - band), min(m, centre + band) + 1):
-            here = best[i][j]
+            here = row[j]
             if here == inf:
                 continue
-            for di, dj in ((1, 1), (1, 0), (0, 1), (2, 1), (1, 2)):
+            for di, dj, extra in _BEADS:
                 a, b = i + di, j + dj
                 if a > n or b > m:
                     continue
-                if di and dj:
-                    c = cost(sum(le[i:a]), sum(lf[j:b])) + (0.0 if di == dj == 1 else 1.0)
-                else:
+                if extra is None:
                     c = skip
+                else:
+                    # how far the French length is from the expected one (see the docstring)
+                    e_len, f_len = le[a] - le[i], lf[b] - lf[j]
+                    expected = e_len * ratio
+                    c = abs(f_len - expected) / sqrt(expected + f_len + 10.0) + extra
                 if here + c < best[a][b]:
                     best[a][b] = here + c
                     back[a][b] = (i, j)
@@ -208,16 +217,23 @@ def learn(units: Iterable[tuple[str, str]], twins: int = 0, iterations: int = IT
 
     vocab: dict[str, int] = {}
     words: list[str] = []
+    #: a unit's words, analysed once per text (twins repeat paragraphs: boilerplate,
+    #: quoted passages, a page's versions); the ids are still given in reading order
+    analysed: dict[tuple[str, str], list[str]] = {}
 
     def ids(lang: str, text: str) -> list[int]:
+        terms = analysed.get((lang, text))
+        if terms is None:
+            terms = analysed[(lang, text)] = [
+                f"{lang}:{term}"
+                for term in dict.fromkeys(analyse(lang, text))  # types: a repeated word is one word
+                if len(term) >= 2 and not term.isdigit()
+            ]
         out = []
-        for term in dict.fromkeys(analyse(lang, text)):  # types: a repeated word is one word
-            if len(term) < 2 or term.isdigit():
-                continue
-            key = f"{lang}:{term}"
+        for key in terms:
             if key not in vocab:
                 vocab[key] = len(words)
-                words.append(term)
+                words.append(key.split(":", 1)[1])
             out.append(vocab[key])
         return out[:MAX_UNIT_TERMS]
 

@@ -1,0 +1,111 @@
+"""The translation learner's faster paths learn what the plain ones learned.
+
+Stop 31 changed two things in :mod:`indexer.translations` for time only: the
+paragraph alignment reads a bead's lengths from running totals, and a unit's text is
+analysed once per learning however often twins repeat it. Both must leave the
+pairs and the table exactly as they were (cross-language relevance is measured on
+them).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from indexer import query, translations
+from indexer.translations import FRENCH_PER_ENGLISH_CHAR, align_paragraphs, learn
+
+
+def plain_alignment(en: list[str], fr: list[str]) -> list[tuple[str, str]]:
+    """The alignment as it was written before stop 31 (slices summed at every bead)."""
+    n, m = len(en), len(fr)
+    if not n or not m:
+        return []
+    le = [len(p) for p in en]
+    lf = [len(p) for p in fr]
+
+    def cost(e_len: int, f_len: int) -> float:
+        expected = e_len * FRENCH_PER_ENGLISH_CHAR
+        return abs(f_len - expected) / math.sqrt(expected + f_len + 10.0)
+
+    inf = float("inf")
+    best = [[inf] * (m + 1) for _ in range(n + 1)]
+    back: list[list[tuple[int, int] | None]] = [[None] * (m + 1) for _ in range(n + 1)]
+    best[0][0] = 0.0
+    band = max(translations.BAND, abs(n - m) + 2)
+    for i in range(n + 1):
+        centre = i * m // n
+        for j in range(max(0, centre - band), min(m, centre + band) + 1):
+            here = best[i][j]
+            if here == inf:
+                continue
+            for di, dj in ((1, 1), (1, 0), (0, 1), (2, 1), (1, 2)):
+                a, b = i + di, j + dj
+                if a > n or b > m:
+                    continue
+                if di and dj:
+                    c = cost(sum(le[i:a]), sum(lf[j:b])) + (0.0 if di == dj == 1 else 1.0)
+                else:
+                    c = 3.0
+                if here + c < best[a][b]:
+                    best[a][b] = here + c
+                    back[a][b] = (i, j)
+    out = []
+    i, j = n, m
+    while (i, j) != (0, 0):
+        prev = back[i][j]
+        if prev is None:
+            break
+        pi, pj = prev
+        if i > pi and j > pj:
+            out.append((" ".join(en[pi:i]), " ".join(fr[pj:j])))
+        i, j = pi, pj
+    out.reverse()
+    return out
+
+
+def test_alignment_is_the_plain_alignment():
+    rng = random.Random(31)
+    for _ in range(1500):
+        n, m = rng.randrange(0, 35), rng.randrange(0, 35)
+        # lengths that make ties and near-ties likely, and paragraphs with no counterpart
+        en = [f"e{k} " + "x" * rng.choice((5, 40, 41, 120, rng.randrange(1, 600))) for k in range(n)]
+        fr = [f"f{k} " + "y" * rng.choice((6, 46, 47, 138, rng.randrange(1, 700))) for k in range(m)]
+        assert align_paragraphs(en, fr) == plain_alignment(en, fr)
+
+
+def test_units_are_analysed_once_and_learn_the_same_table(monkeypatch):
+    sentences = [
+        ("The package is installed with its dependencies.", "Le paquet est installé avec ses dépendances."),
+        (
+            "Remove the package and its configuration files.",
+            "Supprimez le paquet et ses fichiers de configuration.",
+        ),
+        ("The configuration file lists the sources.", "Le fichier de configuration liste les sources."),
+        (
+            "Update the list of packages before installing.",
+            "Mettez à jour la liste des paquets avant d'installer.",
+        ),
+    ]
+    units = [sentences[(k * 7) % 4] for k in range(40)] + [
+        (f"Mirror {k} files", f"Miroir {k} fichiers") for k in range(5)
+    ]
+    calls: list[tuple[str, str]] = []
+    analyse = query.analyse
+
+    def counted(lang, text):
+        calls.append((lang, text))
+        return analyse(lang, text)
+
+    monkeypatch.setattr(query, "analyse", counted)
+    table = learn(units, twins=7)
+    distinct = {(lang, text) for en, fr in units for lang, text in (("en", en), ("fr", fr))}
+    assert sorted(calls) == sorted(distinct)  # each distinct text once
+
+    # the same units, each made distinct by a number (numbers are never learned), so
+    # every one is analysed again: the same table to the last weight
+    calls.clear()
+    again = learn([(f"{en} {k}", f"{fr} {k}") for k, (en, fr) in enumerate(units)], twins=7)
+    assert len(calls) == 2 * len(units)
+    assert (again.to_fr, again.to_en, again.units, again.twins) == (table.to_fr, table.to_en, table.units, 7)
+    assert table.translate("packag", "en")[0][0] == "paquet"
