@@ -1,7 +1,7 @@
 """Indexing and search at scale on real bilingual text: Savoir against raw Whoosh.
 
     nice -n 5 .venv/bin/python bench/scale.py --docs 30000 [--workdir bench/out/scale] [--reuse]
-        [--queries 200] [--phases crawl,reindex,whoosh,search] [--profile crawl]
+        [--queries 200] [--phases crawl,reindex,whoosh,search] [--profile crawl] [--index-every N]
 
 The collection is the Debian manual pages and FAQ in English and French (see
 bench/relevance/debian_corpus.py; packages manpages, manpages-fr, debian-faq,
@@ -211,11 +211,18 @@ class ScaleConnector(Connector):
             )
 
 
+#: [crawler] index_every for the crawl (None: the default settings' value)
+_INDEX_EVERY: list[int] = []
+
+
 def _savoir(work: Path):
     from config.loader import SourceConfig, build_settings
     from crawler.runner import Savoir
 
-    settings = build_settings({"store": {"data_dir": str(work / "savoir")}}, env={})
+    values: dict = {"store": {"data_dir": str(work / "savoir")}}
+    if _INDEX_EVERY:
+        values["crawler"] = {"index_every": _INDEX_EVERY[0]}
+    settings = build_settings(values, env={})
     return Savoir(settings, [SourceConfig(id="scale", kind="bench-scale", agency="bench")])
 
 
@@ -315,24 +322,47 @@ def phase_whoosh(work: Path, count: int) -> dict:
 
 def phase_merge(work: Path, count: int) -> dict:
     """What a segment merge costs: a copy of the crawl's index merged into one segment
-    by one plain writer (what Whoosh's policy does to the segments it picks)."""
+    by one plain writer through Whoosh's posting pool (what Whoosh's policy does to the
+    segments it picks), then another copy by ``whoosh_fixes.merge_segments`` (what the
+    writer processes do since stop 31), each with its CPU time."""
     from whoosh import index as whoosh_index
 
-    from indexer import whoosh_fixes  # noqa: F401 - the same Whoosh as the index's
+    from indexer import whoosh_fixes
 
-    copy = work / "merge-copy"
-    shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(work / "savoir" / "index", copy)
-    ix = whoosh_index.open_dir(str(copy))
-    segments = len(ix._segments())
-    started = time.perf_counter()
-    ix.writer(limitmb=256).commit(optimize=True)
-    seconds = time.perf_counter() - started
-    documents = ix.doc_count()
-    ix.close()
-    shutil.rmtree(copy, ignore_errors=True)
-    return {"docs": documents, "segments": segments, "seconds": round(seconds, 1),
-            "docs_s": round(documents / seconds, 1)}
+    out: dict = {}
+    for way in ("pool", "streamed"):
+        copy = work / "merge-copy"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(work / "savoir" / "index", copy)
+        ix = whoosh_index.open_dir(str(copy))
+        segments = ix._segments()
+        started, cpu = time.perf_counter(), _own_cpu_seconds()
+        if way == "pool":
+            ix.writer(limitmb=256).commit(optimize=True)
+        else:
+            merged = whoosh_fixes.merge_segments(ix, segments, limitmb=256)
+            with ix.writer() as writer:
+                writer.mergetype = lambda _writer, _segments, merged=merged: [merged]
+        seconds, cpu = time.perf_counter() - started, _own_cpu_seconds() - cpu
+        documents = ix.doc_count()
+        assert len(ix._segments()) == 1
+        ix.close()
+        shutil.rmtree(copy, ignore_errors=True)
+        out.update(
+            {
+                "docs": documents,
+                "segments": len(segments),
+                f"{way}_seconds": round(seconds, 1),
+                f"{way}_cpu_ms_per_doc": round(cpu * 1000 / max(documents, 1), 2),
+            }
+        )
+    out["seconds"], out["docs_s"] = out["pool_seconds"], round(out["docs"] / out["pool_seconds"], 1)
+    return out
+
+
+def _own_cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
 
 
 def queries_for(count: int, how_many: int) -> list[str]:
@@ -386,13 +416,38 @@ def phase_search(work: Path, count: int, how_many: int) -> dict:
     return out
 
 
+def _profile_writers(directory: Path) -> None:
+    """Profile each of Savoir's writer processes too (cProfile in the parent sees only
+    it waiting): each one's statistics go to a file of *directory*, printed together."""
+    from indexer import index
+
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    run = index._FieldsTask.run
+
+    def profiled(self):
+        profiler = cProfile.Profile()
+        profiler.enable()
+        try:
+            run(self)
+        finally:
+            profiler.disable()
+            profiler.dump_stats(str(directory / f"{time.monotonic_ns()}.prof"))
+
+    index._FieldsTask.run = profiled
+
+
 def run_phase(args) -> None:
     work = Path(args.workdir) / str(args.docs)
     _STATE["pages"] = load_pages(Path(args.workdir))
     _STATE["count"] = args.docs
+    if args.index_every:
+        _INDEX_EVERY.append(args.index_every)
     cpu_before = _cpu_seconds()
     profiler = cProfile.Profile() if args.profile == args.phase else None
+    writers = work / "writer-profiles"
     if profiler:
+        _profile_writers(writers)
         profiler.enable()
     if args.phase == "crawl":
         result = phase_crawl(work, args.docs)
@@ -409,6 +464,12 @@ def run_phase(args) -> None:
         stats = pstats.Stats(profiler, stream=sys.stderr)
         stats.sort_stats("cumulative").print_stats(45)
         stats.sort_stats("tottime").print_stats(30)
+        files = sorted(str(f) for f in writers.glob("*.prof"))
+        if files:  # what the writer processes spent, all of them together
+            print(f"== Whoosh's writer processes ({len(files)} profiles)", file=sys.stderr)
+            stats = pstats.Stats(*files, stream=sys.stderr)
+            stats.sort_stats("cumulative").print_stats(45)
+            stats.sort_stats("tottime").print_stats(30)
     result.update(_rss_mb())
     # the CPU milliseconds each document cost (Savoir's phases include their set-up)
     cpu = _cpu_seconds() - cpu_before
@@ -429,6 +490,9 @@ def main() -> None:
     parser.add_argument("--phases", default=",".join(DEFAULT_PHASES))
     parser.add_argument("--profile", choices=PHASES, help="print cProfile's top functions of one phase")
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--index-every", type=int, help="[crawler] index_every for Savoir's phases (default: the settings')"
+    )
     args = parser.parse_args()
     if args.docs < 1:
         parser.error("--docs must be at least 1")
@@ -459,6 +523,8 @@ def main() -> None:
                    "--workdir", args.workdir, "--queries", str(args.queries)]
         if args.profile:
             command += ["--profile", args.profile]
+        if args.index_every:
+            command += ["--index-every", str(args.index_every)]
         print(f"{phase}: running ...", flush=True)
         proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -499,8 +565,10 @@ def report(count: int, results: dict) -> None:
                  if results.get("reindex") else ""))
     r = results.get("merge")
     if r:
-        print(f"merge: the crawl's {r['segments']} segments ({r['docs']} docs) into one by one writer:"
-              f" {r['seconds']} s, CPU {r['cpu_ms_per_doc']} ms a merged document")
+        print(f"merge: the crawl's {r['segments']} segments ({r['docs']} docs) into one by one writer:")
+        for way, label in (("pool", "Whoosh's posting pool"), ("streamed", "merge_segments (streamed)")):
+            if f"{way}_seconds" in r:
+                print(f"{'':<6}{label:<28} {r[f'{way}_seconds']} s, CPU {r[f'{way}_cpu_ms_per_doc']} ms a merged document")
     r = results.get("search")
     if r:
         print(f"search: {r['queries']} three-word title queries, mean hits {r['mean_hits']},"
