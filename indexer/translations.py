@@ -279,6 +279,10 @@ def twin_units(pairs: Iterable[tuple[tuple[str, str], tuple[str, str]]]) -> Iter
         yield from align_paragraphs(split_blocks(en_text), split_blocks(fr_text))
 
 
+#: twin pairs whose texts are read from the store at once
+READ_PAIRS = 250
+
+
 def learn_from_store(
     store, languages: dict[str, str] | None = None, paired: dict[str, str] | None = None
 ) -> TranslationTable:
@@ -287,6 +291,11 @@ def learn_from_store(
 
     *languages* maps a document id to its index language when known (the index's
     ``lang`` field); otherwise the stated language decides.
+
+    The pairs are listed from the documents' ids and languages alone; their titles and
+    texts are read a few hundred pairs at a time, in the pairs' order, only until the
+    learner has its :data:`MAX_UNITS` units (a large collection's twins are never all
+    held in memory, and those past the sample are not read).
     """
     from sqlalchemy import select
 
@@ -302,22 +311,35 @@ def learn_from_store(
                 )
             )
         ]
-    # only the twins' text is read (a collection's other documents teach nothing here)
-    wanted = sorted({d for link in links for d in link})
-    docs = {}
-    for start in range(0, len(wanted), 500):
-        for doc in store.documents_by_id(wanted[start : start + 500]).values():
-            lang = (languages or {}).get(doc.id) or doc.language
-            if lang in ("en", "fr"):
-                docs[doc.id] = (lang, doc.title, doc.text)
+        # only the twins' languages first (a collection's other documents teach nothing here)
+        wanted = sorted({d for link in links for d in link})
+        language_of = {}
+        for start in range(0, len(wanted), 500):
+            query = select(documents.c.id, documents.c.language).where(
+                documents.c.id.in_(wanted[start : start + 500]), documents.c.deleted.is_(False)
+            )
+            for row in conn.execute(query):
+                lang = (languages or {}).get(row.id) or row.language
+                if lang in ("en", "fr"):
+                    language_of[row.id] = lang
     pairs = []
     for a, b in links:
-        if a in docs and b in docs and docs[a][0] != docs[b][0]:
-            en, fr = (docs[a], docs[b]) if docs[a][0] == "en" else (docs[b], docs[a])
-            pairs.append(((en[1], en[2]), (fr[1], fr[2])))
-    table = learn(twin_units(pairs), twins=len(pairs))
+        if a in language_of and b in language_of and language_of[a] != language_of[b]:
+            pairs.append((a, b) if language_of[a] == "en" else (b, a))
+    table = learn(twin_units(_pair_texts(store, pairs)), twins=len(pairs))
     log.info("learned %d translations from %d twin pairs (%d units)", len(table), len(pairs), table.units)
     return table
+
+
+def _pair_texts(store, pairs: list[tuple[str, str]]) -> Iterator[tuple[tuple[str, str], tuple[str, str]]]:
+    """((en title, en text), (fr title, fr text)) of each (English id, French id) pair,
+    read from the store :data:`READ_PAIRS` pairs at a time, in order."""
+    for start in range(0, len(pairs), READ_PAIRS):
+        chunk = pairs[start : start + READ_PAIRS]
+        docs = store.documents_by_id(sorted({d for pair in chunk for d in pair}))
+        for en, fr in chunk:
+            if en in docs and fr in docs:  # both still there
+                yield (docs[en].title, docs[en].text), (docs[fr].title, docs[fr].text)
 
 
 class TableFile:
@@ -371,9 +393,17 @@ def refresh(store, index, *, force: bool = False) -> TranslationTable | None:
         return None
     languages = {}
     with index.ix.searcher() as searcher:
-        for fields in searcher.all_stored_fields():
-            if fields.get("lang") in ("en", "fr"):
-                languages[fields["id"]] = fields["lang"]
+        # the id and lang columns, not every document's stored fields
+        reader = searcher.reader()
+        if reader.has_column("id") and reader.has_column("lang"):
+            ids, langs = reader.column_reader("id"), reader.column_reader("lang")
+            for docnum in reader.all_doc_ids():
+                if langs[docnum] in ("en", "fr"):
+                    languages[ids[docnum]] = langs[docnum]
+        else:
+            for fields in searcher.all_stored_fields():
+                if fields.get("lang") in ("en", "fr"):
+                    languages[fields["id"]] = fields["lang"]
     table = learn_from_store(store, languages, paired)
     table.save(index.path)
     return table

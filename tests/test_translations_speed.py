@@ -109,3 +109,60 @@ def test_units_are_analysed_once_and_learn_the_same_table(monkeypatch):
     assert len(calls) == 2 * len(units)
     assert (again.to_fr, again.to_en, again.units, again.twins) == (table.to_fr, table.to_en, table.units, 7)
     assert table.translate("packag", "en")[0][0] == "paquet"
+
+
+PARALLEL = [
+    ("Install the package", "Installer le paquet"),
+    ("Remove the package", "Supprimer le paquet"),
+    ("The package list", "La liste des paquets"),
+    ("Install the file", "Installer le fichier"),
+    ("Remove the file", "Supprimer le fichier"),
+    ("The file list", "La liste des fichiers"),
+]
+
+
+def test_twins_past_the_sample_are_never_read(savoir_factory, memory_content, monkeypatch):
+    """The twins' texts are read a few pairs at a time, only while the learner wants
+    units: the table is the one learned from every pair's units in the same order."""
+    from indexer.translations import learn_from_store, twin_units
+    from tests.conftest import memory_source
+
+    pages = {}
+    for n in range(30):
+        en, fr = PARALLEL[n % len(PARALLEL)]
+        pages[f"p{n:02d}-en"] = {"title": f"{en} {n}", "text": f"{en}.\n\n{en} again.", "language": "en"}
+        pages[f"p{n:02d}-fr"] = {
+            "title": f"{fr} {n}",
+            "text": f"{fr}.\n\n{fr} encore.",
+            "language": "fr",
+            "translation_of": f"wiki:p{n:02d}-en",
+        }
+    pages["lonely"] = {"title": "Alone", "text": "No twin here.", "language": "en"}
+    memory_content["wiki"] = pages
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    store = savoir.store
+    read: list[str] = []
+    documents_by_id = store.documents_by_id
+
+    def counted(ids, **kwargs):
+        read.extend(ids)
+        return documents_by_id(ids, **kwargs)
+
+    monkeypatch.setattr(store, "documents_by_id", counted)
+    monkeypatch.setattr(translations, "READ_PAIRS", 4)
+    monkeypatch.setattr(translations, "MAX_UNITS", 20)  # 3 units a pair: 7 pairs are enough
+    table = learn_from_store(store)
+    assert table.twins == 30 and table.units == 20
+    assert len(read) == 2 * 8 and "wiki:lonely" not in read  # two reads of four pairs
+    # what learning from every pair, all read at once, gives
+    docs = documents_by_id([f"wiki:p{n:02d}-{lang}" for n in range(30) for lang in ("en", "fr")])
+    everything = [
+        (
+            (docs[f"wiki:p{n:02d}-en"].title, docs[f"wiki:p{n:02d}-en"].text),
+            (docs[f"wiki:p{n:02d}-fr"].title, docs[f"wiki:p{n:02d}-fr"].text),
+        )
+        for n in range(30)
+    ]
+    reference = learn(twin_units(everything), twins=30)
+    assert (table.to_fr, table.to_en, table.units) == (reference.to_fr, reference.to_en, reference.units)
