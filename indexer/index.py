@@ -178,9 +178,9 @@ class _FieldsTask(SubWriterTask):
     def _process_file(self, filename: str, doc_count) -> None:
         writer = self.writer
         if filename == MERGE_JOB:  # doc_count is a list of segments (with this commit's deletions)
-            ix = self.storage.open_index(self.indexname)
-            merged = whoosh_fixes.merge_segments(ix, doc_count, **self.kwargs)
-            self.resultqueue.put((MERGE_JOB, None, merged), timeout=5)
+            # after this process's documents, in its segment (no document job comes after
+            # a merge job), their postings streamed when the segment is written
+            whoosh_fixes.add_segments(writer, doc_count)
             return
         storage = writer.temp_storage()
         words: set[str] = set()
@@ -232,7 +232,7 @@ class _StoredMpWriter(MpWriter):
         alone merged, at ~5 ms of CPU a document, while they waited) and without
         Whoosh's posting pool (:func:`indexer.whoosh_fixes.merge_segments`): the
         chosen segments are split into one group per process, queued after the last
-        documents, and each group becomes one new segment beside the processes' own."""
+        documents, and each process writes the groups it takes into its own segment."""
         mergetype = self.mergetype if mergetype is None else mergetype
         optimize = self.optimize if optimize is None else optimize
         merge = self.merge if merge is None else merge
@@ -251,17 +251,14 @@ class _StoredMpWriter(MpWriter):
         for task in self.tasks:
             task.join()
         results = []
-        for _ in range(len(self.tasks) + len(groups)):
+        for _ in self.tasks:
             try:
                 results.append(self.resultqueue.get(timeout=1))
             except queue.Empty:
                 break
-        if len(results) != len(self.tasks) + len(groups) or any(t.exitcode for t in self.tasks):
+        if len(results) != len(self.tasks) or any(task.exitcode for task in self.tasks):
             # a process died: nothing of this commit is kept (the store replays it)
-            raise RuntimeError(
-                f"{len(self.tasks)} writer processes returned {len(results)} segments"
-                f" of {len(self.tasks) + len(groups)}"
-            )
+            raise RuntimeError(f"{len(self.tasks)} writer processes returned {len(results)} segments")
         final = kept + [segment for _, _, segment in results if segment.doc_count_all()]
         _take_verdicts(self.temp_storage())
         if self._added:
@@ -304,7 +301,7 @@ def _chosen_merges(writer) -> list:
 
 def _groups(segments: list, count: int) -> list[list]:
     """*segments* in at most *count* groups of about as many documents each (each
-    group, merged into one segment, is one writer process's job), in index order."""
+    group is one merge job, taken by a writer process into its segment), in index order."""
     count = max(1, min(count, len(segments)))
     groups: list[list] = [[] for _ in range(count)]
     sizes = [0] * count

@@ -16,13 +16,15 @@ Imported by :mod:`indexer.index` before any index is opened or written.
   field length once per posting (a column read and a byte decoded each time, ~10%
   of a writer process's time). :func:`_add_postings` reads each field's lengths
   once, as a list, and writes the same postings in the same order otherwise.
-* :func:`merge_segments` merges segments without Whoosh's posting pool. Whoosh's
-  ``add_reader`` puts every posting of the merged segments back into the pool,
-  which sorts them all again (in runs on disk when they exceed ``limitmb``), though
-  each segment's postings are already in term order and, segment after segment,
-  in document order. Here each term's postings are read segment by segment, a
-  block at a time, renumbered and written straight to the new segment: the same
-  documents, stored fields, lengths, columns, terms and postings as the pool gives.
+* :func:`add_segments` (and :func:`merge_segments`) merge segments without Whoosh's
+  posting pool. Whoosh's ``add_reader`` puts every posting of the merged segments
+  back into the pool, which sorts them all again (in runs on disk when they exceed
+  ``limitmb``), though each segment's postings are already in term order and,
+  segment after segment, in document order. Here each term's postings are read
+  segment by segment, a block at a time, renumbered and written straight to the new
+  segment after the writer's own pooled ones (``SegmentWriter._flush_segment`` is
+  patched for that): the same documents, stored fields, lengths, columns, terms and
+  postings as the pool gives.
 * The posting writer and the posting pool assert each posting's types (five
   assertions a posting, ~3% of a writer process): :func:`_add_posting` and
   :func:`_pool_add` do the same work without them.
@@ -203,37 +205,65 @@ def _merged_postings(schema, sources):
                         yield fieldname, btext, new, weight, value
 
 
+#: a writer's segments added by :func:`add_segments`, whose postings its flush streams
+_STREAMED = "_savoir_streamed"
+
+
+def add_segments(writer, segments) -> None:
+    """Whoosh's ``writer.add_reader`` for each of *segments* (of the writer's index),
+    without the posting pool: their live documents' stored fields, lengths and columns
+    are copied now, after the documents already added, and their postings are streamed
+    into the new segment when it is written, each term's after the pooled ones
+    (whose document numbers are lower)."""
+    schema = writer.schema
+    sources = writer.__dict__.setdefault(_STREAMED, [])
+    for segment in segments:
+        reader = SegmentReader(writer.storage, schema, segment)
+        indexed = {name for name in reader.indexed_field_names() if name in schema}
+        base = writer.docnum
+        docmap = writer.write_per_doc(set(schema.names()) | indexed, reader)
+        sources.append((reader, base, docmap))
+    writer._added = True
+
+
+def _term_of(posting) -> tuple:
+    return posting[0], posting[1]
+
+
+def _flush_segment(self) -> None:
+    """Whoosh's ``SegmentWriter._flush_segment``, which also streams the postings of
+    the segments :func:`add_segments` added."""
+    self.perdocwriter.close()
+    lengths = self.per_document_reader() if self.codec.length_stats else None
+    sources = self.__dict__.pop(_STREAMED, None)
+    postings = self.pool.iter_postings()
+    if sources:
+        # both in term order; for one term, the pool's documents come first
+        postings = heapq.merge(postings, _merged_postings(self.schema, sources), key=_term_of)
+    try:
+        self.fieldwriter.add_postings(self.schema, lengths, postings)
+    finally:
+        for reader, _, _ in sources or ():
+            reader.close()
+    self.fieldwriter.close()
+    if lengths:
+        lengths.close()
+
+
 def merge_segments(ix, segments, **writer_options):
     """One new segment holding the live documents of *segments* (of index *ix*), in
     that order, written without the posting pool; returns the new segment (not yet in
     the index's table of contents: the caller commits it)."""
     writer = SegmentWriter(ix, _lk=False, **writer_options)
-    schema = writer.schema
-    readers = [SegmentReader(ix.storage, schema, segment) for segment in segments]
     try:
-        sources = []
-        for reader in readers:
-            indexed = {name for name in reader.indexed_field_names() if name in schema}
-            base = writer.docnum
-            docmap = writer.write_per_doc(set(schema.names()) | indexed, reader)
-            sources.append((reader, base, docmap))
-        writer.perdocwriter.close()
-        lengths = writer.per_document_reader()
-        try:
-            writer.fieldwriter.add_postings(schema, lengths, _merged_postings(schema, sources))
-        finally:
-            lengths.close()
-        writer.fieldwriter.close()
+        add_segments(writer, segments)
         # the temporary directory is shared with the other writers of the index: kept
-        writer._close_segment()
-        writer._assemble_segment()
-        return writer.get_segment()
+        return writer._finalize_segment()
     except BaseException:
+        for reader, _, _ in writer.__dict__.pop(_STREAMED, ()):
+            reader.close()
         writer._close_segment()
         raise
-    finally:
-        for reader in readers:
-            reader.close()
 
 
 def _add_posting(self, id_, weight, vbytes, length=None) -> None:
@@ -273,6 +303,7 @@ ORIGINALS = {
     (codec_base.FieldWriter, "add_postings"): codec_base.FieldWriter.add_postings,
     (whoosh3.W3PostingsWriter, "add_posting"): whoosh3.W3PostingsWriter.add_posting,
     (writing.PostingPool, "add"): writing.PostingPool.add,
+    (writing.SegmentWriter, "_flush_segment"): writing.SegmentWriter._flush_segment,
 }
 
 
@@ -282,6 +313,7 @@ def apply() -> None:
     codec_base.FieldWriter.add_postings = _add_postings
     whoosh3.W3PostingsWriter.add_posting = _add_posting
     writing.PostingPool.add = _pool_add
+    writing.SegmentWriter._flush_segment = _flush_segment
 
 
 apply()

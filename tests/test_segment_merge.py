@@ -179,3 +179,43 @@ def test_patched_writer_writes_what_whoosh_writes(tmp_path, monkeypatch):
         plain, plain_segment = one_segment(tmp_path / "plain")
     assert contents(patched, patched_segment) == contents(plain, plain_segment)
     assert posting_bytes(patched, patched_segment) == posting_bytes(plain, plain_segment)
+
+
+def test_segments_added_after_new_documents_stream_like_add_reader(tmp_path):
+    """What a writer process does with a merge job: segments added after its own new
+    documents (pooled), written into its one segment: the same as Whoosh's add_reader."""
+    from whoosh.writing import SegmentWriter
+
+    from indexer.whoosh_fixes import add_segments
+
+    deleted = {"d0010", "d0100", "d0101"}
+    build(tmp_path / "a", [150, 40, 2], deleted)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    made = {}
+    for name, way in (("a", "pool"), ("b", "streamed")):
+        ix = whoosh_index.open_dir(str(tmp_path / name))
+        segments = ix._segments()
+        writer = SegmentWriter(ix, limitmb=1)  # a pool that spills its runs to disk
+        for n in range(500, 620):
+            writer.add_document(**index_fields(document(n)))
+        if way == "pool":
+            for segment in segments:
+                reader = SegmentReader(ix.storage, ix.schema, segment)
+                writer.add_reader(reader)
+                reader.close()
+        else:
+            add_segments(writer, segments)
+        writer.mergetype = lambda w, segs: []
+        writer.commit()
+        (made[way],) = ix._segments()
+        made[f"{way}-ix"] = ix
+    pooled, streamed = (
+        contents(made["pool-ix"], made["pool"]),
+        contents(made["streamed-ix"], made["streamed"]),
+    )
+    assert streamed == pooled and pooled["count"] == 120 + 192 - len(deleted)
+    assert posting_bytes(made["streamed-ix"], made["streamed"]) == posting_bytes(
+        made["pool-ix"], made["pool"]
+    )
+    for way in ("pool", "streamed"):
+        made[f"{way}-ix"].close()
