@@ -25,9 +25,10 @@ from config.loader import (
 from connectors.base import Connector, SourceContext, get_connector_class
 from crawler.http import HttpCache, HttpSession
 from crawler.sync import RunReport, sync_source
+from indexer.accel import prepare_flat_postings
 from indexer.communities import Communities, load_communities
 from indexer.experts import resolve_people
-from indexer.index import SearchIndex
+from indexer.index import TEXT_FIELDS, SearchIndex
 from indexer.index_lock import IndexBusy
 from indexer.people import PeopleDirectory, load_people_directory
 from indexer.store import Store, StoreError, now
@@ -315,7 +316,19 @@ class Savoir:
             self.refresh_cross_language(
                 index, sources=[r.source_id for r in reports if r.added or r.updated or r.deleted]
             )
+            self.refresh_flat_postings(index)
         return reports
+
+    def refresh_flat_postings(self, index: SearchIndex) -> None:
+        """Write the flat postings of the index's new segments (see indexer.flat_postings),
+        after everything that writes segments (the crawl, the twins' rewrite)."""
+        try:
+            written = prepare_flat_postings(index.ix, TEXT_FIELDS)
+        except Exception:  # noqa: BLE001 - searches read the segments' own postings meanwhile
+            log.exception("flat postings could not be written; searches read the index's blocks")
+            return
+        if written:
+            log.info("flat postings written for %d new segment(s)", written)
 
     def refresh_cross_language(
         self, index: SearchIndex, *, force: bool = False, sources: Sequence[str] | None = None
@@ -381,6 +394,7 @@ class Savoir:
         count = index.rebuild(self.store, progress=progress)
         self._index = index
         self.refresh_cross_language(index, force=True)
+        self.refresh_flat_postings(index)
         return count
 
     def describe_settings(self, source: SourceConfig) -> list[dict[str, Any]]:

@@ -45,6 +45,7 @@ from whoosh.query.wrappers import ConstantScoreQuery
 from whoosh.util.numeric import byte_to_length
 
 from config.loader import MemorySettings
+from indexer import flat_postings
 from indexer.query import AtLeast, BestOf
 
 #: Whoosh's BM25F defaults (the index uses the default weighting)
@@ -207,6 +208,12 @@ def _read_postings(matcher) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ids, dtype=np.int32), np.asarray(weights, dtype=np.float32)
 
 
+def prepare_flat_postings(ix, text_fields: frozenset[str]) -> int:
+    """Write the flat postings files of the segments of *ix* that have none
+    (:mod:`indexer.flat_postings`); the process that writes the index calls it."""
+    return flat_postings.prepare(ix, text_fields, _read_postings)
+
+
 @dataclass
 class Part:
     """One segment as seen by one query: its data, reader, first docnum and live docs."""
@@ -252,6 +259,8 @@ class Accelerator:
         self._segments: dict[str, SegmentData] = {}
         self._pool: list = []
         self._lock = threading.Lock()
+        #: the common terms' postings as flat arrays, where the index's writer wrote them
+        self.flat = flat_postings.Tables(getattr(ix.storage, "folder", None))
 
     # -- searchers ------------------------------------------------------------
     def _stamp(self) -> tuple:
@@ -341,6 +350,7 @@ class Accelerator:
                 for key in [k for k in self._segments if k not in current]:
                     del self._segments[key]
             self.postings.forget(current)
+            self.flat.forget(current)
         return parts
 
     # -- per-segment data -------------------------------------------------------
@@ -350,7 +360,11 @@ class Accelerator:
         if cached is not None:
             return cached
         reader = part.reader
-        if (fieldname, btext) not in reader:
+        table = self.flat.of(part.data.id) if part.data.size >= flat_postings.FLAT_FROM else None
+        value = table.get(fieldname, btext) if table is not None else None
+        if value is not None:
+            pass  # one read of two plain arrays instead of hundreds of pickled blocks
+        elif (fieldname, btext) not in reader:
             value = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32))
         else:
             fmt = reader.schema[fieldname].format

@@ -263,6 +263,7 @@ def _follow_store(savoir: Savoir, every: float) -> None:
                 if index.follow(savoir.store):
                     savoir.refresh_people()
                     savoir.refresh_cross_language(index)
+                    savoir.refresh_flat_postings(index)
             except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop following
                 log.warning("following the store failed for now: %s", exc)
             time.sleep(every)
