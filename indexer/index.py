@@ -52,6 +52,11 @@ Progress = Callable[[int], None]
 #: batches at least this big are written by several processes
 PARALLEL_FROM = 1000
 MAX_PROCS = 4
+#: store changes applied by one writer (its processes' segments share them): a crawl
+#: catches up every ``[crawler] index_every`` documents, so that setting, up to this
+#: bound, is the size of the segments a crawl writes (bigger: fewer merges and fewer
+#: posting blocks a document; the parent holds this many documents at once)
+CATCH_UP_CHUNK = 10000
 #: seconds a writer waits for another process's index lock
 WRITER_TIMEOUT = 120.0
 #: seconds an opener waits for a live rebuild to finish its swap
@@ -492,7 +497,7 @@ class SearchIndex:
         store: Store,
         *,
         progress: Progress | None = None,
-        chunk: int = 2000,
+        chunk: int | None = None,
         wait: float | None = None,
     ) -> int:
         """Apply every store change past the watermark; return how many documents.
@@ -501,6 +506,7 @@ class SearchIndex:
         (default :data:`WRITER_TIMEOUT`).
         """
         wait = WRITER_TIMEOUT if wait is None else wait
+        chunk = CATCH_UP_CHUNK if chunk is None else chunk
         with self._write_lock:
             if self.needs_rebuild:
                 # built with another schema or communities: only a rebuild brings it up to date

@@ -218,3 +218,20 @@ def test_language_verdicts_found_by_writer_processes_are_kept_for_the_next_ones(
     assert [pid for pid, is_block in lines if is_block == "True"] == block_calls
     searcher = Searcher(savoir.open_index(), savoir.store)
     assert searcher.search(SearchRequest("trésorerie amortissements", groups=("public",))).total == 2
+
+
+def test_one_writer_takes_a_catch_up_of_up_to_catch_up_chunk_changes(
+    two_savoirs, memory_content, monkeypatch
+):
+    """A crawl's catch-up (every ``index_every`` documents) is written by one writer up
+    to CATCH_UP_CHUNK changes: bigger batches make fewer, bigger segments."""
+    memory_content["wiki"] = collection(160)  # 240 documents
+    big, small = two_savoirs("big"), two_savoirs("small")
+    monkeypatch.setattr(index_module, "PARALLEL_FROM", 1)
+    big.crawl(full=True)
+    monkeypatch.setattr(index_module, "CATCH_UP_CHUNK", 100)
+    small.crawl(full=True)
+    assert len(big.open_index().ix._segments()) == 2  # one writer, a segment a process
+    # three writers of at most 100 documents (one job file each, so one process each)
+    assert len(small.open_index().ix._segments()) == 3
+    assert dump(big.open_index()) == dump(small.open_index())
