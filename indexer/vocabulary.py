@@ -122,19 +122,38 @@ class Vocabulary:
         self.refresh()
 
     def _reset(self) -> None:
-        self._words: list[str] = []
-        self._known: set[str] = set()
+        # the words as one UTF-8 blob and end offsets, and for membership their hashes
+        # (this process's) sorted, with the word numbers beside them: ~60 bytes a word
+        # with the trigram lists, where a list and a set of Python strings took ~245
+        self._blob = bytearray()
+        self._ends = array("I")
+        #: (sorted hashes, word numbers): replaced whole, so a reader never sees half
+        self._lookup = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32))
         self._grams: dict[str, array] = {}
         self._lengths = array("b")
         self._offset = 0
         self._inode: int | None = None
 
     def __len__(self) -> int:
-        return len(self._words)
+        return len(self._ends)
 
     def __contains__(self, word: str) -> bool:
         self.refresh()
-        return word in self._known
+        return self._known(word)
+
+    def _word(self, wid: int) -> str:
+        start = self._ends[wid - 1] if wid else 0
+        return self._blob[start : self._ends[wid]].decode("utf-8")
+
+    def _known(self, word: str) -> bool:
+        hashes, wids = self._lookup
+        h = hash(word)
+        at = int(np.searchsorted(hashes, h))
+        while at < len(hashes) and int(hashes[at]) == h:
+            if self._word(int(wids[at])) == word:
+                return True
+            at += 1
+        return False
 
     # -- the file -------------------------------------------------------------
     def _migrate(self) -> None:
@@ -199,28 +218,57 @@ class Vocabulary:
                 data = handle.read(info.st_size - self._offset)
             end = data.rfind(b"\n") + 1  # a partial last line waits for its end
             self._offset += end
-            for line in data[:end].decode("utf-8", errors="replace").split("\n"):
-                word = line.strip()
-                if word and word not in self._known and len(word) <= MAX_WORD:
-                    self._file_word(word)
+            batch = list(
+                dict.fromkeys(
+                    word
+                    for line in data[:end].decode("utf-8", errors="replace").split("\n")
+                    if (word := line.strip()) and len(word) <= MAX_WORD
+                )
+            )
+            if batch:
+                self._file_batch(batch)
 
-    def _file_word(self, word: str) -> None:
-        wid = len(self._words)
-        self._words.append(word)
-        self._known.add(word)
+    def _unknown(self, batch: list[str]) -> tuple[list[int], np.ndarray]:
+        """The positions in *batch* (distinct words) of the words not known yet, and
+        every word's hash."""
+        hashes = np.fromiter(map(hash, batch), dtype=np.int64, count=len(batch))
+        known = self._lookup[0]
+        if not len(known):
+            return list(range(len(batch))), hashes
+        at = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
+        maybe = (known[at] == hashes).tolist()
+        return [i for i, word in enumerate(batch) if not (maybe[i] and self._known(word))], hashes
+
+    def _file_batch(self, batch: list[str]) -> None:
+        """File the distinct words of *batch* that are not known yet."""
+        kept, hashes = self._unknown(batch)
+        if not kept:
+            return
+        known, known_wids = self._lookup
+        wids = np.fromiter((self._file_word(batch[i]) for i in kept), dtype=np.int32, count=len(kept))
+        hashes = hashes[kept]
+        order = np.argsort(hashes, kind="stable")
+        hashes, wids = hashes[order], wids[order]
+        at = np.searchsorted(known, hashes)
+        self._lookup = (np.insert(known, at, hashes), np.insert(known_wids, at, wids))
+
+    def _file_word(self, word: str) -> int:
+        wid = len(self._ends)
+        self._blob += word.encode("utf-8")
+        self._ends.append(len(self._blob))
         self._lengths.append(len(word))
         for gram in trigrams(word):
             postings = self._grams.get(gram)
             if postings is None:
                 postings = self._grams[gram] = array("i")
             postings.append(wid)
+        return wid
 
     def add(self, words: Iterable[str]) -> None:
         """Add the words of a batch of indexed documents (those already known are skipped)."""
         self.refresh()
-        new = sorted(
-            {w for w in words if w and w not in self._known and len(w) <= MAX_WORD and "\n" not in w}
-        )
+        batch = sorted({w for w in words if w and len(w) <= MAX_WORD and "\n" not in w})
+        new = [batch[i] for i in self._unknown(batch)[0]] if batch else []
         if new:
             self._append(new)
             self.refresh()
@@ -256,7 +304,7 @@ class Vocabulary:
             found = found[np.argpartition(-counts[found], MAX_CANDIDATES - 1)[:MAX_CANDIDATES]]
         out = []
         for wid in found.tolist():
-            other = self._words[wid]
+            other = self._word(wid)
             if other == word:
                 continue
             distance = edit_distance(word, other, maxdist)

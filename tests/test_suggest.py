@@ -72,6 +72,36 @@ def test_candidates_take_milliseconds_for_any_input(tmp_path):
     assert vocabulary.candidates("y" * (MAX_WORD + 1)) == []
 
 
+def test_the_words_are_kept_compactly_and_each_once(tmp_path):
+    import tracemalloc
+
+    rng = random.Random(11)
+    letters = "abcdefghijklmnopqrstuvwxyz"  # the vocabulary holds folded words
+    words = sorted({"".join(rng.choice(letters) for _ in range(rng.randint(3, 12))) for _ in range(40_000)})
+    writer = Vocabulary(tmp_path)
+    half = len(words) // 2
+    writer.add(words[:half])
+    writer.add(words[half - 100 : half + 5000])  # some known already
+    writer.add(words[half:])  # the rest, and again some known
+    lines = (tmp_path / WORDS_FILE).read_text().split()
+    assert sorted(lines) == words  # each word once in the file
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    reader = Vocabulary(tmp_path)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(reader) == len(words)
+    # 40,000 random words: ~170 bytes a word, a good part of it the trigram lists' own
+    # overhead (17,000 trigrams); a list and a set of the strings took ~275
+    assert held / len(words) < 200, f"{held / len(words):.0f} bytes a word"
+    sample = rng.sample(words, 500)
+    assert all(word in reader for word in sample)
+    assert not any(word + "q" in reader for word in sample if word + "q" not in set(words))
+    for word in sample[:50]:
+        typo = word[:-1] + ("a" if word[-1] != "a" else "b")
+        assert word in [w for w, _ in reader.candidates(typo, maxdist=1, limit=100)], (word, typo)
+
+
 def test_suggestions_prefer_frequent_words_and_fix_each_misspelled_word(savoir_factory, memory_content):
     from indexer.search import Searcher, SearchRequest
     from tests.conftest import memory_source
