@@ -141,6 +141,12 @@ class Vocabulary:
         self.refresh()
         return self._known(word)
 
+    def words(self) -> list[str]:
+        """Every word, in the order they were filed."""
+        self.refresh()
+        blob, ends = bytes(self._blob), self._ends.tolist()
+        return [blob[a:b].decode("utf-8") for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+
     def _word(self, wid: int) -> str:
         start = self._ends[wid - 1] if wid else 0
         return self._blob[start : self._ends[wid]].decode("utf-8")

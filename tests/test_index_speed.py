@@ -81,7 +81,7 @@ def dump(index: SearchIndex) -> tuple[dict, dict]:
 
 def words(index: SearchIndex) -> set[str]:
     index.vocabulary.refresh()
-    return set(index.vocabulary._words)
+    return set(index.vocabulary.words())
 
 
 @pytest.fixture
