@@ -262,7 +262,10 @@ class _StoredMpWriter(MpWriter):
             except queue.Empty:
                 break
         if len(results) != len(self.tasks) or any(task.exitcode for task in self.tasks):
-            # a process died: nothing of this commit is kept (the store replays it)
+            # a process died: nothing of this commit is kept (the store replays it), and
+            # the index's write lock and temporary files are let go for the next writer
+            self._close_segment()
+            self._finish()
             raise RuntimeError(f"{len(self.tasks)} writer processes returned {len(results)} segments")
         final = kept + [segment for _, _, segment in results if segment.doc_count_all()]
         _take_verdicts(self.temp_storage())

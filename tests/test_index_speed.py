@@ -235,3 +235,31 @@ def test_one_writer_takes_a_catch_up_of_up_to_catch_up_chunk_changes(
     # three writers of at most 100 documents (one job file each, so one process each)
     assert len(small.open_index().ix._segments()) == 3
     assert dump(big.open_index()) == dump(small.open_index())
+
+
+def test_a_writer_process_that_dies_fails_the_catch_up_and_the_next_one_completes(
+    two_savoirs, memory_content, monkeypatch
+):
+    """A writer process killed mid-batch: its segment never arrives, so the commit fails
+    (nothing of the batch is kept, the watermark stays) and leaves the index writable;
+    the next catch-up replays the batch from the store."""
+    memory_content["wiki"] = collection(160)  # 240 documents
+    savoir = two_savoirs("parallel")
+    index = savoir.open_index()
+    monkeypatch.setattr(index_module, "PARALLEL_FROM", 1)
+    savoir.crawl(full=True)
+    watermark = index.watermark
+    for i in range(0, 60, 2):
+        memory_content["wiki"][f"en{i:03d}"]["text"] += "\n\nThe lighthouse keeper retired."
+    process_file = index_module._FieldsTask._process_file
+    monkeypatch.setattr(index_module, "CATCH_UP_CHUNK", 10**6)
+    monkeypatch.setattr(index_module._FieldsTask, "_process_file", lambda self, *job: os._exit(3))
+    monkeypatch.setattr(savoir.settings.crawler, "index_every", 10**6)
+    savoir.crawl(full=True)  # the store has the changes; the index update failed
+    assert index.watermark == watermark
+    monkeypatch.setattr(index_module._FieldsTask, "_process_file", process_file)
+    assert index.catch_up(savoir.store) == 30
+    hits = Searcher(index, savoir.store).search(
+        SearchRequest("lighthouse keeper", groups=("public", "restricted"))
+    )
+    assert hits.total == 30 and index.doc_count() == 240
