@@ -16,9 +16,10 @@ segment: its cleaning removes every file named after a segment that is no longer
 index. A segment never changes once written, so a file never goes stale; deleted
 documents keep their postings in both forms (searches mask them out).
 
-Layout: ``MAGIC``, the header's length (8 bytes, little-endian), the header (JSON: the
-fields, and for each term its field, its bytes in hex, its offset and its count), then
-the arrays, each term's document numbers followed by its weights. A file that does not
+Layout: ``MAGIC``, the arrays (each term's document numbers, then its weights), the
+header (JSON: the fields, and for each term its field, its bytes in hex, its offset
+and its count), and the header's length (8 bytes, little-endian) last: the writer
+streams the arrays and holds one term's at a time. A file that does not
 check out (truncated, another version) is ignored, and the blocks are read as before.
 
 The process that writes the index writes the files (:func:`prepare`, after a crawl, a
@@ -51,31 +52,28 @@ def path_of(folder: str, segment_id: str) -> str:
 
 def build(folder: str, segreader, text_fields: frozenset[str], read) -> int:
     """Write the file of the segment *segreader* reads; *read* turns a term's matcher into
-    ``(ids int32, weights float32)``. Returns how many terms it holds."""
-    terms, blobs, offset = [], [], 0
+    ``(ids int32, weights float32)``. Returns how many terms it holds. The arrays go to
+    the file a term at a time (a large segment's would not fit in memory at once)."""
     fields = sorted(f for f in text_fields if f in segreader.schema)
     field_no = {name: i for i, name in enumerate(fields)}
-    for fieldname, btext in segreader.all_terms():
-        if fieldname not in field_no:
-            continue
-        if segreader.doc_frequency(fieldname, btext) < FLAT_FROM:
-            continue
-        ids, weights = read(segreader._terms.matcher(fieldname, btext, segreader.schema[fieldname].format))
-        count = len(ids)
-        blobs.append(ids.astype("<u4").tobytes())
-        blobs.append(weights.astype("<f4").tobytes())
-        terms.append([field_no[fieldname], btext.hex(), offset, count])
-        offset += 8 * count
-    header = json.dumps({"fields": fields, "terms": terms, "size": offset}).encode()
     target = path_of(folder, segreader.segment().segment_id())
     handle, tmp = tempfile.mkstemp(prefix=os.path.basename(target) + ".", suffix=".tmp", dir=folder)
+    terms, offset = [], 0
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(MAGIC)
-            out.write(len(header).to_bytes(8, "little"))
+            for fieldname, btext in segreader.all_terms():
+                if fieldname not in field_no or segreader.doc_frequency(fieldname, btext) < FLAT_FROM:
+                    continue
+                matcher = segreader._terms.matcher(fieldname, btext, segreader.schema[fieldname].format)
+                ids, weights = read(matcher)
+                out.write(ids.astype("<u4").tobytes())
+                out.write(weights.astype("<f4").tobytes())
+                terms.append([field_no[fieldname], btext.hex(), offset, len(ids)])
+                offset += 8 * len(ids)
+            header = json.dumps({"fields": fields, "terms": terms, "size": offset}).encode()
             out.write(header)
-            for blob in blobs:
-                out.write(blob)
+            out.write(len(header).to_bytes(8, "little"))
             out.flush()
             os.fsync(out.fileno())
         # readable by whoever reads the index (mkstemp makes it the owner's alone)
@@ -107,14 +105,21 @@ class FlatTable:
             with open(path, "rb") as handle:
                 if handle.read(len(MAGIC)) != MAGIC:
                     raise ValueError("not a flat postings file of this version")
+                size = os.fstat(handle.fileno()).st_size
+                if size < len(MAGIC) + 8:
+                    raise ValueError("truncated")
+                handle.seek(size - 8)
                 length = int.from_bytes(handle.read(8), "little")
+                if length > size - len(MAGIC) - 8:
+                    raise ValueError("truncated")
+                handle.seek(size - 8 - length)
                 header = json.loads(handle.read(length))
-                start = len(MAGIC) + 8 + length
-                if os.fstat(handle.fileno()).st_size != start + int(header["size"]):
+                start = len(MAGIC)
+                if start + int(header["size"]) + length + 8 != size:
                     raise ValueError("truncated")
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
             log.warning("ignoring %s (%s): the segment's postings are read from the index", path, exc)
             return None
         fields = header["fields"]
