@@ -360,15 +360,15 @@ class Accelerator:
         if cached is not None:
             return cached
         reader = part.reader
+        # a common term: one read of two plain arrays instead of hundreds of pickled blocks
         table = self.flat.of(part.data.id) if part.data.size >= flat_postings.FLAT_FROM else None
         value = table.get(fieldname, btext) if table is not None else None
-        if value is not None:
-            pass  # one read of two plain arrays instead of hundreds of pickled blocks
-        elif (fieldname, btext) not in reader:
-            value = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32))
-        else:
-            fmt = reader.schema[fieldname].format
-            value = _read_postings(reader._terms.matcher(fieldname, btext, fmt))
+        if value is None:
+            if (fieldname, btext) not in reader:
+                value = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32))
+            else:
+                fmt = reader.schema[fieldname].format
+                value = _read_postings(reader._terms.matcher(fieldname, btext, fmt))
         self.postings.put(key, value)
         return value
 
