@@ -124,6 +124,8 @@ class SourceSync:
         self.seen: set[str] = set()
         self.failed_refs: set[str] = set()
         self._since_index = 0
+        #: why a mid-run index update failed (its changes are replayed by the next one)
+        self._index_failure: str | None = None
         #: a post both crawled as a page and read through its site's API or feed: one copy
         self.url_owners = UrlOwners(store, source.id, connector)
 
@@ -162,11 +164,7 @@ class SourceSync:
             else:
                 report.status = "partial" if report.failed else "success"
             if self.index is not None:
-                try:
-                    self.index.catch_up(store)
-                except Exception as exc:  # noqa: BLE001 - the store holds the truth; replayed later
-                    log.error("index update after run %d failed: %s", report.run_id, exc)
-                    report.error = report.error or f"index update failed (will be replayed): {exc}"
+                self._last_catch_up(report)
             report.seconds = time.perf_counter() - started
             http = getattr(self.connector, "http", None)
             stats = getattr(http, "stats", None)
@@ -296,10 +294,35 @@ class SourceSync:
         self._since_index += len(upserts) + len(deletions)
         if self.index is not None and self._since_index >= self.index_every:
             try:
-                self.index.catch_up(self.store)
+                # the index's writer processes go on while this run reads on; the next
+                # catch-up (or the run's last) waits for them first
+                self.index.catch_up(self.store, background=True)
             except IndexBusy as exc:  # another process writes the index; the store has the batch
                 log.info("index not updated mid-run (replayed later): %s", exc)
+            except Exception as exc:  # noqa: BLE001 - the store has the batches; replayed later
+                log.error("index update during run %d failed (replayed later): %s", report.run_id, exc)
+                self._index_failure = self._index_failure or str(exc)
             self._since_index = 0
+
+    def _last_catch_up(self, report: RunReport) -> None:
+        """Bring the index up to date before the run reports done (a failed update is
+        reported; the store holds its changes and the next catch-up replays them)."""
+        assert self.index is not None
+        try:
+            self.index.finish_catch_up()  # the last mid-run one, still indexing
+        except Exception as exc:  # noqa: BLE001 - replayed by the catch-up below
+            log.error("index update during run %d failed (replayed now): %s", report.run_id, exc)
+            self._index_failure = self._index_failure or str(exc)
+        try:
+            self.index.catch_up(self.store)
+        except Exception as exc:  # noqa: BLE001 - the store holds the truth; replayed later
+            log.error("index update after run %d failed: %s", report.run_id, exc)
+            report.error = report.error or f"index update failed (will be replayed): {exc}"
+            return
+        if self._index_failure:
+            report.error = report.error or (
+                f"an index update failed during the run (replayed at its end): {self._index_failure}"
+            )
 
     def _tombstone_missing(self, report: RunReport) -> None:
         missing = self.store.live_ids(self.source.id) - self.seen - self.failed_refs

@@ -17,6 +17,8 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing import Queue
 from pathlib import Path
 
 from langdetect.detector_factory import init_factory as load_language_profiles
@@ -211,6 +213,11 @@ class _StoredMpWriter(MpWriter):
     def __init__(self, ix, *, communities: Communities, inferred: dict[str, str], vocabulary, **kwargs):
         super().__init__(ix, **kwargs)
         self._fields_args = {"communities": communities, "inferred": inferred, "vocabulary": vocabulary}
+        # unbounded (Whoosh's holds 4 jobs a process): a job is a file's name, and the
+        # parent hands out a whole catch-up at once instead of waiting for a free place
+        self.jobqueue = Queue()
+        #: the segments a queued commit keeps (None: nothing queued yet)
+        self._kept: list | None = None
 
     def _new_task(self):
         task = _FieldsTask(
@@ -238,21 +245,34 @@ class _StoredMpWriter(MpWriter):
         Whoosh's posting pool (:func:`indexer.whoosh_fixes.merge_segments`): the
         chosen segments are split into one group per process, queued after the last
         documents, and each process writes the groups it takes into its own segment."""
+        if self._kept is None and not self.queue_commit(mergetype, optimize, merge):
+            super()._commit(mergetype, optimize, merge)
+            return
+        self.finish_commit()
+
+    def queue_commit(self, mergetype=None, optimize=None, merge=None) -> bool:
+        """Give the writer processes everything left of this commit (the last documents,
+        the merges, then their end) without waiting for them: :meth:`finish_commit`
+        then waits and commits. False (nothing queued) for a commit that is not this
+        writer's own kind (another merge type, an optimize)."""
         mergetype = self.mergetype if mergetype is None else mergetype
         optimize = self.optimize if optimize is None else optimize
         merge = self.merge if merge is None else merge
         if not (mergetype is None and not optimize and merge):
-            super()._commit(mergetype, optimize, merge)
-            return
+            return False
         if self.docbuffer:
             self._enqueue()
         chosen = _chosen_merges(self)
-        groups = _groups(chosen, len(self.tasks))
-        for group in groups:
+        for group in _groups(chosen, len(self.tasks)):
             self.jobqueue.put((MERGE_JOB, group))
-        kept = [segment for segment in self.segments if segment not in chosen]
+        self._kept = [segment for segment in self.segments if segment not in chosen]
         for _ in self.tasks:
             self.jobqueue.put(None)
+        return True
+
+    def finish_commit(self) -> None:
+        """Wait for the writer processes of a queued commit and commit their segments."""
+        assert self._kept is not None, "queue_commit first"
         for task in self.tasks:
             task.join()
         results = []
@@ -267,7 +287,7 @@ class _StoredMpWriter(MpWriter):
             self._close_segment()
             self._finish()
             raise RuntimeError(f"{len(self.tasks)} writer processes returned {len(results)} segments")
-        final = kept + [segment for _, _, segment in results if segment.doc_count_all()]
+        final = self._kept + [segment for _, _, segment in results if segment.doc_count_all()]
         _take_verdicts(self.temp_storage())
         if self._added:
             final.append(self._finalize_segment())
@@ -335,6 +355,17 @@ def _add_stored(
         writer.add_document(**fields(doc))
 
 
+@dataclass
+class _QueuedCommit:
+    """A catch-up whose writer processes still index (see ``catch_up(background=True)``)."""
+
+    writer: _StoredMpWriter
+    #: the last store change it holds: the watermark once it is committed
+    seq: int
+    count: int
+    progress: Progress | None
+
+
 class SearchIndex:
     def __init__(
         self, path: str | Path, communities: Communities | None = None, memory: MemorySettings | None = None
@@ -390,6 +421,8 @@ class SearchIndex:
         self.learned = TableFile(self.path)
         #: the home page's counts per (index state, groups), filled by the searcher
         self.count_cache: dict = {}
+        #: a background catch-up's commit, made by :meth:`finish_catch_up`
+        self._queued: _QueuedCommit | None = None
 
     def _finish_interrupted_swap(self) -> None:
         """A rebuild killed between its two renames left ``index.old`` and no ``index``:
@@ -502,29 +535,61 @@ class SearchIndex:
         progress: Progress | None = None,
         chunk: int | None = None,
         wait: float | None = None,
+        background: bool = False,
     ) -> int:
         """Apply every store change past the watermark; return how many documents.
 
         Raises :class:`IndexBusy` when another process holds the index for *wait* seconds
         (default :data:`WRITER_TIMEOUT`).
+
+        *background* (a crawl's catch-ups between its store batches): the last writer's
+        processes are left indexing while the caller goes on, holding the index's lock;
+        their commit, and the watermark after it, is made by :meth:`finish_catch_up`,
+        which every later write of this index (and :meth:`close`) calls first. At most
+        one is in flight. Until it is committed its changes stay past the watermark, so
+        a crash or a writer that fails loses nothing: the next catch-up replays them.
         """
         wait = WRITER_TIMEOUT if wait is None else wait
         chunk = CATCH_UP_CHUNK if chunk is None else chunk
         with self._write_lock:
+            finished = self.finish_catch_up()
             if self.needs_rebuild:
                 # built with another schema or communities: only a rebuild brings it up to date
-                return self._rebuild(store, progress)
+                return finished + self._rebuild(store, progress)
             with self._lock.hold(wait, "the index update"):
-                return self._catch_up_locked(store, progress, chunk)
+                return finished + self._catch_up_locked(store, progress, chunk, background)
 
-    def _catch_up_locked(self, store: Store, progress: Progress | None, chunk: int) -> int:
+    def finish_catch_up(self) -> int:
+        """Wait for a background catch-up's writer processes, commit their segments and
+        move the watermark; return its documents (0 when none is in flight).
+
+        Raises what made it fail; its changes are then still past the watermark.
+        """
+        with self._write_lock:
+            queued, self._queued = self._queued, None
+            if queued is None:
+                return 0
+            try:
+                queued.writer.finish_commit()
+            except BaseException:
+                if not queued.writer.is_closed:
+                    queued.writer.cancel()
+                raise
+            finally:
+                self._lock.release()  # taken again when it was queued
+            self._write_state(queued.seq)
+            if queued.progress:
+                queued.progress(queued.count)
+            return queued.count
+
+    def _catch_up_locked(self, store: Store, progress: Progress | None, chunk: int, background: bool) -> int:
         oldest = store.oldest_change_seq()
         if oldest and self.watermark < oldest - 1:
             # changes this index never saw were pruned (it was restored from an old
             # copy, or built against another store): only a rebuild is complete
             log.warning("index %s is older than the store's change log; rebuilding it", self.path)
             return self._rebuild(store, progress)
-        applied = self._catch_up(store, progress, chunk)
+        applied = self._catch_up(store, progress, chunk, background)
         if self.replica_name:
             store.report_replica(self.replica_name, self.watermark)
         if applied:
@@ -540,7 +605,7 @@ class SearchIndex:
         except IndexBusy:
             return 0
 
-    def _catch_up(self, store: Store, progress: Progress | None, chunk: int) -> int:
+    def _catch_up(self, store: Store, progress: Progress | None, chunk: int, background: bool = False) -> int:
         applied = 0
         seq = self.watermark
         while True:
@@ -549,11 +614,14 @@ class SearchIndex:
                 break
             ids = list(dict.fromkeys(doc_id for _, doc_id in batch))
             docs = store.documents_by_id(ids)
+            # the previous chunk's documents must be in the index to be found present
+            applied += self.finish_catch_up()
             with self.ix.searcher() as searcher:
                 # new documents are added, not "updated": an update leaves a deleted copy
                 # behind that still counts in the ranking statistics until segments merge
                 present = {i for i in ids if searcher.document_number(id=i) is not None}
-            with self._writer(self.ix, len(ids), self.vocabulary, timeout=WRITER_TIMEOUT) as writer:
+            writer = self._writer(self.ix, len(ids), self.vocabulary, timeout=WRITER_TIMEOUT)
+            try:
                 if not isinstance(writer, _StoredMpWriter):  # its processes add the words
                     self.vocabulary.add(words_of_text(*(t for d in docs.values() for t in (d.title, d.text))))
                 for doc_id in ids:
@@ -563,7 +631,16 @@ class SearchIndex:
                             writer.delete_by_term("id", doc_id)
                     else:
                         _add_stored(writer, doc, self._fields, update=doc_id in present)
-            seq = batch[-1][0]
+                seq = batch[-1][0]
+                if background and isinstance(writer, _StoredMpWriter) and writer.queue_commit():
+                    self._lock.acquire()  # kept, with Whoosh's own lock, until it is committed
+                    self._queued = _QueuedCommit(writer, seq, len(ids), progress)
+                    continue
+                writer.commit()
+            except BaseException:
+                if not writer.is_closed:
+                    writer.cancel()
+                raise
             self._write_state(seq)
             applied += len(ids)
             if progress:
@@ -574,6 +651,8 @@ class SearchIndex:
         self, store: Store, ids: list[str], inferred: dict[str, str], wait: float = WRITER_TIMEOUT
     ) -> None:
         """Re-index *ids* now that :mod:`indexer.twins` paired them as *inferred* says."""
+        with self._write_lock:
+            self.finish_catch_up()
         with self._write_lock, self._lock.hold(wait, "the twin update"):
             self.inferred_twins = dict(inferred)
             docs = store.documents_by_id(ids)
@@ -598,6 +677,7 @@ class SearchIndex:
         *keep* (benchmarks only) leaves out the documents it refuses.
         """
         with self._write_lock:
+            self.finish_catch_up()
             return self._rebuild(store, progress, keep)
 
     def _rebuild(self, store: Store, progress: Progress | None, keep=None) -> int:
@@ -666,6 +746,10 @@ class SearchIndex:
         return self.ix.searcher()
 
     def close(self) -> None:
+        try:
+            self.finish_catch_up()
+        except Exception as exc:  # noqa: BLE001 - the store holds the truth; replayed later
+            log.error("the index update in progress failed (replayed at the next catch-up): %s", exc)
         self.accel.close()
         self.vocabulary.close()
         self.ix.close()
