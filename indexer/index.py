@@ -600,6 +600,8 @@ class SearchIndex:
     def follow(self, store: Store) -> int:
         """One step of following the store: apply its new changes if no other process is
         writing this index right now (never waits), and say this index is alive."""
+        if self._queued is not None:  # a crawl of this process is writing it, and commits that
+            return 0
         try:
             return self.catch_up(store, wait=0)
         except IndexBusy:

@@ -107,7 +107,9 @@ def test_a_failed_background_catch_up_is_reported_and_replayed(
     assert set(stored) == set(savoir.store.live_ids("wiki"))
 
 
-def test_close_commits_a_catch_up_still_in_flight(two_savoirs, memory_content, parallel):
+def test_close_commits_a_catch_up_still_in_flight_and_follow_leaves_it_alone(
+    two_savoirs, memory_content, parallel
+):
     memory_content["wiki"] = collection(160)
     savoir = two_savoirs("closing")
     savoir.store.upsert_source("wiki", "memory", "records", "wiki", ["public"])
@@ -116,6 +118,8 @@ def test_close_commits_a_catch_up_still_in_flight(two_savoirs, memory_content, p
     sync.run()  # the store only
     assert index.catch_up(savoir.store, background=True) == 0  # queued, not committed yet
     assert index._queued is not None and index.watermark == 0
+    assert index.follow(savoir.store) == 0  # never waits for the writers of this process's crawl
+    assert index._queued is not None
     path = index.path
     index.close()
     savoir._index = None
