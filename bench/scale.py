@@ -474,6 +474,9 @@ def run_phase(args) -> None:
     # the CPU milliseconds each document cost (Savoir's phases include their set-up)
     cpu = _cpu_seconds() - cpu_before
     result["cpu_ms_per_doc"] = round(cpu * 1000 / max(result["docs"], 1), 2)
+    if args.phase in ("crawl", "reindex", "whoosh"):
+        # how many cores the phase kept busy on average (its CPU over its wall clock)
+        result["cores"] = round(cpu / max(result["seconds"], 1e-9), 2)
     if "after_cpu_s" in result:  # without people, translations and twins
         result["index_only_cpu_ms_per_doc"] = round(
             (cpu - result["after_cpu_s"]) * 1000 / max(result["docs"], 1), 2
@@ -546,7 +549,8 @@ def report(count: int, results: dict) -> None:
             print(f"{label:<50} {r['docs_s']:8.1f} docs/s  ({r['seconds']} s, {r['docs']} docs)"
                   f"  peak RSS {r['rss_mb']} MB (writer sub-processes {r['children_rss_mb']} MB)")
             if "cpu_ms_per_doc" in r:
-                print(f"{'':<6}CPU {r['cpu_ms_per_doc']} ms a document (process and writer sub-processes)")
+                print(f"{'':<6}CPU {r['cpu_ms_per_doc']} ms a document (process and writer sub-processes)"
+                      + (f", {r['cores']} cores busy on average" if "cores" in r else ""))
             if "people_s" in r:
                 print(f"{'':<6}of which people {r['people_s']} s, translations and twins"
                       f" {r['cross_language_s']} s; without them {r['index_only_docs_s']} docs/s")
