@@ -42,7 +42,7 @@ class StoreSettings:
 @dataclass
 class CrawlerSettings:
     batch_size: int = 200
-    index_every: int = 2000
+    index_every: int = 10000
     sources_file: str = "sources.toml"
     #: a running source's lease, renewed after every batch: a worker killed on another
     #: host is taken over this long after its last batch (on the same host, at once)

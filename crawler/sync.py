@@ -106,7 +106,7 @@ class SourceSync:
         *,
         full: bool = False,
         batch_size: int = 200,
-        index_every: int = 2000,
+        index_every: int = 10000,
         on_item: ItemCallback | None = None,
         stop: threading.Event | None = None,
         heartbeat: Callable[[], None] | None = None,
