@@ -230,13 +230,37 @@ class Part:
 
 @dataclass
 class Evaluation:
-    """A query's matches and scores in every segment (dense arrays per segment)."""
+    """A query's matches and scores in every segment: per segment, the matching local
+    document numbers (sorted) and their scores, in the same order."""
 
     parts: list[Part]
-    masks: list[np.ndarray]
-    scores: list[np.ndarray]
+    ids: list[np.ndarray]
+    values: list[np.ndarray]
     #: text-field leaves as (field, text, {segment offset: local ids}), for "matched terms"
     leaves: list[tuple[str, str, dict[int, np.ndarray]]] = field(default_factory=list)
+
+    @property
+    def masks(self) -> list[np.ndarray]:
+        """Each segment's matches as a mask over all its documents."""
+        out = []
+        for part, ids in zip(self.parts, self.ids, strict=True):
+            mask = np.zeros(part.size, dtype=bool)
+            mask[ids] = True
+            out.append(mask)
+        return out
+
+    @property
+    def scores(self) -> list[np.ndarray]:
+        """Each segment's scores over all its documents (0 where nothing matched)."""
+        out = []
+        for part, ids, values in zip(self.parts, self.ids, self.values, strict=True):
+            score = np.zeros(part.size)
+            score[ids] = values
+            out.append(score)
+        return out
+
+    def count(self) -> int:
+        return sum(len(ids) for ids in self.ids)
 
 
 class Accelerator:
@@ -257,6 +281,8 @@ class Accelerator:
             self._reading.storage = copy.copy(ix.storage)
             self._reading.storage.supports_mmap = memory.mmap
         self._segments: dict[str, SegmentData] = {}
+        #: the twin pairs of the latest sets of segments (see :meth:`twin_pairs`)
+        self._pairs: OrderedDict = OrderedDict()
         self._pool: list = []
         self._lock = threading.Lock()
         #: the common terms' postings as flat arrays, where the index's writer wrote them
@@ -401,6 +427,61 @@ class Accelerator:
         """Each document's position in the segment's documents sorted by id."""
         return self._derived(part, "ranks", "id", self._build_ranks)
 
+    def twin_pairs(self, parts: list[Part]) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """The EN/FR pairs of a set of segments and which version of each counts when
+        both match, found once per set of segments instead of sorting every search's
+        matches by twin key.
+
+        Of the documents sharing a twin key, the one with the first language
+        (``en`` < ``fr`` < others < none), then the lowest document number, counts.
+        Per segment: ``partner``, for each document of a key two documents share, the
+        other one's position in the segments' documents taken in order (-1
+        otherwise); ``first``, whether it counts before its partner; ``crowded``,
+        the documents whose key three or more share (rare: several translations of
+        one original; a search sorts those few)."""
+        key = tuple(part.data.id for part in parts)
+        with self._lock:
+            found = self._pairs.get(key)
+        if found is not None:
+            return found
+        keys = np.concatenate([self.hashes(part, "twin") for part in parts])
+        ranks = np.concatenate(self._language_ranks(parts))
+        order = np.argsort(keys, kind="stable")  # a key's documents in document order
+        ordered = keys[order]
+        start = np.ones(len(ordered), dtype=bool)
+        np.not_equal(ordered[1:], ordered[:-1], out=start[1:])
+        group = np.cumsum(start) - 1
+        size = np.bincount(group)[group]
+        partner = np.full(len(keys), -1, dtype=np.int32 if len(keys) < 2**31 else np.int64)
+        first = np.zeros(len(keys), dtype=bool)
+        crowded = np.zeros(len(keys), dtype=bool)
+        crowded[order[size >= 3]] = True
+        pairs = np.flatnonzero(start & (size == 2))
+        a, b = order[pairs], order[pairs + 1]  # a < b
+        partner[a], partner[b] = b, a
+        b_first = ranks[b] < ranks[a]
+        first[a[~b_first]] = True
+        first[b[b_first]] = True
+        bounds = np.cumsum([part.size for part in parts])[:-1]
+        found = (np.split(partner, bounds), np.split(first, bounds), np.split(crowded, bounds))
+        with self._lock:
+            self._pairs[key] = found
+            while len(self._pairs) > 2:
+                self._pairs.popitem(last=False)
+        return found
+
+    def _language_ranks(self, parts: list[Part]) -> list[np.ndarray]:
+        """Each document's language as its rank in one order for every segment
+        ("en" < "fr" < "und"...; no language last)."""
+        every = sorted({v for part in parts for v in self.codes(part, "lang")[1]})
+        rank = {value: r for r, value in enumerate(every)}
+        out = []
+        for part in parts:
+            codes, values = self.codes(part, "lang")
+            table = np.array([rank[v] for v in values] + [len(every)], dtype=np.int16)
+            out.append(table[codes])  # code -1 (no language) picks the last
+        return out
+
     def hashes(self, part: Part, fieldname: str) -> np.ndarray:
         """A column's values hashed to int64 (to group documents by value with numpy)."""
         return self._derived(part, "hashes", fieldname, self._build_hashes)
@@ -502,6 +583,11 @@ class Accelerator:
         return out
 
     # -- evaluation -------------------------------------------------------------
+    # Every node gives, per segment, its matching local document numbers (sorted,
+    # unique, int32) and their scores: the work follows the postings the query
+    # touches, not the size of the segment. Unions of many postings fall back to
+    # one dense accumulator (cheaper than sorting them); scores are summed in the
+    # order of the children, as Whoosh and a dense evaluation sum them.
     def evaluate(self, searcher, query: Query) -> Evaluation:
         parts = self.parts(searcher)
         stats = _Stats(searcher)
@@ -509,95 +595,51 @@ class Accelerator:
         generic: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         leaves: dict[tuple[str, str], dict[int, np.ndarray]] = {}
         for part in parts:
-            mask, score = self._eval(query, part, stats, searcher, generic, leaves)
-            if part.alive is not None:
-                mask &= part.alive
-            score[~mask] = 0.0
-            evaluation.masks.append(mask)
-            evaluation.scores.append(score)
+            ids, values = self._eval(query, part, stats, searcher, generic, leaves)
+            if part.alive is not None and len(ids):
+                live = part.alive[ids]
+                ids, values = ids[live], values[live]
+            evaluation.ids.append(ids)
+            evaluation.values.append(values)
         evaluation.leaves = [(f, t, ids) for (f, t), ids in leaves.items()]
         return evaluation
 
     def _eval(self, q: Query, part: Part, stats, searcher, generic, leaves) -> tuple[np.ndarray, np.ndarray]:
         n = part.size
         if q is NullQuery or type(q).__name__ == "_NullQuery":
-            return np.zeros(n, dtype=bool), np.zeros(n)
+            return _NO_IDS, _NO_VALUES
         if isinstance(q, Term):
-            return self._term(q, part, stats, leaves)
+            return self._term_sparse(q, part, stats, leaves)
         if type(q) is And:
-            subs = list(q.subqueries)
-            if not subs:
-                return np.zeros(n, dtype=bool), np.zeros(n)
-            mask, score = self._eval(subs[0], part, stats, searcher, generic, leaves)
-            for sub in subs[1:]:
-                m, s = self._eval(sub, part, stats, searcher, generic, leaves)
-                mask &= m
-                score += s
-            score *= mask
-            return mask, score
+            found = [self._eval(sub, part, stats, searcher, generic, leaves) for sub in q.subqueries]
+            return _intersect(found)
         if type(q) is AtLeast and q.scale is None:
-            counts = np.zeros(n, dtype=np.int32)
-            score = np.zeros(n)
-            for sub in q.subqueries:
-                if isinstance(sub, Term):
-                    ids, values = self._term_sparse(sub, part, stats, leaves)
-                    counts[ids] += 1
-                    score[ids] += values
-                    continue
-                m, s = self._eval(sub, part, stats, searcher, generic, leaves)
-                counts += m
-                score += s
-            mask = counts >= q.minmatch
-            score *= mask
-            return mask, score
+            found = [self._eval(sub, part, stats, searcher, generic, leaves) for sub in q.subqueries]
+            return _union(found, n, minmatch=q.minmatch)
         if type(q) in (Or, DefaultOr) and q.scale is None and not q.minmatch:
-            mask, score = np.zeros(n, dtype=bool), np.zeros(n)
-            for sub in q.subqueries:
-                if isinstance(sub, Term):
-                    # a term adds only where it occurs: no two arrays of the part's size
-                    # for each of a long query's hundreds of terms (same sums, same order)
-                    ids, values = self._term_sparse(sub, part, stats, leaves)
-                    mask[ids] = True
-                    score[ids] += values
-                    continue
-                m, s = self._eval(sub, part, stats, searcher, generic, leaves)
-                mask |= m
-                score += s
-            return mask, score
+            found = [self._eval(sub, part, stats, searcher, generic, leaves) for sub in q.subqueries]
+            return _union(found, n)
         if type(q) is BestOf and q.subqueries:
             # a document scores its best subquery's score (indexer.query.BestOf)
-            subs = list(q.subqueries)
-            mask, score = self._eval(subs[0], part, stats, searcher, generic, leaves)
-            for sub in subs[1:]:
-                m, s = self._eval(sub, part, stats, searcher, generic, leaves)
-                mask |= m
-                np.maximum(score, s, out=score)
-            return mask, score
+            found = [self._eval(sub, part, stats, searcher, generic, leaves) for sub in q.subqueries]
+            return _union(found, n, best=True)
         if isinstance(q, AndNot):
-            mask, score = self._eval(q.a, part, stats, searcher, generic, leaves)
-            m, _ = self._eval(q.b, part, stats, searcher, {}, {})
-            mask &= ~m
-            score *= mask
-            return mask, score
+            ids, values = self._eval(q.a, part, stats, searcher, generic, leaves)
+            if not len(ids):
+                return _NO_IDS, _NO_VALUES
+            out, _ = self._eval(q.b, part, stats, searcher, {}, {})
+            keep = ~_member(ids, out)
+            return ids[keep], values[keep]
         if isinstance(q, Every) and not q.fieldname:
-            return np.ones(n, dtype=bool), np.full(n, float(q.boost))
+            return np.arange(n, dtype=np.int32), np.full(n, float(q.boost))
         if isinstance(q, ConstantScoreQuery):
-            mask, _ = self._eval(q.child, part, stats, searcher, generic, leaves)
-            return mask, mask * float(q.score)
+            ids, _ = self._eval(q.child, part, stats, searcher, generic, leaves)
+            return ids, np.full(len(ids), float(q.score))
         if type(q) is Phrase and q.words:
             return self._phrase(q, part, stats, leaves)
         if isinstance(q, DateRange) and q.constantscore and part.reader.has_column(q.fieldname):
             return self._date_range(q, part)
         return self._generic(q, part, searcher, generic)
-
-    def _term(self, q: Term, part: Part, stats, leaves) -> tuple[np.ndarray, np.ndarray]:
-        n = part.size
-        mask, score = np.zeros(n, dtype=bool), np.zeros(n)
-        ids, values = self._term_sparse(q, part, stats, leaves)
-        if len(ids):
-            mask[ids] = True
-            score[ids] = values
-        return mask, score
 
     def _term_sparse(self, q: Term, part: Part, stats, leaves) -> tuple[np.ndarray, np.ndarray]:
         """A term's (local ids, BM25F scores): unique ids, in order."""
@@ -615,25 +657,36 @@ class Accelerator:
             leaves.setdefault((q.fieldname, text), {})[part.offset] = ids
         if not len(ids):
             return _NO_IDS, _NO_VALUES
+        if not fld.scorable:
+            # filters (ACL, agency...) score their weight times the boost, whatever
+            # the index's statistics: computed once and kept with the postings
+            return ids, self._filter_values(part, q.fieldname, btext, float(q.boost), weights)
         weights = weights.astype(np.float64)  # Whoosh scores in double precision
-        if fld.scorable:
-            idf, avg = stats.term(q.fieldname, btext)
-            lengths = _BYTE_TO_LENGTH[self._length_codes(part, q.fieldname)[ids]]
-            values = idf * ((weights * (K1 + 1)) / (weights + K1 * ((1 - B) + B * lengths / avg)))
-        else:
-            values = weights
+        idf, avg = stats.term(q.fieldname, btext)
+        lengths = _BYTE_TO_LENGTH[self._length_codes(part, q.fieldname)[ids]]
+        values = idf * ((weights * (K1 + 1)) / (weights + K1 * ((1 - B) + B * lengths / avg)))
         return ids, (values * q.boost if q.boost != 1.0 else values)
+
+    def _filter_values(self, part: Part, fieldname: str, btext: bytes, boost: float, weights) -> np.ndarray:
+        key = (part.data.id, fieldname, btext, "values", boost)
+        cached = self.postings.get(key)
+        if cached is None:
+            values = weights.astype(np.float64)
+            if boost != 1.0:
+                values *= boost
+            values.flags.writeable = False
+            cached = (values,)
+            self.postings.put(key, cached)
+        return cached[0]
 
     def _phrase(self, q: Phrase, part: Part, stats, leaves) -> tuple[np.ndarray, np.ndarray]:
         """Whoosh's phrase (SpanNear2, ordered, mindist 1): the words at increasing
         positions, each at most *slop* after the previous; scored as the sum of the
         words' BM25F, times the phrase's boost. Positions are read for the documents
         that have every word only."""
-        n = part.size
-        nothing = np.zeros(n, dtype=bool), np.zeros(n)
         schema = part.reader.schema
         if q.fieldname not in schema or not schema[q.fieldname].format.supports("positions"):
-            return nothing
+            return _NO_IDS, _NO_VALUES
         fld = schema[q.fieldname]
         whole = stats.searcher.reader()
         words = []
@@ -641,24 +694,20 @@ class Accelerator:
             try:
                 btext = fld.to_bytes(word)
             except ValueError:
-                return nothing
+                return _NO_IDS, _NO_VALUES
             if (q.fieldname, btext) not in whole:
-                return nothing
+                return _NO_IDS, _NO_VALUES
             words.append(btext)
-        mask, score = np.ones(n, dtype=bool), np.zeros(n)
-        for btext in words:
-            m, s = self._term(Term(q.fieldname, btext), part, stats, leaves)
-            mask &= m
-            score += s
-        if not mask.any():
-            return mask, score * mask
+        ids, values = _intersect([self._term_sparse(Term(q.fieldname, b), part, stats, leaves) for b in words])
+        if not len(ids):
+            return _NO_IDS, _NO_VALUES
         # (document, position) pairs as one int64 key each; a chain of words is kept
         # where the next word sits 1..slop positions after the previous one
         ends = None
         for btext in words:
-            ids, counts, flat = self._positions(part, q.fieldname, btext)
-            docs = np.repeat(ids, counts)
-            inside = mask[docs]
+            docs_of, counts, flat = self._positions(part, q.fieldname, btext)
+            docs = np.repeat(docs_of, counts)
+            inside = _member(docs, ids)
             keys = (docs[inside] << 32) | flat[inside]
             if ends is None:
                 ends = keys
@@ -668,10 +717,9 @@ class Accelerator:
                 near |= np.isin(keys - gap, ends)
             ends = keys[near]
             if not len(ends):
-                break
-        mask = np.zeros(n, dtype=bool)
-        mask[np.unique(ends >> 32)] = True
-        return mask, score * mask * float(q.boost)
+                return _NO_IDS, _NO_VALUES
+        keep = _member(ids, np.unique(ends >> 32))
+        return ids[keep], values[keep] * float(q.boost)
 
     def _positions(
         self, part: Part, fieldname: str, btext: bytes
@@ -741,7 +789,8 @@ class Accelerator:
         if q.enddate is not None:
             end = int(fld.to_column_value(q.enddate))
             mask &= (when < end) if q.endexcl else (when <= end)
-        return mask, mask * float(q.boost)
+        ids = np.flatnonzero(mask).astype(np.int32)
+        return ids, np.full(len(ids), float(q.boost))
 
     def _generic(self, q: Query, part: Part, searcher, generic) -> tuple[np.ndarray, np.ndarray]:
         """Ask Whoosh's own matcher (over the whole index, once per query)."""
@@ -755,11 +804,86 @@ class Accelerator:
                 matcher.next()
             found = generic[id(q)] = (np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float64))
         ids, scores = found
-        local = (ids >= part.offset) & (ids < part.offset + part.size)
-        mask, score = np.zeros(part.size, dtype=bool), np.zeros(part.size)
-        mask[ids[local] - part.offset] = True
-        score[ids[local] - part.offset] = scores[local]
-        return mask, score
+        start, end = np.searchsorted(ids, [part.offset, part.offset + part.size])
+        return (ids[start:end] - part.offset).astype(np.int32), scores[start:end]
+
+
+#: a union of postings is summed in one dense array once they number more than a
+#: segment's size over this (sorting them costs more then: measured at 83,000
+#: documents a segment, /tmp microbenchmark in the stop 32 note)
+DENSE_UNION = 10
+
+
+def _member(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """Which of *ids* are in *sorted_ids* (sorted, unique)."""
+    if not len(sorted_ids) or not len(ids):
+        return np.zeros(len(ids), dtype=bool)
+    at = np.searchsorted(sorted_ids, ids)
+    at[at == len(sorted_ids)] = 0
+    return sorted_ids[at] == ids
+
+
+def _intersect(found: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The documents every child matched, scored with the children's scores summed
+    in the children's order (the smallest children are intersected first)."""
+    if not found:
+        return _NO_IDS, _NO_VALUES
+    if len(found) == 1:
+        return found[0]
+    survivors = None
+    for ids, _ in sorted(found, key=lambda f: len(f[0])):
+        if not len(ids):
+            return _NO_IDS, _NO_VALUES
+        survivors = ids if survivors is None else survivors[_member(survivors, ids)]
+        if not len(survivors):
+            return _NO_IDS, _NO_VALUES
+    total = None
+    for ids, values in found:
+        picked = values if len(ids) == len(survivors) else values[np.searchsorted(ids, survivors)]
+        total = picked.astype(np.float64, copy=True) if total is None else total + picked
+    return survivors, total
+
+
+def _union(
+    found: list[tuple[np.ndarray, np.ndarray]], n: int, *, best: bool = False, minmatch: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The documents any child matched (at least *minmatch* children with it), scored
+    with the children's scores summed in order, or their best one with *best*."""
+    live = [f for f in found if len(f[0])]
+    if not live:
+        return _NO_IDS, _NO_VALUES
+    if len(live) == 1 and minmatch <= 1:
+        return live[0]
+    total = sum(len(ids) for ids, _ in live)
+    if total * DENSE_UNION > n:
+        score = np.zeros(n)
+        counts = np.zeros(n, dtype=np.int32)
+        for ids, values in live:
+            counts[ids] += 1
+            if best:
+                score[ids] = np.maximum(score[ids], values)
+            else:
+                score[ids] += values
+        ids = np.flatnonzero(counts >= max(minmatch, 1)).astype(np.int32)
+        return ids, score[ids]
+    every = np.concatenate([ids for ids, _ in live])
+    order = np.argsort(every, kind="stable")
+    every = every[order]
+    start = np.empty(len(every), dtype=bool)
+    start[0] = True
+    np.not_equal(every[1:], every[:-1], out=start[1:])
+    group = np.cumsum(start) - 1
+    ids = every[start]
+    scores = np.concatenate([values for _, values in live])[order]
+    if best:
+        values = np.zeros(len(ids))
+        np.maximum.at(values, group, scores)
+    else:
+        values = np.bincount(group, weights=scores, minlength=len(ids))
+    if minmatch > 1:
+        enough = np.bincount(group, minlength=len(ids)) >= minmatch
+        ids, values = ids[enough], values[enough]
+    return ids.astype(np.int32, copy=False), values
 
 
 class _Stats:

@@ -341,8 +341,8 @@ class Searcher:
         documents, sources = 0, set()
         with self.index.accel.searcher() as searcher:
             evaluation = self.index.accel.evaluate(searcher, allow)
-            for part, matched in zip(evaluation.parts, evaluation.masks, strict=True):
-                documents += int(matched.sum())
+            for part, matched in zip(evaluation.parts, evaluation.ids, strict=True):
+                documents += len(matched)
                 codes, values = self.index.accel.codes(part, "source")
                 picked = codes[matched]
                 sources.update(values[c] for c in np.unique(picked[picked >= 0]).tolist())
@@ -385,12 +385,14 @@ class Searcher:
         evaluation = self.index.accel.evaluate(searcher, full)
         ranked = _Ranked(self.index.accel, evaluation, depth, sort)
         seen = AndNot(allow, mask) if mask is not None else allow
-        ranked.visible = lambda: self.index.accel.evaluate(searcher, seen).masks
+        ranked.visible = lambda wanted: self.index.accel.evaluate(
+            searcher, seen if wanted is None else And([wanted, seen])
+        )
         return ranked
 
     def _exists(self, searcher, query: Query) -> bool:
         evaluation = self.index.accel.evaluate(searcher, query)
-        return any(bool(m.any()) for m in evaluation.masks)
+        return evaluation.count() > 0
 
     def _hits(self, searcher, page_hits, query: Query, allow: Query, prefer: str | None = None) -> list[Hit]:
         # Of EN/FR twins (collapsed into one hit), show the one in the query's language.
@@ -523,7 +525,7 @@ class Searcher:
         if probe is None:
             return 0
         evaluation = self.index.accel.evaluate(searcher, And([probe, allow]))
-        return int(sum(int(m.sum()) for m in evaluation.masks))
+        return evaluation.count()
 
     def _holds_exact_word(self, searcher, word: str, allow: Query) -> bool:
         """Whether a document this user may see has *word* as written (accents aside).
@@ -536,9 +538,9 @@ class Searcher:
             return False
         evaluation = self.index.accel.evaluate(searcher, And([probe, allow]))
         ids: list[str] = []
-        for part, matched in zip(evaluation.parts, evaluation.masks, strict=True):
+        for part, matched in zip(evaluation.parts, evaluation.ids, strict=True):
             column = self.index.accel.column(part, "id")
-            ids.extend(column[n] for n in np.flatnonzero(matched)[: VERIFY_DOCUMENTS - len(ids)].tolist())
+            ids.extend(column[n] for n in matched[: VERIFY_DOCUMENTS - len(ids)].tolist())
             if len(ids) >= VERIFY_DOCUMENTS:
                 break
         pattern = re.compile(r"(?<![^\W\d_])" + re.escape(word) + r"(?![^\W\d_])")
@@ -585,9 +587,10 @@ class _Ranked:
     def __init__(self, accel: Accelerator, evaluation: Evaluation, depth: int, sort: str) -> None:
         self.evaluation = evaluation
         self.accel = accel
-        self._locals = [np.flatnonzero(mask) for mask in evaluation.masks]
+        self._locals = evaluation.ids
         self.sort = "date" if sort == "date" else "score"
-        #: the masks of the documents this viewer may see, per part, when asked for
+        #: ``visible(query)``: *query* evaluated over the documents this viewer may see
+        #: (``visible(None)``: those documents)
         self.visible = None
         self.docs = self._top(self._locals, depth, sort)
 
@@ -607,26 +610,38 @@ class _Ranked:
         accel, parts = self.accel, self.evaluation.parts
         if not any(len(x) for x in locals_):
             return 0, {name: {} for name in FACETS}
-        twin_keys, lang_ranks, owners = [], [], []
-        # one order of languages for every segment ("en" < "fr" < "und"): of two twins
-        # that both match, the English one is counted, whichever segments hold them
-        every = sorted({v for part in parts for v in accel.codes(part, "lang")[1]})
-        rank = {value: r for r, value in enumerate(every)}
-        for i, (part, local) in enumerate(zip(parts, locals_, strict=True)):
-            codes, values = accel.codes(part, "lang")
-            table = np.array([rank[v] for v in values] + [len(every)], dtype=np.int32)
-            lang_ranks.append(table[codes[local]])  # code -1 (no language) picks the last
-            twin_keys.append(accel.hashes(part, "twin")[local])
-            owners.append(np.full(len(local), i, dtype=np.int32))
-        keys, ranks, owner = np.concatenate(twin_keys), np.concatenate(lang_ranks), np.concatenate(owners)
-        position = np.concatenate([np.arange(len(x)) for x in locals_])
-        order = np.lexsort((ranks, keys))
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = keys[order][1:] != keys[order][:-1]
-        kept = order[first]
+        # Of two twins that both match, the one twin_pairs ranks first counts (the
+        # English one): each match looks its partner up, and only the few documents
+        # whose key three or more share are sorted here.
+        partners, firsts, crowded = accel.twin_pairs(parts)
+        starts = np.cumsum([0] + [part.size for part in parts])
+        matched = np.zeros(starts[-1], dtype=bool)
+        for start, local in zip(starts[:-1], locals_, strict=True):
+            matched[start + local] = True
+        chosen_by_part, crowd = [], []
+        for i, local in enumerate(locals_):
+            partner = partners[i][local]
+            counted = (partner < 0) | firsts[i][local]
+            counted[~counted] = ~matched[partner[~counted]]
+            many = crowded[i][local]
+            chosen_by_part.append(local[counted & ~many])
+            crowd.append(local[many])
+        if any(len(c) for c in crowd):
+            ranks = accel._language_ranks(parts)
+            keys = np.concatenate([accel.hashes(part, "twin")[c] for part, c in zip(parts, crowd, strict=True)])
+            rank = np.concatenate([r[c] for r, c in zip(ranks, crowd, strict=True)])
+            owner = np.concatenate([np.full(len(c), i, dtype=np.int32) for i, c in enumerate(crowd)])
+            flat = np.concatenate(crowd)
+            order = np.lexsort((rank, keys))  # stable: document order among equals
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = keys[order][1:] != keys[order][:-1]
+            kept = order[first]
+            for i in range(len(parts)):
+                extra = flat[kept[owner[kept] == i]]
+                if len(extra):
+                    chosen_by_part[i] = np.concatenate([chosen_by_part[i], extra])
         groups: dict[str, dict[str, int]] = {name: {} for name in FACETS}
-        for i, part in enumerate(parts):
-            chosen = locals_[i][position[kept[owner[kept] == i]]]
+        for part, chosen in zip(parts, chosen_by_part, strict=True):
             if not len(chosen):
                 continue
             for name in FACETS:
@@ -642,14 +657,12 @@ class _Ranked:
                 tally = np.bincount(picked[picked >= 0], minlength=len(values))
                 for code in np.flatnonzero(tally):
                     counts[values[code]] = counts.get(values[code], 0) + int(tally[code])
-        return len(kept), groups
+        return sum(len(chosen) for chosen in chosen_by_part), groups
 
     def _top(self, locals_: list[np.ndarray], depth: int, sort: str) -> list[_Doc]:
         """The *depth* best documents; ties broken by document id (a reindex changes nothing)."""
-        accel, parts, scores = self.accel, self.evaluation.parts, self.evaluation.scores
-        score = (
-            np.concatenate([s[x] for s, x in zip(scores, locals_, strict=True)]) if locals_ else np.zeros(0)
-        )
+        accel, parts = self.accel, self.evaluation.parts
+        score = np.concatenate(self.evaluation.values) if locals_ else np.zeros(0)
         if not len(score):
             return []
         if sort == "date":
@@ -728,16 +741,35 @@ class _Ranked:
     def _has_version_in(self, language: str, docs: list[_Doc]) -> set[int]:
         """Of *docs*, those whose pair has a version in *language* the viewer may see."""
         accel, parts = self.accel, self.evaluation.parts
-        wanted = np.array([accel.hashes(parts[d.part], "twin")[d.local] for d in docs], dtype=np.int64)
+        partners, _, three = accel.twin_pairs(parts)
+        starts = np.cumsum([0] + [part.size for part in parts])
+        seen = self.visible(None)  # the viewer's documents (cached postings for one group)
         found: set[int] = set()
-        visible = self.visible()
-        for part, mask in zip(parts, visible, strict=True):
-            codes, values = accel.codes(part, "lang")
-            if language not in values:
+        others = []
+        for doc in docs:
+            partner = int(partners[doc.part][doc.local])
+            if partner < 0:
+                others.append(doc)  # no twin, or one of three versions: looked up below
                 continue
-            hit = np.isin(accel.hashes(part, "twin"), wanted) & mask & (codes == values.index(language))
-            found.update(accel.hashes(part, "twin")[np.flatnonzero(hit)].tolist())
-        return {d.docnum for d, h in zip(docs, wanted.tolist(), strict=True) if h in found}
+            i = int(np.searchsorted(starts, partner, side="right")) - 1
+            local = partner - int(starts[i])
+            codes, values = accel.codes(parts[i], "lang")
+            ids = seen.ids[i]
+            at = np.searchsorted(ids, local)
+            if codes[local] >= 0 and values[codes[local]] == language and at < len(ids) and ids[at] == local:
+                found.add(doc.docnum)
+        crowded = [doc for doc in others if three[doc.part][doc.local]]
+        if crowded:
+            # the versions of a key three documents share, read through its postings
+            versions = self.visible(Or([Term("twin", key) for key in sorted({d.twin for d in crowded})]))
+            keys: set[str] = set()
+            for part, ids in zip(versions.parts, versions.ids, strict=True):
+                codes, values = accel.codes(part, "lang")
+                if language in values and len(ids):
+                    column = accel.column(part, "twin")
+                    keys.update(column[n] for n in ids[codes[ids] == values.index(language)].tolist())
+            found.update(d.docnum for d in crowded if d.twin in keys)
+        return found
 
     def ranked_documents(self, limit: int) -> list[tuple[str, list[str]]]:
         """The top documents with the query words each one matched (the experts' evidence)."""

@@ -213,9 +213,9 @@ def test_a_word_of_both_languages_is_read_in_the_querys_language():
     assert alone.translated_from is None and "document" in alone.translations
 
 
-@pytest.mark.parametrize("restricted", [False, True])
+@pytest.mark.parametrize("restricted,versions", [(False, 2), (True, 2), (False, 3)])
 def test_a_pair_whose_own_language_version_did_not_match_yields_to_a_lone_page(
-    savoir_factory, memory_content, monkeypatch, restricted
+    savoir_factory, memory_content, monkeypatch, restricted, versions
 ):
     # "telework" reaches both French pages through its translation. One of them has an
     # English version that says nothing of it; the other stands alone. The
@@ -238,6 +238,13 @@ def test_a_pair_whose_own_language_version_did_not_match_yields_to_a_lone_page(
         },
         "l-fr": {"title": "Règles du télétravail", "text": "Le télétravail : les règles.", "language": "fr"},
     }
+    if versions == 3:  # a second translation: three documents share the key (looked up another way)
+        memory_content["wiki"]["p-fr2"] = {
+            "title": "Règles",
+            "text": "Les règles du bureau.",
+            "language": "fr",
+            "translation_of": "wiki:p-en",
+        }
     savoir = savoir_factory([memory_source()])
     savoir.crawl()
     searcher = Searcher(savoir.open_index(), savoir.store)
