@@ -775,15 +775,24 @@ class _Ranked:
         """The top documents with the query words each one matched (the experts' evidence)."""
         docs = self.docs[:limit]
         offsets = [p.offset for p in self.evaluation.parts]
+        # one lookup per leaf and segment for all of that segment's documents
+        by_part: dict[int, list[int]] = {}
+        for k, doc in enumerate(docs):
+            by_part.setdefault(offsets[doc.part], []).append(k)
+        looked_up = {
+            offset: (np.asarray(ks), np.asarray([docs[k].local for k in ks])) for offset, ks in by_part.items()
+        }
         words: list[list[str]] = [[] for _ in docs]
-        for _fieldname, text, by_part in self.evaluation.leaves:
-            for k, doc in enumerate(docs):
-                ids = by_part.get(offsets[doc.part])
-                if ids is None or not len(ids) or text in words[k]:
+        for _fieldname, text, ids_by_part in self.evaluation.leaves:
+            for offset, (positions, locals_) in looked_up.items():
+                ids = ids_by_part.get(offset)
+                if ids is None or not len(ids):
                     continue
-                at = np.searchsorted(ids, doc.local)
-                if at < len(ids) and ids[at] == doc.local:
-                    words[k].append(text)
+                at = np.searchsorted(ids, locals_)
+                at[at == len(ids)] = 0
+                for k in positions[ids[at] == locals_].tolist():
+                    if text not in words[k]:
+                        words[k].append(text)
         return [(doc.id, words[k]) for k, doc in enumerate(docs)]
 
     def ranked_scores(self, limit: int) -> dict[str, float]:
