@@ -330,11 +330,14 @@ class Accelerator:
     def memory(self) -> dict[str, int]:
         """Bytes held, by kind: ``postings`` (the cache, bounded by its limit) and the
         per-segment data read so far (``lengths``, ``codes``, ``masks``, ``column``,
-        ``ranks``, ``hashes``, ``numbers``; these grow with the collection), and
+        ``ranks``, ``hashes``, ``numbers``; these grow with the collection), ``pairs``
+        (the twin pairs of the last two sets of segments, 6 bytes a document each), and
         ``documents``, how many documents the segments read so far hold."""
         with self._lock:
             segments = list(self._segments.values())
+            pairs = list(self._pairs.values())
         found = {"postings": self.postings.size, "documents": 0}
+        found["pairs"] = sum(_nbytes(array) for arrays in pairs for kind in arrays for array in kind)
         for data in segments:
             if data.derived:
                 found["documents"] += data.size

@@ -177,6 +177,8 @@ def test_memory_report_counts_the_segment_data(collection):
         kinds = {kind for data in index.accel._segments.values() for kind, _ in data.derived}
         assert {"lengths", "codes", "column", "hashes"} <= kinds
         assert all(k in found for k in kinds)
+        # the twin pairs: a partner number and two flags a document
+        assert index.ix.doc_count_all() * 6 <= found["pairs"] <= index.ix.doc_count_all() * 6 + 1024
     finally:
         index.close()
 
