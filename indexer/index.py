@@ -59,6 +59,8 @@ MAX_PROCS = 4
 #: bound, is the size of the segments a crawl writes (bigger: fewer merges and fewer
 #: posting blocks a document; the parent holds this many documents at once)
 CATCH_UP_CHUNK = 10000
+#: megabytes of postings a writer process holds before it sorts them in runs on disk
+WRITER_POOL_MB = 256
 #: seconds a writer waits for another process's index lock
 WRITER_TIMEOUT = 120.0
 #: seconds an opener waits for a live rebuild to finish its swap
@@ -520,7 +522,10 @@ class SearchIndex:
                 vocabulary=vocabulary,
                 procs=procs,
                 multisegment=True,
-                limitmb=128,
+                # each process's posting pool: at 128 MB a catch-up of 10,000 documents
+                # (5,000 a process) spilled it to disk twice, and pickling, reading and
+                # merging those runs took ~20% of the processes' time (SCALE.md, stop 32)
+                limitmb=WRITER_POOL_MB,
                 **options,
             )
         return ix.writer(limitmb=256, **options)
