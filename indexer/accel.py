@@ -860,14 +860,17 @@ def _union(
     total = sum(len(ids) for ids, _ in live)
     if total * DENSE_UNION > n:
         score = np.zeros(n)
-        counts = np.zeros(n, dtype=np.int32)
+        counts = np.zeros(n, dtype=np.int32) if minmatch > 1 else None
+        seen = np.zeros(n, dtype=bool)
         for ids, values in live:
-            counts[ids] += 1
+            if counts is not None:
+                counts[ids] += 1
+            seen[ids] = True
             if best:
                 score[ids] = np.maximum(score[ids], values)
             else:
                 score[ids] += values
-        ids = np.flatnonzero(counts >= max(minmatch, 1)).astype(np.int32)
+        ids = np.flatnonzero(seen if counts is None else counts >= minmatch).astype(np.int32)
         return ids, score[ids]
     every = np.concatenate([ids for ids, _ in live])
     order = np.argsort(every, kind="stable")

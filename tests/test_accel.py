@@ -382,3 +382,20 @@ def test_twins_in_different_segments_count_as_the_english_one(savoir_factory, me
         assert len(s.reader().leaf_readers()) == 2
     results = Searcher(index, savoir.store).search(SearchRequest("telework OR télétravail"))
     assert results.total == 2 and dict(results.facets["lang"]) == {"en": 2}
+
+
+def test_sorted_and_dense_unions_give_the_same_bits(world, monkeypatch):
+    from indexer import accel
+
+    savoir, index = world
+    searcher = Searcher(index, savoir.store)
+    with index.accel.searcher() as whoosh_searcher:
+        for text, relaxed in [(q, False) for q in QUERIES] + [(q, True) for q in RELAXED]:
+            full = _full_query(searcher, text, ("public", "restricted"), relaxed)
+            found = []
+            for factor in (0, 10**9):  # every union sorted, then every union in a dense array
+                monkeypatch.setattr(accel, "DENSE_UNION", factor)
+                evaluation = index.accel.evaluate(whoosh_searcher, full)
+                pairs = zip(evaluation.ids, evaluation.values, strict=True)
+                found.append([(ids.tolist(), values.tolist()) for ids, values in pairs])
+            assert found[0] == found[1], text
