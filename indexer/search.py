@@ -679,12 +679,14 @@ class _Ranked:
             if len(tied) > need:
                 # many equal keys (a filter-only search scores every match alike): the
                 # smallest ids win, found per segment with each segment's id order
-                chosen = []
+                chosen = [np.empty(0, dtype=np.int64)]
                 for i, part in enumerate(parts):
                     mine = tied[owner[tied] == i]
-                    if len(mine):
-                        ranks = accel.id_ranks(part)[local[mine]]
-                        chosen.append(mine[np.argsort(ranks, kind="stable")[:need]])
+                    if len(mine) and need > 0:
+                        ranks = accel.id_ranks(part)[local[mine]]  # distinct within a segment
+                        if len(ranks) > need:  # the need smallest, without sorting them all
+                            mine = mine[np.argpartition(ranks, need - 1)[:need]]
+                        chosen.append(mine)
                 tied = np.concatenate(chosen)
             pick = np.concatenate([above, tied])  # sorted by (key, id) below
         else:

@@ -399,3 +399,17 @@ def test_sorted_and_dense_unions_give_the_same_bits(world, monkeypatch):
                 pairs = zip(evaluation.ids, evaluation.values, strict=True)
                 found.append([(ids.tolist(), values.tolist()) for ids, values in pairs])
             assert found[0] == found[1], text
+
+
+def test_equal_scores_rank_by_id(world):
+    # a filter-only search scores every match alike: the first ids win, in id order
+    savoir, index = world
+    searcher = Searcher(index, savoir.store)
+    with index.accel.searcher() as whoosh_searcher:
+        for text in ("agency:fraud", "year:2021", "tag:pilot"):
+            full = _full_query(searcher, text, ("public",))
+            expected = _reference(whoosh_searcher, full)
+            assert len(expected) > 40, text
+            by_id = sorted(expected, key=lambda d: (-expected[d], whoosh_searcher.stored_fields(d)["id"]))
+            ranked = _Ranked(index.accel, index.accel.evaluate(whoosh_searcher, full), 40, "relevance")
+            assert [d.docnum for d in ranked.ranked()] == by_id[:40], text
