@@ -199,7 +199,7 @@ def report(found: dict) -> None:
     held = found["accel"]
     print(f"accelerator: postings cache {held['postings'] / MB:.1f} MB in {found['cache entries']} entries")
     per_doc = 0.0
-    for kind in ("lengths", "codes", "masks", "column", "ranks", "hashes", "numbers"):
+    for kind in ("lengths", "codes", "masks", "column", "ranks", "hashes", "numbers", "pairs"):
         if kind in held:
             per_doc += held[kind] / docs
             print(f"  {kind:<8} {held[kind] / MB:7.1f} MB  {held[kind] / docs:6.1f} bytes a document")
