@@ -239,26 +239,6 @@ class Evaluation:
     #: text-field leaves as (field, text, {segment offset: local ids}), for "matched terms"
     leaves: list[tuple[str, str, dict[int, np.ndarray]]] = field(default_factory=list)
 
-    @property
-    def masks(self) -> list[np.ndarray]:
-        """Each segment's matches as a mask over all its documents."""
-        out = []
-        for part, ids in zip(self.parts, self.ids, strict=True):
-            mask = np.zeros(part.size, dtype=bool)
-            mask[ids] = True
-            out.append(mask)
-        return out
-
-    @property
-    def scores(self) -> list[np.ndarray]:
-        """Each segment's scores over all its documents (0 where nothing matched)."""
-        out = []
-        for part, ids, values in zip(self.parts, self.ids, self.values, strict=True):
-            score = np.zeros(part.size)
-            score[ids] = values
-            out.append(score)
-        return out
-
     def count(self) -> int:
         return sum(len(ids) for ids in self.ids)
 
@@ -448,7 +428,7 @@ class Accelerator:
         if found is not None:
             return found
         keys = np.concatenate([self.hashes(part, "twin") for part in parts])
-        ranks = np.concatenate(self._language_ranks(parts))
+        ranks = np.concatenate(self.language_ranks(parts))
         order = np.argsort(keys, kind="stable")  # a key's documents in document order
         ordered = keys[order]
         start = np.ones(len(ordered), dtype=bool)
@@ -473,7 +453,7 @@ class Accelerator:
                 self._pairs.popitem(last=False)
         return found
 
-    def _language_ranks(self, parts: list[Part]) -> list[np.ndarray]:
+    def language_ranks(self, parts: list[Part]) -> list[np.ndarray]:
         """Each document's language as its rank in one order for every segment
         ("en" < "fr" < "und"...; no language last)."""
         every = sorted({v for part in parts for v in self.codes(part, "lang")[1]})
@@ -819,7 +799,7 @@ class Accelerator:
 
 #: a union of postings is summed in one dense array once they number more than a
 #: segment's size over this (sorting them costs more then: measured at 83,000
-#: documents a segment, /tmp microbenchmark in the stop 32 note)
+#: documents a segment, bench/SCALE.md stop 32)
 DENSE_UNION = 10
 
 

@@ -627,7 +627,7 @@ class _Ranked:
             chosen_by_part.append(local[counted & ~many])
             crowd.append(local[many])
         if any(len(c) for c in crowd):
-            ranks = accel._language_ranks(parts)
+            ranks = accel.language_ranks(parts)
             keys = np.concatenate([accel.hashes(part, "twin")[c] for part, c in zip(parts, crowd, strict=True)])
             rank = np.concatenate([r[c] for r, c in zip(ranks, crowd, strict=True)])
             owner = np.concatenate([np.full(len(c), i, dtype=np.int32) for i, c in enumerate(crowd)])

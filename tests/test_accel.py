@@ -166,9 +166,9 @@ def test_matches_scores_totals_and_facets_are_whooshs(world, groups):
             expected = _reference(whoosh_searcher, full)
             evaluation = index.accel.evaluate(whoosh_searcher, full)
             got = {}
-            for part, mask, score in zip(evaluation.parts, evaluation.masks, evaluation.scores, strict=True):
-                for local in mask.nonzero()[0]:
-                    got[part.offset + int(local)] = float(score[local])
+            for part, ids, values in zip(evaluation.parts, evaluation.ids, evaluation.values, strict=True):
+                for local, value in zip(ids.tolist(), values.tolist(), strict=True):
+                    got[part.offset + local] = value
             assert got.keys() == expected.keys(), text
             for docnum, score in expected.items():
                 assert got[docnum] == pytest.approx(score, rel=1e-9, abs=1e-12), (text, docnum)
