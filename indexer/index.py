@@ -659,8 +659,11 @@ class SearchIndex:
     ) -> None:
         """Re-index *ids* now that :mod:`indexer.twins` paired them as *inferred* says."""
         with self._write_lock:
-            self.finish_catch_up()
-        with self._write_lock, self._lock.hold(wait, "the twin update"):
+            self.finish_catch_up()  # within the same hold: no catch-up can queue in between
+            self._retwin_locked(store, ids, inferred, wait)
+
+    def _retwin_locked(self, store: Store, ids: list[str], inferred: dict[str, str], wait: float) -> None:
+        with self._lock.hold(wait, "the twin update"):
             self.inferred_twins = dict(inferred)
             docs = store.documents_by_id(ids)
             with self.ix.searcher() as searcher:
