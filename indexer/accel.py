@@ -42,6 +42,7 @@ from whoosh.formats import Positions
 from whoosh.query import And, AndNot, DateRange, Every, NullQuery, Or, Phrase, Query, Term
 from whoosh.query.compound import DefaultOr
 from whoosh.query.wrappers import ConstantScoreQuery
+from whoosh.reading import TermNotFound
 from whoosh.util.numeric import byte_to_length
 
 from config.loader import MemorySettings
@@ -373,11 +374,13 @@ class Accelerator:
         table = self.flat.of(part.data.id) if part.data.size >= flat_postings.FLAT_FROM else None
         value = table.get(fieldname, btext) if table is not None else None
         if value is None:
-            if (fieldname, btext) not in reader:
+            # one look-up in the term dictionary (a membership test first made it two)
+            try:
+                matcher = reader._terms.matcher(fieldname, btext, reader.schema[fieldname].format)
+            except TermNotFound:
                 value = (np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32))
             else:
-                fmt = reader.schema[fieldname].format
-                value = _read_postings(reader._terms.matcher(fieldname, btext, fmt))
+                value = _read_postings(matcher)
         self.postings.put(key, value)
         return value
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 
@@ -148,9 +149,13 @@ class FlatTable:
             os.close(fd)
         if len(data) != 8 * count:
             return None
-        ids = np.frombuffer(data, dtype="<u4", count=count).astype(np.int32)
-        weights = np.frombuffer(data, dtype="<f4", count=count, offset=4 * count).astype(np.float32)
-        return ids, weights
+        # views of the bytes read, no copies (read-only, as every cached posting is);
+        # document numbers are below 2**31, so their uint32 bits read as int32
+        ids = np.frombuffer(data, dtype="<u4", count=count)
+        weights = np.frombuffer(data, dtype="<f4", count=count, offset=4 * count)
+        if sys.byteorder != "little":  # the file is little-endian: converted, copied
+            return ids.astype(np.int32), weights.astype(np.float32)
+        return ids.view(np.int32), weights.view(np.float32)
 
 
 class Tables:
