@@ -2,6 +2,7 @@
 
     nice -n 5 .venv/bin/python bench/scale.py --docs 30000 [--workdir bench/out/scale] [--reuse]
         [--queries 200] [--phases crawl,reindex,whoosh,search] [--profile crawl] [--index-every N]
+        [--postings-cache-mb MB]
 
 The collection is the Debian manual pages and FAQ in English and French (see
 bench/relevance/debian_corpus.py; packages manpages, manpages-fr, debian-faq,
@@ -213,6 +214,8 @@ class ScaleConnector(Connector):
 
 #: [crawler] index_every for the crawl (None: the default settings' value)
 _INDEX_EVERY: list[int] = []
+#: [memory] postings_cache_mb for the search phase (None: the default settings' value)
+_CACHE_MB: list[float] = []
 
 
 def _savoir(work: Path):
@@ -222,6 +225,8 @@ def _savoir(work: Path):
     values: dict = {"store": {"data_dir": str(work / "savoir")}}
     if _INDEX_EVERY:
         values["crawler"] = {"index_every": _INDEX_EVERY[0]}
+    if _CACHE_MB:
+        values["memory"] = {"postings_cache_mb": _CACHE_MB[0]}
     settings = build_settings(values, env={})
     return Savoir(settings, [SourceConfig(id="scale", kind="bench-scale", agency="bench")])
 
@@ -406,7 +411,9 @@ def phase_search(work: Path, count: int, how_many: int) -> dict:
     first = [run(q) for q in queries]
     warm = [run(q) for q in queries]
     out = {"docs": index.doc_count(), "queries": len(queries), "open_ms": round(open_ms),
-           "mean_hits": round(sum(t for _, _, t in first) / len(first))}
+           "mean_hits": round(sum(t for _, _, t in first) / len(first)),
+           "postings_cache_mb": savoir.settings.memory.postings_cache_mb,
+           "postings_held_mb": round(index.accel.postings.size / 2**20, 1)}
     for name, values in (("first", first), ("warm", warm)):
         for label, pos in (("search", 0), ("with_experts", 1)):
             times = [v[pos] for v in values]
@@ -443,6 +450,8 @@ def run_phase(args) -> None:
     _STATE["count"] = args.docs
     if args.index_every:
         _INDEX_EVERY.append(args.index_every)
+    if args.postings_cache_mb:
+        _CACHE_MB.append(args.postings_cache_mb)
     cpu_before = _cpu_seconds()
     profiler = cProfile.Profile() if args.profile == args.phase else None
     writers = work / "writer-profiles"
@@ -496,6 +505,10 @@ def main() -> None:
     parser.add_argument(
         "--index-every", type=int, help="[crawler] index_every for Savoir's phases (default: the settings')"
     )
+    parser.add_argument(
+        "--postings-cache-mb", type=float,
+        help="[memory] postings_cache_mb for the search phase (default: the settings')",
+    )
     args = parser.parse_args()
     if args.docs < 1:
         parser.error("--docs must be at least 1")
@@ -528,6 +541,8 @@ def main() -> None:
             command += ["--profile", args.profile]
         if args.index_every:
             command += ["--index-every", str(args.index_every)]
+        if args.postings_cache_mb:
+            command += ["--postings-cache-mb", str(args.postings_cache_mb)]
         print(f"{phase}: running ...", flush=True)
         proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -577,6 +592,8 @@ def report(count: int, results: dict) -> None:
     if r:
         print(f"search: {r['queries']} three-word title queries, mean hits {r['mean_hits']},"
               f" index opened in {r['open_ms']} ms, web process peak RSS {r['rss_mb']} MB")
+        if "postings_cache_mb" in r:
+            print(f"  postings cache {r['postings_cache_mb']:g} MB, {r['postings_held_mb']} MB held at the end")
         for name in ("first", "warm"):
             print(f"  {name:<5} search p50 {r[f'{name}_search_p50']:7.1f} ms  p95 {r[f'{name}_search_p95']:7.1f} ms"
                   f"   with experts p50 {r[f'{name}_with_experts_p50']:7.1f} ms"
