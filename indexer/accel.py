@@ -691,7 +691,7 @@ class Accelerator:
         # where the next word sits 1..slop positions after the previous one
         ends = None
         for btext in words:
-            docs_of, counts, flat = self._positions(part, q.fieldname, btext)
+            docs_of, counts, flat = self._positions(part, q.fieldname, btext, ids)
             inside = np.repeat(_member(docs_of, ids), counts)  # the candidates' positions only
             keys = (np.repeat(docs_of, counts)[inside].astype(np.int64) << 32) | flat[inside]
             if ends is None:
@@ -712,15 +712,21 @@ class Accelerator:
         return ids[keep], values[keep] * float(q.boost)
 
     def _positions(
-        self, part: Part, fieldname: str, btext: bytes
+        self, part: Part, fieldname: str, btext: bytes, wanted: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A term's postings with positions: (local ids, positions per id, all positions),
         as int32 (half the cache's bytes of int64: a common word's positions at a million
-        documents are tens of megabytes)."""
+        documents are tens of megabytes).
+
+        *wanted* (sorted local ids): when they are few against the term's documents,
+        only the blocks that may hold one of them are decoded (a block's header gives
+        its last id), and the result, which then lacks the other blocks, is not kept."""
         key = (part.data.id, fieldname, btext, "positions")
         cached = self.postings.get(key)
         if cached is not None:
             return cached
+        if wanted is not None and len(wanted) * PARTIAL_POSITIONS >= len(self._postings(part, fieldname, btext)[0]):
+            wanted = None  # most blocks hold a candidate: read them all, and keep them
         reader = part.reader
         fmt = reader.schema[fieldname].format
         ids: list[int] = []
@@ -735,7 +741,14 @@ class Accelerator:
             # Whoosh's Positions value: a 4-byte count, then a pickled list of deltas whose
             # final STOP opcode was trimmed; decoded a block at a time, summed with numpy
             deltas: list[int] = []
+            below = 0  # how many wanted ids lie at or before the previous block's last id
             while matcher.is_active():
+                if wanted is not None:
+                    upto = int(np.searchsorted(wanted, matcher._maxid, side="right"))
+                    if upto == below:  # no candidate in this block: its data is not read
+                        matcher._next_block()
+                        continue
+                    below = upto
                 if matcher._data is None:
                     matcher._read_data()
                 raw = np.asarray(matcher._data[0], dtype=np.int64)
@@ -767,7 +780,8 @@ class Accelerator:
                 np.asarray(counts, dtype=np.int32),
                 np.asarray(flat, dtype=np.int32),
             )
-        self.postings.put(key, value)
+        if wanted is None:
+            self.postings.put(key, value)
         return value
 
     def _date_range(self, q: DateRange, part: Part) -> tuple[np.ndarray, np.ndarray]:
@@ -804,6 +818,9 @@ class Accelerator:
 #: segment's size over this (sorting them costs more then: measured at 83,000
 #: documents a segment, bench/SCALE.md stop 32)
 DENSE_UNION = 10
+#: a phrase reads only the position blocks of its candidate documents when a word has
+#: more than this many times as many documents as there are candidates
+PARTIAL_POSITIONS = 8
 
 
 def _member(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:

@@ -413,3 +413,27 @@ def test_equal_scores_rank_by_id(world):
             by_id = sorted(expected, key=lambda d: (-expected[d], whoosh_searcher.stored_fields(d)["id"]))
             ranked = _Ranked(index.accel, index.accel.evaluate(whoosh_searcher, full), 40, "relevance")
             assert [d.docnum for d in ranked.ranked()] == by_id[:40], text
+
+
+def test_phrases_read_from_their_candidates_blocks_give_the_same_bits(world, monkeypatch):
+    # phrases (quoted, and the title phrase of every search of two words or more) read
+    # positions only from the blocks holding a candidate: the same matches and scores
+    from indexer import accel
+
+    savoir, index = world
+    searcher = Searcher(index, savoir.store)
+    phrases = ['"open data"', "access to information", "fraud prevention checklist"]
+    with index.accel.searcher() as whoosh_searcher:
+        for text in phrases:
+            full = _full_query(searcher, text, ("public", "restricted"))
+            found = []
+            for factor in (10**9, 0):  # every block read (and kept), then only the candidates'
+                monkeypatch.setattr(accel, "PARTIAL_POSITIONS", factor)
+                index.accel.postings.clear()
+                evaluation = index.accel.evaluate(whoosh_searcher, full)
+                pairs = zip(evaluation.ids, evaluation.values, strict=True)
+                found.append([(ids.tolist(), values.tolist()) for ids, values in pairs])
+            assert found[0] == found[1], text
+            assert any(ids for ids, _ in found[0]), text
+        # a partial read is not kept: the cache holds no positions after the last pass
+        assert not [k for k in index.accel.postings._items if k[-1] == "positions"]
