@@ -328,7 +328,7 @@ class Savoir:
             log.exception("flat postings could not be written; searches read the index's blocks")
             return
         if written:
-            log.info("flat postings written for %d new segment(s)", written)
+            log.info("flat postings and positions: %d new file(s)", written)
 
     def refresh_cross_language(
         self, index: SearchIndex, *, force: bool = False, sources: Sequence[str] | None = None

@@ -209,10 +209,70 @@ def _read_postings(matcher) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ids, dtype=np.int32), np.asarray(weights, dtype=np.float32)
 
 
+def _read_positions(
+    reader, fieldname: str, btext: bytes, wanted: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A term's (local ids, positions per id, all positions) as int32 from a segment's
+    Whoosh blocks; with *wanted* (sorted ids), only the blocks that may hold one."""
+    fmt = reader.schema[fieldname].format
+    ids: list[int] = []
+    counts: list[int] = []
+    flat: list[int] = []
+    matcher = reader._terms.matcher(fieldname, btext, fmt) if (fieldname, btext) in reader else None
+    if (
+        matcher is not None
+        and type(fmt) is Positions
+        and all(hasattr(matcher, a) for a in ("_read_data", "_read_values", "_next_block", "_byteids"))
+    ):
+        # Whoosh's Positions value: a 4-byte count, then a pickled list of deltas whose
+        # final STOP opcode was trimmed; decoded a block at a time, summed with numpy
+        deltas: list[int] = []
+        below = 0  # how many wanted ids lie at or before the previous block's last id
+        while matcher.is_active():
+            if wanted is not None:
+                upto = int(np.searchsorted(wanted, matcher._maxid, side="right"))
+                if upto == below:  # no candidate in this block: its data is not read
+                    matcher._next_block()
+                    continue
+                below = upto
+            if matcher._data is None:
+                matcher._read_data()
+            raw = np.asarray(matcher._data[0], dtype=np.int64)
+            ids.extend((raw if matcher._byteids else np.cumsum(raw)).tolist())
+            matcher._read_values()
+            for v in matcher._values:
+                codes = loads(v[4:] if v.endswith(b".") else v[4:] + b".")
+                counts.append(len(codes))
+                deltas.extend(codes)
+            matcher._next_block()
+        running = np.cumsum(np.asarray(deltas, dtype=np.int64))
+        counts_array = np.asarray(counts, dtype=np.int64)
+        starts = np.cumsum(counts_array) - counts_array
+        before = np.where(starts > 0, running[np.maximum(starts - 1, 0)], 0) if len(running) else starts
+        value = (
+            np.asarray(ids, dtype=np.int32),
+            counts_array.astype(np.int32),
+            (running - np.repeat(before, counts_array)).astype(np.int32),
+        )
+    else:
+        while matcher is not None and matcher.is_active():
+            ids.append(matcher.id())
+            found = fmt.decode_positions(matcher.value())
+            counts.append(len(found))
+            flat.extend(found)
+            matcher.next()
+        value = (
+            np.asarray(ids, dtype=np.int32),
+            np.asarray(counts, dtype=np.int32),
+            np.asarray(flat, dtype=np.int32),
+        )
+    return value
+
+
 def prepare_flat_postings(ix, text_fields: frozenset[str]) -> int:
     """Write the flat postings files of the segments of *ix* that have none
     (:mod:`indexer.flat_postings`); the process that writes the index calls it."""
-    return flat_postings.prepare(ix, text_fields, _read_postings)
+    return flat_postings.prepare(ix, text_fields, _read_postings, _read_positions)
 
 
 @dataclass
@@ -727,59 +787,12 @@ class Accelerator:
             return cached
         if wanted is not None and len(wanted) * PARTIAL_POSITIONS >= len(self._postings(part, fieldname, btext)[0]):
             wanted = None  # most blocks hold a candidate: read them all, and keep them
-        reader = part.reader
-        fmt = reader.schema[fieldname].format
-        ids: list[int] = []
-        counts: list[int] = []
-        flat: list[int] = []
-        matcher = reader._terms.matcher(fieldname, btext, fmt) if (fieldname, btext) in reader else None
-        if (
-            matcher is not None
-            and type(fmt) is Positions
-            and all(hasattr(matcher, a) for a in ("_read_data", "_read_values", "_next_block", "_byteids"))
-        ):
-            # Whoosh's Positions value: a 4-byte count, then a pickled list of deltas whose
-            # final STOP opcode was trimmed; decoded a block at a time, summed with numpy
-            deltas: list[int] = []
-            below = 0  # how many wanted ids lie at or before the previous block's last id
-            while matcher.is_active():
-                if wanted is not None:
-                    upto = int(np.searchsorted(wanted, matcher._maxid, side="right"))
-                    if upto == below:  # no candidate in this block: its data is not read
-                        matcher._next_block()
-                        continue
-                    below = upto
-                if matcher._data is None:
-                    matcher._read_data()
-                raw = np.asarray(matcher._data[0], dtype=np.int64)
-                ids.extend((raw if matcher._byteids else np.cumsum(raw)).tolist())
-                matcher._read_values()
-                for v in matcher._values:
-                    codes = loads(v[4:] if v.endswith(b".") else v[4:] + b".")
-                    counts.append(len(codes))
-                    deltas.extend(codes)
-                matcher._next_block()
-            running = np.cumsum(np.asarray(deltas, dtype=np.int64))
-            counts_array = np.asarray(counts, dtype=np.int64)
-            starts = np.cumsum(counts_array) - counts_array
-            before = np.where(starts > 0, running[np.maximum(starts - 1, 0)], 0) if len(running) else starts
-            value = (
-                np.asarray(ids, dtype=np.int32),
-                counts_array.astype(np.int32),
-                (running - np.repeat(before, counts_array)).astype(np.int32),
-            )
-        else:
-            while matcher is not None and matcher.is_active():
-                ids.append(matcher.id())
-                found = fmt.decode_positions(matcher.value())
-                counts.append(len(found))
-                flat.extend(found)
-                matcher.next()
-            value = (
-                np.asarray(ids, dtype=np.int32),
-                np.asarray(counts, dtype=np.int32),
-                np.asarray(flat, dtype=np.int32),
-            )
+        if part.data.size >= flat_postings.FLAT_FROM and fieldname in flat_postings.POSITION_FIELDS:
+            table = self.flat.positions_of(part.data.id)
+            found = table.get(fieldname, btext) if table is not None else None
+            if found is not None:  # one read, cheaper than keeping it: not cached
+                return found
+        value = _read_positions(part.reader, fieldname, btext, wanted)
         if wanted is None:
             self.postings.put(key, value)
         return value

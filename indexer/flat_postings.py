@@ -41,37 +41,63 @@ log = logging.getLogger(__name__)
 
 SUFFIX = ".flat"
 MAGIC = b"SAVOIR-FLAT-POSTINGS 1\n"
+#: the positions file of a segment's title fields (phrases): ``<segment id>.pos``
+POSITIONS_SUFFIX = ".pos"
+POSITIONS_MAGIC = b"SAVOIR-FLAT-POSITIONS 1\n"
+#: the fields whose common terms' positions get a flat file: the titles, which every
+#: search of two words or more asks a phrase of (short, so their positions are few)
+POSITION_FIELDS = frozenset({"title_en", "title_fr"})
 #: a term in fewer documents of a segment is read from Whoosh's blocks (a few of them)
 FLAT_FROM = 256
 #: how long a segment without a file is taken to have none before looking again
 RECHECK_SECONDS = 5.0
 
 
-def path_of(folder: str, segment_id: str) -> str:
-    return os.path.join(folder, segment_id + SUFFIX)
+def path_of(folder: str, segment_id: str, suffix: str = SUFFIX) -> str:
+    return os.path.join(folder, segment_id + suffix)
 
 
 def build(folder: str, segreader, text_fields: frozenset[str], read) -> int:
     """Write the file of the segment *segreader* reads; *read* turns a term's matcher into
     ``(ids int32, weights float32)``. Returns how many terms it holds. The arrays go to
     the file a term at a time (a large segment's would not fit in memory at once)."""
-    fields = sorted(f for f in text_fields if f in segreader.schema)
+
+    def arrays(fieldname, btext):
+        matcher = segreader._terms.matcher(fieldname, btext, segreader.schema[fieldname].format)
+        ids, weights = read(matcher)
+        return [ids.astype("<u4"), weights.astype("<f4")], [len(ids)]
+
+    return _write(folder, segreader, text_fields, SUFFIX, MAGIC, arrays)
+
+
+def build_positions(folder: str, segreader, fields: frozenset[str], read_positions) -> int:
+    """Write the positions file of the segment *segreader* reads (its common terms of
+    *fields*); *read_positions(reader, field, bytes)* gives ``(ids, counts, positions)``."""
+
+    def arrays(fieldname, btext):
+        ids, counts, positions = read_positions(segreader, fieldname, btext)
+        return [ids.astype("<u4"), counts.astype("<u4"), positions.astype("<u4")], [len(ids), len(positions)]
+
+    return _write(folder, segreader, fields, POSITIONS_SUFFIX, POSITIONS_MAGIC, arrays)
+
+
+def _write(folder: str, segreader, wanted_fields: frozenset[str], suffix: str, magic: bytes, arrays) -> int:
+    fields = sorted(f for f in wanted_fields if f in segreader.schema)
     field_no = {name: i for i, name in enumerate(fields)}
-    target = path_of(folder, segreader.segment().segment_id())
+    target = path_of(folder, segreader.segment().segment_id(), suffix)
     handle, tmp = tempfile.mkstemp(prefix=os.path.basename(target) + ".", suffix=".tmp", dir=folder)
     terms, offset = [], 0
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(MAGIC)
+            out.write(magic)
             for fieldname, btext in segreader.all_terms():
                 if fieldname not in field_no or segreader.doc_frequency(fieldname, btext) < FLAT_FROM:
                     continue
-                matcher = segreader._terms.matcher(fieldname, btext, segreader.schema[fieldname].format)
-                ids, weights = read(matcher)
-                out.write(ids.astype("<u4").tobytes())
-                out.write(weights.astype("<f4").tobytes())
-                terms.append([field_no[fieldname], btext.hex(), offset, len(ids)])
-                offset += 8 * len(ids)
+                parts, counts = arrays(fieldname, btext)
+                for part in parts:
+                    out.write(part.tobytes())
+                terms.append([field_no[fieldname], btext.hex(), offset, *counts])
+                offset += sum(part.nbytes for part in parts)
             header = json.dumps({"fields": fields, "terms": terms, "size": offset}).encode()
             out.write(header)
             out.write(len(header).to_bytes(8, "little"))
@@ -99,36 +125,50 @@ class FlatTable:
         self._start = start
         self._terms = terms
 
+    MAGIC = MAGIC
+
     @classmethod
-    def open(cls, path: str) -> FlatTable | None:
+    def open(cls, path: str):
         """The table of the file at *path*, or None when there is none or it does not check out."""
+        magic = cls.MAGIC
         try:
             with open(path, "rb") as handle:
-                if handle.read(len(MAGIC)) != MAGIC:
+                if handle.read(len(magic)) != magic:
                     raise ValueError("not a flat postings file of this version")
                 size = os.fstat(handle.fileno()).st_size
-                if size < len(MAGIC) + 8:
+                if size < len(magic) + 8:
                     raise ValueError("truncated")
                 handle.seek(size - 8)
                 length = int.from_bytes(handle.read(8), "little")
-                if length > size - len(MAGIC) - 8:
+                if length > size - len(magic) - 8:
                     raise ValueError("truncated")
                 handle.seek(size - 8 - length)
                 header = json.loads(handle.read(length))
-                start = len(MAGIC)
+                start = len(magic)
                 if start + int(header["size"]) + length + 8 != size:
                     raise ValueError("truncated")
+            fields = header["fields"]
+            terms = {
+                (fields[entry[0]], bytes.fromhex(entry[1])): tuple(int(n) for n in entry[2:])
+                for entry in header["terms"]
+            }
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
             log.warning("ignoring %s (%s): the segment's postings are read from the index", path, exc)
             return None
-        fields = header["fields"]
-        terms = {
-            (fields[f], bytes.fromhex(text)): (int(offset), int(count))
-            for f, text, offset, count in header["terms"]
-        }
         return cls(path, start, terms)
+
+    def _read(self, offset: int, size: int) -> bytes | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None  # the segment was merged away while a search still read it
+        try:
+            data = os.pread(fd, size, self._start + offset)
+        finally:
+            os.close(fd)
+        return data if len(data) == size else None
 
     def __len__(self) -> int:
         return len(self._terms)
@@ -139,15 +179,8 @@ class FlatTable:
         if found is None:
             return None
         offset, count = found
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except OSError:
-            return None  # the segment was merged away while a search still read it
-        try:
-            data = os.pread(fd, 8 * count, self._start + offset)
-        finally:
-            os.close(fd)
-        if len(data) != 8 * count:
+        data = self._read(offset, 8 * count)
+        if data is None:
             return None
         # views of the bytes read, no copies (read-only, as every cached posting is);
         # document numbers are below 2**31, so their uint32 bits read as int32
@@ -158,36 +191,70 @@ class FlatTable:
         return ids.view(np.int32), weights.view(np.float32)
 
 
+class PositionsTable(FlatTable):
+    """One segment's positions file (:data:`POSITION_FIELDS`)."""
+
+    __slots__ = ()
+    MAGIC = POSITIONS_MAGIC
+
+    def get(self, fieldname: str, btext: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """A term's (ids, positions per id, all positions) as int32, or None when this
+        file does not hold it (what :func:`indexer.accel._read_positions` gives)."""
+        found = self._terms.get((fieldname, btext))
+        if found is None:
+            return None
+        offset, count, total = found
+        data = self._read(offset, 8 * count + 4 * total)
+        if data is None:
+            return None
+        arrays = [
+            np.frombuffer(data, dtype="<u4", count=count),
+            np.frombuffer(data, dtype="<u4", count=count, offset=4 * count),
+            np.frombuffer(data, dtype="<u4", count=total, offset=8 * count),
+        ]
+        if sys.byteorder != "little":
+            return tuple(a.astype(np.int32) for a in arrays)
+        return tuple(a.view(np.int32) for a in arrays)
+
+
 class Tables:
     """The flat tables of an index's segments, opened once each (and looked for again
     every few seconds while a segment has none)."""
 
     def __init__(self, folder: str | None) -> None:
         self.folder = folder
-        self._found: dict[str, FlatTable | float] = {}
+        self._found: dict[tuple[str, str], FlatTable | float] = {}
 
     def of(self, segment_id: str) -> FlatTable | None:
+        return self._table(segment_id, SUFFIX, FlatTable)
+
+    def positions_of(self, segment_id: str) -> PositionsTable | None:
+        return self._table(segment_id, POSITIONS_SUFFIX, PositionsTable)
+
+    def _table(self, segment_id: str, suffix: str, kind):
         if self.folder is None:
             return None
-        found = self._found.get(segment_id)
+        key = (segment_id, suffix)
+        found = self._found.get(key)
         if isinstance(found, FlatTable):
             return found
         now = time.monotonic()
         if found is not None and now - found < RECHECK_SECONDS:
             return None
-        table = FlatTable.open(path_of(self.folder, segment_id))
-        self._found[segment_id] = table if table is not None else now
+        table = kind.open(path_of(self.folder, segment_id, suffix))
+        self._found[key] = table if table is not None else now
         return table
 
     def forget(self, current: set[str]) -> None:
-        for key in [k for k in self._found if k not in current]:
+        for key in [k for k in self._found if k[0] not in current]:
             del self._found[key]
 
 
-def prepare(ix, text_fields: frozenset[str], read) -> int:
+def prepare(ix, text_fields: frozenset[str], read, read_positions=None) -> int:
     """Write the files of the segments of *ix* that have none (and enough documents for a
-    term to reach :data:`FLAT_FROM`). Returns how many it wrote. Safe to run in several
-    processes at once: each file is written whole under a temporary name."""
+    term to reach :data:`FLAT_FROM`): the postings file, and with *read_positions* the
+    positions file of :data:`POSITION_FIELDS`. Returns how many files it wrote. Safe to
+    run in several processes at once: each file is written whole under a temporary name."""
     folder = getattr(ix.storage, "folder", None)
     if folder is None:
         return 0
@@ -197,15 +264,23 @@ def prepare(ix, text_fields: frozenset[str], read) -> int:
         for segreader, _ in leaves:
             if segreader.doc_count_all() < FLAT_FROM or not hasattr(segreader, "segment"):
                 continue
-            if os.path.exists(path_of(folder, segreader.segment().segment_id())):
-                continue
-            started = time.perf_counter()
-            terms = build(folder, segreader, text_fields, read)
-            written += 1
-            log.info(
-                "flat postings of segment %s: %d terms in %.1f s",
-                segreader.segment().segment_id(),
-                terms,
-                time.perf_counter() - started,
-            )
+            segment_id = segreader.segment().segment_id()
+            jobs = [(SUFFIX, lambda r=segreader: build(folder, r, text_fields, read))]
+            if read_positions is not None:
+                jobs.append(
+                    (POSITIONS_SUFFIX, lambda r=segreader: build_positions(folder, r, POSITION_FIELDS, read_positions))
+                )
+            for suffix, job in jobs:
+                if os.path.exists(path_of(folder, segment_id, suffix)):
+                    continue
+                started = time.perf_counter()
+                terms = job()
+                written += 1
+                log.info(
+                    "flat %s of segment %s: %d terms in %.1f s",
+                    "positions" if suffix == POSITIONS_SUFFIX else "postings",
+                    segment_id,
+                    terms,
+                    time.perf_counter() - started,
+                )
     return written

@@ -162,3 +162,45 @@ def test_whoosh_removes_the_file_with_its_segment_and_a_reindex_writes_new_ones(
     index = savoir.open_index()
     assert not owners(index) & now
     assert owners(index) == segments(index)
+
+
+def test_title_positions_hold_what_the_blocks_hold_and_phrases_answer_the_same(
+    savoir_factory, memory_content, low_threshold
+):
+    # every search of two words or more asks a phrase of the titles: their common terms'
+    # positions are a flat file too, read instead of Whoosh's pickled positions
+    from indexer.accel import _read_positions
+
+    _content(memory_content, 60)
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    index = savoir.open_index()
+    checked = 0
+    with index.ix.reader() as reader:
+        for segreader, _ in reader.leaf_readers():
+            path = flat_postings.path_of(
+                str(index.path), segreader.segment().segment_id(), flat_postings.POSITIONS_SUFFIX
+            )
+            table = flat_postings.PositionsTable.open(path)
+            assert table is not None
+            for fieldname, btext in segreader.all_terms():
+                got = table.get(fieldname, btext)
+                if got is None:
+                    assert fieldname not in flat_postings.POSITION_FIELDS or (
+                        segreader.doc_frequency(fieldname, btext) < flat_postings.FLAT_FROM
+                    )
+                    continue
+                assert fieldname in flat_postings.POSITION_FIELDS
+                expected = _read_positions(segreader, fieldname, btext)
+                assert [a.tolist() for a in got] == [a.tolist() for a in expected]
+                assert all(a.dtype == b.dtype for a, b in zip(got, expected, strict=True))
+                checked += 1
+    assert checked >= 5
+    with_files = _answers(savoir)
+    assert any(hits for hits in with_files)
+    for name in os.listdir(index.path):
+        if name.endswith(flat_postings.POSITIONS_SUFFIX):
+            os.unlink(index.path / name)
+    index.accel.postings.clear()
+    index.accel.flat = flat_postings.Tables(str(index.path))
+    assert _answers(savoir) == with_files
