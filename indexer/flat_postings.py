@@ -22,6 +22,11 @@ and its count), and the header's length (8 bytes, little-endian) last: the write
 streams the arrays and holds one term's at a time. A file that does not
 check out (truncated, another version) is ignored, and the blocks are read as before.
 
+The titles' common terms also get their positions flat (``<segment id>.pos``: each
+term's document numbers, positions per document and positions, as uint32): every
+search of two words or more asks a phrase of the titles, and Whoosh keeps a posting's
+positions as a pickled list, one ``loads`` a posting.
+
 The process that writes the index writes the files (:func:`prepare`, after a crawl, a
 reindex, or a replica's catch-up); a search never waits for one.
 """
