@@ -785,13 +785,13 @@ class Accelerator:
         cached = self.postings.get(key)
         if cached is not None:
             return cached
-        if wanted is not None and len(wanted) * PARTIAL_POSITIONS >= len(self._postings(part, fieldname, btext)[0]):
-            wanted = None  # most blocks hold a candidate: read them all, and keep them
         if part.data.size >= flat_postings.FLAT_FROM and fieldname in flat_postings.POSITION_FIELDS:
             table = self.flat.positions_of(part.data.id)
             found = table.get(fieldname, btext) if table is not None else None
             if found is not None:  # one read, cheaper than keeping it: not cached
                 return found
+        if wanted is not None and len(wanted) * PARTIAL_POSITIONS >= len(self._postings(part, fieldname, btext)[0]):
+            wanted = None  # most blocks hold a candidate: read them all, and keep them
         value = _read_positions(part.reader, fieldname, btext, wanted)
         if wanted is None:
             self.postings.put(key, value)

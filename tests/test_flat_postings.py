@@ -46,6 +46,13 @@ def _flat_files(index) -> list[str]:
     return sorted(f for f in os.listdir(index.path) if f.endswith(flat_postings.SUFFIX))
 
 
+def _crawled(savoir_factory, memory_content, count: int = 60):
+    _content(memory_content, count)
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    return savoir, savoir.open_index()
+
+
 def _answers(savoir) -> list[list[tuple[str, float]]]:
     searcher = Searcher(savoir.open_index(), savoir.store)
     out = []
@@ -88,10 +95,7 @@ def test_a_crawl_writes_them_and_searches_answer_exactly_as_from_the_blocks(
 def test_each_term_holds_what_the_blocks_hold(savoir_factory, memory_content, low_threshold):
     from indexer.accel import _read_postings
 
-    _content(memory_content, 60)
-    savoir = savoir_factory([memory_source()])
-    savoir.crawl()
-    index = savoir.open_index()
+    _, index = _crawled(savoir_factory, memory_content)
     checked = 0
     with index.ix.reader() as reader:
         for segreader, _ in reader.leaf_readers():
@@ -171,10 +175,7 @@ def test_title_positions_hold_what_the_blocks_hold_and_phrases_answer_the_same(
     # positions are a flat file too, read instead of Whoosh's pickled positions
     from indexer.accel import _read_positions
 
-    _content(memory_content, 60)
-    savoir = savoir_factory([memory_source()])
-    savoir.crawl()
-    index = savoir.open_index()
+    savoir, index = _crawled(savoir_factory, memory_content)
     checked = 0
     with index.ix.reader() as reader:
         for segreader, _ in reader.leaf_readers():
