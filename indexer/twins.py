@@ -31,11 +31,14 @@ import math
 import os
 import re
 import tempfile
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +152,101 @@ class _TitleTerms:
 CONTENT_PROBES = 40
 
 
+class _Vocabulary:
+    """Strings numbered in the order they are first met."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.words: list[str] = []
+
+    def number(self, words: Iterable[str]) -> list[int]:
+        ids, out = self.ids, []
+        for word in words:
+            i = ids.get(word)
+            if i is None:
+                i = ids[word] = len(self.words)
+                self.words.append(word)
+            out.append(i)
+        return out
+
+
+class _Ragged:
+    """One array of ints per document, appended one document at a time and spilled to a
+    temporary file: the bags of a million documents do not sit in memory while the
+    rest of them are read (about a kilobyte a document)."""
+
+    FLUSH = 1 << 20  # values held before they are written out
+
+    def __init__(self, directory: Path | None) -> None:
+        self.file = tempfile.TemporaryFile(dir=directory, prefix=".twins-")
+        self.buffer = array("i")
+        self.offsets = array("q", [0])
+
+    def add(self, values: list[int]) -> None:
+        self.buffer.extend(values)
+        self.offsets.append(self.offsets[-1] + len(values))
+        if len(self.buffer) >= self.FLUSH:
+            self.buffer.tofile(self.file)
+            self.buffer = array("i")
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """(values, offsets): document i's values are values[offsets[i]:offsets[i + 1]]."""
+        self.buffer.tofile(self.file)
+        self.buffer = array("i")
+        self.file.flush()
+        offsets = np.frombuffer(self.offsets, dtype=np.int64)
+        if not offsets[-1]:
+            return np.zeros(0, dtype=np.int32), offsets
+        return np.memmap(self.file, dtype=np.int32, mode="r", shape=(int(offsets[-1]),)), offsets
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _owners(offsets: np.ndarray) -> np.ndarray:
+    """The document each value belongs to."""
+    return np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets))
+
+
+class _Postings:
+    """For each key (an anchor, a word), the documents holding it in their order, with a weight."""
+
+    def __init__(self, keys: np.ndarray, docs: np.ndarray, weights: np.ndarray, size: int) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.docs = docs[order]
+        self.weights = weights[order]
+        self.starts = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys, minlength=size), out=self.starts[1:])
+
+    def gather(self, keys: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The documents holding each of *keys*, and each key's weight (times *weights*)."""
+        starts, ends = self.starts[keys], self.starts[keys + 1]
+        lengths = ends - starts
+        if not lengths.sum():
+            return np.zeros(0, dtype=np.int32), np.zeros(0)
+        at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+        values = self.weights[at]
+        if weights is not None:
+            values = values * np.repeat(weights, lengths)
+        return self.docs[at], values
+
+
+def _sums(docs: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each document once, the sum of its values)."""
+    if not len(docs):
+        return docs, values
+    unique, inverse = np.unique(docs, return_inverse=True)
+    return unique, np.bincount(inverse, weights=values)
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """values[key] for each of *wanted* (sorted *keys*; 0 for a key that is not there)."""
+    if not len(keys):
+        return np.zeros(len(wanted))
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[at] == wanted, values[at], 0.0)
+
+
 class _Content:
     """How well an English page's words, translated by the learned table, match each French page's.
 
@@ -159,123 +257,183 @@ class _Content:
     is bounded however large the source.
     """
 
-    def __init__(self, english: list[Candidate], french: list[Candidate], table) -> None:
-        from indexer.query import analyse
+    def __init__(self, vocabulary: _Vocabulary, terms, counts, french: np.ndarray, table) -> None:
+        size = len(vocabulary.words)
+        self.vocabulary, self.table = vocabulary, table
+        self.terms, self.counts, self.offsets = terms, counts, counts[1]
+        owner = _owners(self.offsets)
+        on_fr = french[owner]
+        fr_terms, fr_docs = terms[0][on_fr], owner[on_fr]
+        df = np.bincount(fr_terms, minlength=size)
+        total = max(1, int(french.sum()))
+        with np.errstate(divide="ignore"):
+            self.idf = np.where(df > 0, np.log1p(total / np.maximum(df, 1)), 0.0)
+        self.known = df > 0
+        weights = (1 + np.log(counts[0][on_fr])) * self.idf[fr_terms]
+        self.norms = np.sqrt(np.bincount(fr_docs, weights=weights * weights, minlength=len(french)))
+        self.norms[self.norms == 0] = 1.0
+        rare = df[fr_terms] <= MAX_ANCHOR_DF
+        self.postings = _Postings(fr_terms[rare], fr_docs[rare], weights[rare], size)
+        self.common = ~(df <= MAX_ANCHOR_DF) | ~self.known  # no postings
+        self.senses: dict[int, list[tuple[int, float]]] = {}
 
-        def bag(language: str, doc: Candidate) -> Counter:
-            return Counter(analyse(language, doc.title + "\n" + doc.text[:CONTENT_CHARS]))
+    def _translations(self, term: int) -> list[tuple[int, float]]:
+        found = self.senses.get(term)
+        if found is None:
+            ids = self.vocabulary.ids
+            found = [
+                (ids[fr], p)
+                for fr, p in self.table.translate(self.vocabulary.words[term], "en")[:CONTENT_SENSES]
+                if fr in ids and self.known[ids[fr]]
+            ]
+            self.senses[term] = found
+        return found
 
-        fr_bags = {d.id: bag("fr", d) for d in french}
-        df = Counter(t for b in fr_bags.values() for t in b)
-        total = max(1, len(french))
-        self.idf = {t: math.log(1 + total / n) for t, n in df.items()}
-        self.postings: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        self.norms: dict[str, float] = {}
-        for doc_id, b in fr_bags.items():
-            weights = {t: (1 + math.log(n)) * self.idf[t] for t, n in b.items()}
-            self.norms[doc_id] = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-            for t, w in weights.items():
-                if df[t] <= MAX_ANCHOR_DF:
-                    self.postings[t].append((doc_id, w))
-        self.table = table
-        self.english = {d.id: d for d in english}
-        self._analyse = analyse
-
-    def scores(self, en_id: str) -> dict[str, float]:
-        """French page -> cosine with the English page's translated words."""
-        doc = self.english[en_id]
-        vector: dict[str, float] = defaultdict(float)
-        for term, n in Counter(self._analyse("en", doc.title + "\n" + doc.text[:CONTENT_CHARS])).items():
+    def scores(self, doc: int) -> tuple[np.ndarray, np.ndarray]:
+        """(French pages, cosine of each with the English page *doc*'s translated words)."""
+        start, end = self.offsets[doc], self.offsets[doc + 1]
+        vector: dict[int, float] = defaultdict(float)
+        known = self.known
+        for term, n in zip(self.terms[0][start:end].tolist(), self.counts[0][start:end].tolist(), strict=True):
             tf = 1 + math.log(n)
-            for fr_term, p in self.table.translate(term, "en")[:CONTENT_SENSES]:
-                if fr_term in self.idf:
-                    vector[fr_term] += tf * p
-            if term in self.idf:
+            for fr_term, p in self._translations(term):
+                vector[fr_term] += tf * p
+            if known[term]:
                 vector[term] += 0.5 * tf
-        weighted = {t: w * self.idf[t] for t, w in vector.items()}
-        norm = math.sqrt(sum(w * w for w in weighted.values()))
+        if not vector:
+            return np.zeros(0, dtype=np.int32), np.zeros(0)
+        ids = np.fromiter(vector.keys(), dtype=np.int64, count=len(vector))
+        weighted = np.fromiter(vector.values(), dtype=np.float64, count=len(vector)) * self.idf[ids]
+        norm = math.sqrt(float(weighted @ weighted))
         if not norm:
-            return {}
-        probes = sorted((t for t in weighted if t in self.postings), key=lambda t: -weighted[t])
-        found: dict[str, float] = defaultdict(float)
-        for t in probes[:CONTENT_PROBES]:
-            for fr_id, w in self.postings[t]:
-                found[fr_id] += weighted[t] * w
-        return {fr_id: dot / (norm * self.norms[fr_id]) for fr_id, dot in found.items()}
+            return np.zeros(0, dtype=np.int32), np.zeros(0)
+        probing = ~self.common[ids]
+        ids, weighted = ids[probing], weighted[probing]
+        order = np.argsort(-weighted, kind="stable")[:CONTENT_PROBES]
+        docs, values = _sums(*self.postings.gather(ids[order], weighted[order]))
+        return docs, values / (norm * self.norms[docs])
 
 
-def pair(docs: Iterable[Candidate], table=None) -> list[tuple[str, str, float]]:
-    """(English id, French id, confidence) for the twins found among *docs* of one source."""
-    english = [d for d in docs if d.language == "en"]
-    french = [d for d in docs if d.language == "fr"] if english else []
-    if not english or not french:
-        return []
-    bags = {d.id: anchors(d.title, d.text) for d in (*english, *french)}
-    df = Counter(a for bag in bags.values() for a in set(bag))
-    total = len(bags)
+def pair(
+    docs: Iterable[Candidate], table=None, *, spill: Path | None = None
+) -> list[tuple[str, str, float]]:
+    """(English id, French id, confidence) for the twins found among *docs* of one source.
+
+    *docs* is read once, one document at a time: what each adds to the comparison (its
+    anchors and its words as numbers, its title and id) is kept in a temporary file in
+    *spill* (the system's by default) or in compact arrays, never its text.
+    """
+    anchor_words, term_words = _Vocabulary(), _Vocabulary()
+    content_wanted = table is not None and bool(CONTENT_WEIGHT)
+    bag_anchors, bag_terms, bag_counts = _Ragged(spill), _Ragged(spill), _Ragged(spill)
+    try:
+        ids: list[str] = []
+        titles: list[str] = []
+        french_flags = array("b")
+        keys: dict[str, dict[str, list[int]]] = {"title": defaultdict(list), "path": defaultdict(list)}
+        english_keys: dict[int, tuple[str, str]] = {}
+        if content_wanted:
+            from indexer.query import analyse
+        for doc in docs:
+            if doc.language not in ("en", "fr"):
+                continue
+            number = len(ids)
+            ids.append(doc.id)
+            titles.append(doc.title)
+            is_french = doc.language == "fr"
+            french_flags.append(is_french)
+            bag_anchors.add(anchor_words.number(anchors(doc.title, doc.text)))
+            if content_wanted:
+                bag = Counter(analyse(doc.language, doc.title + "\n" + doc.text[:CONTENT_CHARS]))
+                bag_terms.add(term_words.number(bag))
+                bag_counts.add(list(bag.values()))
+            title_key, path_key = pattern_key(doc.title, doc.url)
+            if is_french:
+                if title_key:
+                    keys["title"][title_key].append(number)
+                if path_key:
+                    keys["path"][path_key].append(number)
+            elif title_key or path_key:
+                english_keys[number] = (title_key, path_key)
+        french = np.frombuffer(french_flags, dtype=np.int8).astype(bool)
+        english_count = int((~french).sum())
+        if not english_count or english_count == len(french):
+            return []
+        anchor_ids, anchor_offsets = bag_anchors.finish()
+        content = None
+        if content_wanted and min(english_count, len(french) - english_count) >= CONTENT_MIN_DOCS:
+            content = _Content(term_words, bag_terms.finish(), bag_counts.finish(), french, table)
+        return _match(ids, titles, french, anchor_ids, anchor_offsets, keys, english_keys, content, table)
+    finally:
+        for ragged in (bag_anchors, bag_terms, bag_counts):
+            ragged.close()
+
+
+def _match(ids, titles, french, anchor_ids, anchor_offsets, keys, english_keys, content, table):
+    """The pairs, once every document's anchors and words are known (see :func:`pair`)."""
+    total = len(ids)
+    size = int(anchor_ids.max()) + 1 if len(anchor_ids) else 0
+    owner = _owners(anchor_offsets)
+    df = np.bincount(anchor_ids, minlength=size)
     cap = min(MAX_ANCHOR_DF, max(MIN_ANCHOR_DF_CAP, int(MAX_ANCHOR_SHARE * total)))
-    idf = {a: math.log(1 + total / n) for a, n in df.items() if 1 < n <= cap}
-    weights = {i: {a: idf[a] ** 2 for a in bag if a in idf} for i, bag in bags.items()}
-    norms = {i: math.sqrt(sum(w.values())) for i, w in weights.items()}
-    postings: dict[str, list[str]] = defaultdict(list)
-    for d in french:
-        for a in weights[d.id]:
-            postings[a].append(d.id)
-    keys: dict[str, dict[str, list[str]]] = {"title": defaultdict(list), "path": defaultdict(list)}
-    for d in french:
-        title_key, path_key = pattern_key(d.title, d.url)
-        if title_key:
-            keys["title"][title_key].append(d.id)
-        if path_key:
-            keys["path"][path_key].append(d.id)
-    by_id = {d.id: d for d in (*english, *french)}
-    titles = _TitleTerms(table)
-    content = (
-        _Content(english, french, table)
-        if table is not None and CONTENT_WEIGHT and min(len(english), len(french)) >= CONTENT_MIN_DOCS
-        else None
-    )
-    scores: dict[str, dict[str, float]] = {}
-    for d in english:
-        mine = weights[d.id]
+    valid = (df > 1) & (df <= cap)
+    with np.errstate(divide="ignore"):
+        weight = np.where(valid, np.log1p(total / np.maximum(df, 1)) ** 2, 0.0)
+    entry_weight = weight[anchor_ids]
+    norms = np.sqrt(np.bincount(owner, weights=entry_weight, minlength=total))
+    on_fr = french[owner] & valid[anchor_ids]
+    postings = _Postings(anchor_ids[on_fr], owner[on_fr], entry_weight[on_fr], size)
+    title_terms = _TitleTerms(table)
+    scores: dict[int, list[tuple[int, float]]] = {}
+    for d in np.flatnonzero(~french).tolist():
+        mine = anchor_ids[anchor_offsets[d] : anchor_offsets[d + 1]]
+        mine = mine[valid[mine]]
+        # the dot product of the anchors with every French page sharing one
+        shared, dots = _sums(*postings.gather(mine))
+        cosine = dots / (norms[d] * norms[shared]) if len(shared) else dots
         # candidates: the documents sharing one of its rarest anchors, or its pattern
-        rarest = sorted(mine, key=lambda a: -mine[a])[:CANDIDATE_ANCHORS]
-        found = {other for a in rarest for other in postings.get(a, ())}
-        title_key, path_key = pattern_key(d.title, d.url)
-        patterned: Counter[str] = Counter()
-        for kind, key in (("title", title_key), ("path", path_key)):
+        rarest = mine[np.argsort(-weight[mine], kind="stable")[:CANDIDATE_ANCHORS]]
+        found = [postings.gather(rarest)[0]]
+        patterned: Counter[int] = Counter()
+        for kind, key in zip(("title", "path"), english_keys.get(d, ("", "")), strict=True):
             for other in keys[kind].get(key, ()) if key else ():
                 patterned[other] += 1
-        by_words = content.scores(d.id) if content is not None else {}
-        cand = {}
-        for other in found | set(patterned) | set(by_words):
-            theirs = weights[other]
-            small, big = (mine, theirs) if len(mine) <= len(theirs) else (theirs, mine)
-            dot = sum(w for a, w in small.items() if a in big)
-            cosine = dot / (norms[d.id] * norms[other]) if norms[d.id] and norms[other] else 0.0
-            cand[other] = cosine + PATTERN_BONUS * patterned[other] + CONTENT_WEIGHT * by_words.get(other, 0.0)
-        best = sorted(cand.items(), key=lambda kv: -kv[1])[:5]
-        scores[d.id] = {
-            other: s + TITLE_WEIGHT * titles.similarity(d.title, by_id[other].title) for other, s in best
-        }
-    # mutual best matches, clear of the runner-up on both sides
-    best_for_fr: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    for en_id, cand in scores.items():
-        for fr_id, s in cand.items():
-            best_for_fr[fr_id].append((s, en_id))
-    out = []
-    for en_id, cand in scores.items():
-        if not cand:
+        if patterned:
+            found.append(np.fromiter(patterned, dtype=np.int64, count=len(patterned)))
+        by_words = content.scores(d) if content is not None else (np.zeros(0, dtype=np.int32), np.zeros(0))
+        found.append(by_words[0])
+        candidates = np.unique(np.concatenate(found).astype(np.int64))
+        if not len(candidates):
+            scores[d] = []
             continue
-        ranked = sorted(cand.items(), key=lambda kv: -kv[1])
-        fr_id, score = ranked[0]
-        rivals = sorted(best_for_fr[fr_id], reverse=True)
-        if rivals[0][1] != en_id or score < THRESHOLD:
+        score = _lookup(shared, cosine, candidates) + CONTENT_WEIGHT * _lookup(*by_words, candidates)
+        if patterned:
+            score += PATTERN_BONUS * np.fromiter(
+                (patterned.get(c, 0) for c in candidates.tolist()), dtype=np.float64, count=len(candidates)
+            )
+        best = np.argsort(-score, kind="stable")[:5]
+        ranked = [
+            (other, s + TITLE_WEIGHT * title_terms.similarity(titles[d], titles[other]))
+            for other, s in zip(candidates[best].tolist(), score[best].tolist(), strict=True)
+        ]
+        scores[d] = sorted(ranked, key=lambda kv: -kv[1])
+    # mutual best matches, clear of the runner-up on both sides
+    best_for_fr: dict[int, list[tuple[float, str]]] = defaultdict(list)
+    for en, ranked in scores.items():
+        for fr, s in ranked:
+            best_for_fr[fr].append((s, ids[en]))
+    out = []
+    for en, ranked in scores.items():
+        if not ranked:
+            continue
+        fr, score = ranked[0]
+        rivals = sorted(best_for_fr[fr], reverse=True)
+        if rivals[0][1] != ids[en] or score < THRESHOLD:
             continue
         runner_up = max(ranked[1][1] if len(ranked) > 1 else 0.0, rivals[1][0] if len(rivals) > 1 else 0.0)
         if score < MARGIN * runner_up and score - runner_up < PATTERN_BONUS:
             continue
-        out.append((en_id, fr_id, round(min(1.0, score), 3)))
+        out.append((ids[en], ids[fr], round(min(1.0, score), 3)))
     return out
 
 
@@ -336,32 +494,30 @@ def refresh(
         wanted = (wanted if wanted is not None else set(sizes)) - big
     if wanted is not None and not wanted:
         return 0  # nothing to pair: the index is not read
+    # what pairing needs of each indexed document: its language, its twin key, its source
     with index.ix.searcher() as searcher:
-        stored = {f["id"]: f for f in searcher.all_stored_fields()}
+        stored = {
+            f["id"]: (f.get("lang"), f.get("twin"), f.get("source")) for f in searcher.all_stored_fields()
+        }
     previous = load_map(index.path)
     # documents with an explicit link (either end) are never paired here
-    linked = {
-        i for i, f in stored.items() if f.get("twin") and f["twin"] != i and previous.get(i) != f["twin"]
-    }
-    linked |= {f["twin"] for i, f in stored.items() if i in linked}
-    by_source: dict[str, list[Candidate]] = defaultdict(list)
-    kept_pairs = [
+    linked = {i for i, (_, twin, _) in stored.items() if twin and twin != i and previous.get(i) != twin}
+    linked |= {stored[i][1] for i in linked}
+    found = [
         (en, fr, 1.0)
         for fr, en in previous.items()
-        if wanted is not None and fr in stored and en in stored and stored[fr].get("source") not in wanted
+        if wanted is not None and fr in stored and en in stored and stored[fr][2] not in wanted
     ]
-    for doc in store.iter_documents(sources=sorted(wanted) if wanted is not None else None):
-        fields = stored.get(doc.id)
-        if fields is None or doc.id in linked or fields.get("lang") not in ("en", "fr"):
-            continue
-        if wanted is not None and doc.source_id not in wanted:
-            continue
-        by_source[doc.source_id].append(
-            Candidate(doc.id, doc.source_id, fields["lang"], doc.title, doc.text, doc.url)
-        )
-    found = list(kept_pairs)
-    for docs in by_source.values():
-        found.extend(pair(docs, table))
+    spill = Path(index.path).parent
+    for source in sorted(wanted if wanted is not None else {s for _, _, s in stored.values() if s}):
+
+        def candidates(source: str = source) -> Iterator[Candidate]:
+            for doc in store.iter_documents(sources=[source]):
+                lang = stored.get(doc.id, (None,))[0]
+                if lang in ("en", "fr") and doc.id not in linked:
+                    yield Candidate(doc.id, doc.source_id, lang, doc.title, doc.text, doc.url)
+
+        found.extend(pair(candidates(), table, spill=spill))
     current = {fr: en for en, fr, _ in found}
     changed = {i for i in previous.keys() | current.keys() if previous.get(i) != current.get(i)}
     save_map(index.path, found)

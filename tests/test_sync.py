@@ -229,3 +229,27 @@ def test_a_very_long_url_is_stored_and_looked_up_by_url(savoir_factory, memory_c
     with savoir.store.engine.connect() as conn:
         found = conn.execute(select(documents.c.id).where(documents.c.url == long_url)).scalars().all()
     assert found == ["wiki:long"]
+
+
+def test_one_sources_documents_are_read_in_id_order_batch_after_batch(
+    savoir_factory, memory_content, database_url
+):
+    """What twin pairing reads a source by: every live page of the source, once, in id
+    order, each batch a range of the (source, id) index (a million pages cost no more
+    per batch than a hundred)."""
+    from sqlalchemy import inspect
+
+    memory_content["wiki"] = {f"p{i:02d}": page(f"Travel claims, note {i}.") for i in range(23)}
+    memory_content["blog"] = {f"b{i:02d}": page(f"Leave policy, note {i}.") for i in range(9)}
+    savoir = savoir_factory([memory_source("wiki"), memory_source("blog")], database_url)
+    savoir.crawl()
+    del memory_content["wiki"]["p05"]
+    savoir.crawl(full=True)  # p05 is gone: deleted
+    store = savoir.store
+    wiki = [d.id for d in store.iter_documents(batch=4, sources=["wiki"])]
+    assert wiki == sorted(wiki) and len(wiki) == 22 and "wiki:p05" not in wiki
+    both = [d.source_id for d in store.iter_documents(batch=4, sources=["wiki", "blog", "wiki"])]
+    assert both == ["wiki"] * 22 + ["blog"] * 9
+    assert len(list(store.iter_documents(batch=4))) == 31
+    indexes = {ix["name"]: ix["column_names"] for ix in inspect(store.engine).get_indexes("documents")}
+    assert indexes["ix_documents_source_doc"] == ["source_id", "id"]

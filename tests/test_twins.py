@@ -159,3 +159,55 @@ def test_in_a_handful_of_pages_words_alone_pair_nothing():
         Candidate("s:appro", "s", "fr", "Fraude dans l'approvisionnement", "Le truquage des offres est une fraude."),
     ]
     assert pair(docs, table) == []
+
+
+def _mixed_source(seed: int = 11) -> list[Candidate]:
+    """Twins by anchors (some anchors shared far and wide, some by rivals), by words, by a
+    path marker, and pages with no twin: every rule of the pairing has work to do."""
+    import random
+
+    rng = random.Random(seed)
+    docs, _, _ = _word_twins(40)
+    common = [f"/usr/share/doc/common-{i}" for i in range(4)]  # in many pages: no evidence
+    for i in range(60):
+        own = [f"--option-{i}", f"{i + 10}.{rng.randint(0, 9)}", f"/etc/tool{i}/conf.d", f"TOOL{i}_HOME"]
+        rival = [f"--option-{i + 1}", f"/etc/tool{i + 1}/conf.d"] if i % 5 == 0 else []
+        en_words = " ".join(rng.choice(WORDS)[0] for _ in range(12))
+        fr_words = " ".join(rng.choice(WORDS)[1] for _ in range(12))
+        shared = " ".join(own[: rng.randint(2, 4)] + rng.sample(common, 2))
+        docs.append(Candidate(f"a:{i}-en", "a", "en", f"Tool {i}", f"{en_words} {shared}"))
+        docs.append(Candidate(f"a:{i}-fr", "a", "fr", f"Outil {i}", f"{fr_words} {shared} {' '.join(rival)}"))
+    for i in range(10):
+        docs.append(Candidate(f"p:{i}-en", "p", "en", f"Page {i}", "Hello.", f"https://w/en/page-{i}"))
+        docs.append(Candidate(f"p:{i}-fr", "p", "fr", f"Page {i}", "Bonjour.", f"https://w/fr/page-{i}"))
+    for i in range(30):  # no twin, but anchors in common with some page
+        docs.append(Candidate(f"n:{i}", "n", "en", f"Note {i}", f"see --option-{rng.randrange(60)} {common[i % 4]}"))
+    rng.shuffle(docs)
+    return docs
+
+
+def test_the_array_pairing_agrees_with_the_plain_reference():
+    from tests.twins_reference import reference_pair
+
+    _, _, table = _word_twins(1)
+    docs = _mixed_source()
+    for with_table in (None, table):
+        expected = sorted(reference_pair(docs, with_table))
+        assert len(expected) >= 60
+        assert sorted(pair(iter(docs), with_table)) == expected
+
+
+def test_pairing_reads_the_documents_once_and_leaves_no_file_behind(tmp_path):
+    _, _, table = _word_twins(1)
+    docs = _mixed_source()
+    reads = []
+
+    def once():
+        reads.append(1)
+        yield from docs
+
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    assert pair(once(), table, spill=spill)
+    assert reads == [1] and list(spill.iterdir()) == []
+    assert pair(iter([]), table, spill=spill) == [] and list(spill.iterdir()) == []
