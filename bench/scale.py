@@ -55,6 +55,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -244,13 +245,47 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _timed(savoir, spent: dict) -> None:
+class _RssByStage:
+    """The process's resident memory sampled every 0.2 s, its peak kept per stage (the
+    documents indexed, then people, then translations and twins): what of the peak
+    each stage holds."""
+
+    def __init__(self) -> None:
+        self.stage = "indexing"
+        self.peaks: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def now_mb() -> float:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.mark()
+
+    def mark(self) -> None:
+        self.peaks[self.stage] = max(self.peaks.get(self.stage, 0.0), self.now_mb())
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        self.mark()
+        return {f"rss_{stage}_mb": round(mb) for stage, mb in self.peaks.items()}
+
+
+def _timed(savoir, spent: dict, rss: _RssByStage | None = None) -> None:
     """Time what a crawl or reindex does after the documents are indexed."""
     for name in ("refresh_people", "refresh_cross_language"):
         method = getattr(savoir, name)
 
         def wrapper(*args, _method=method, _name=name, **kwargs):
             t0, cpu0 = time.perf_counter(), _cpu_seconds()
+            if rss is not None:
+                rss.mark()
+                rss.stage = _name.removeprefix("refresh_")
             try:
                 return _method(*args, **kwargs)
             finally:
@@ -274,7 +309,8 @@ def phase_crawl(work: Path, count: int) -> dict:
     savoir = _savoir(work)
     savoir.open_index()
     spent: dict = {}
-    _timed(savoir, spent)
+    rss = _RssByStage()
+    _timed(savoir, spent, rss)
     spent.clear()
     started = time.perf_counter()
     (report,) = savoir.crawl(full=True)
@@ -282,19 +318,20 @@ def phase_crawl(work: Path, count: int) -> dict:
     documents = savoir.store.counts()["documents"]
     savoir.close()
     return {"docs": documents, "seconds": round(seconds, 1), "docs_s": round(count / seconds, 1),
-            **_after(spent, seconds, count), "summary": report.summary()}
+            **_after(spent, seconds, count), **rss.stop(), "summary": report.summary()}
 
 
 def phase_reindex(work: Path, count: int) -> dict:
     savoir = _savoir(work)
     spent: dict = {}
-    _timed(savoir, spent)
+    rss = _RssByStage()
+    _timed(savoir, spent, rss)
     started = time.perf_counter()
     indexed = savoir.reindex()
     seconds = time.perf_counter() - started
     savoir.close()
     return {"docs": indexed, "seconds": round(seconds, 1), "docs_s": round(indexed / seconds, 1),
-            **_after(spent, seconds, indexed)}
+            **_after(spent, seconds, indexed), **rss.stop()}
 
 
 def phase_whoosh(work: Path, count: int) -> dict:
@@ -569,6 +606,11 @@ def report(count: int, results: dict) -> None:
             if "people_s" in r:
                 print(f"{'':<6}of which people {r['people_s']} s, translations and twins"
                       f" {r['cross_language_s']} s; without them {r['index_only_docs_s']} docs/s")
+            stages = [(k[4:-3], v) for k, v in r.items() if k.startswith("rss_") and k.endswith("_mb")
+                      and k != "rss_mb"]
+            if stages:
+                print(f"{'':<6}peak RSS of the process while " + ", ".join(f"{k.replace('_', ' ')} {v} MB"
+                                                                          for k, v in stages))
             if "index_only_cpu_ms_per_doc" in r:
                 print(f"{'':<6}CPU without people, translations and twins"
                       f" {r['index_only_cpu_ms_per_doc']} ms a document ({r['after_cpu_s']} s for them)")
