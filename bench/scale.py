@@ -1,7 +1,7 @@
 """Indexing and search at scale on real bilingual text: Savoir against raw Whoosh.
 
     nice -n 5 .venv/bin/python bench/scale.py --docs 30000 [--workdir bench/out/scale] [--reuse]
-        [--queries 200] [--phases crawl,reindex,whoosh,search] [--profile crawl] [--index-every N]
+        [--queries 200] [--phases crawl,reindex,whoosh,search[,merge,twins]] [--profile crawl] [--index-every N]
         [--postings-cache-mb MB]
 
 The collection is the Debian manual pages and FAQ in English and French (see
@@ -32,7 +32,9 @@ sub-processes included):
   expert suggestions, first time (the words' postings never read in this process)
   and again warm; p50/p95 and the process's peak RSS;
 * ``merge`` (not run unless asked): a copy of the crawl's index merged into one
-  segment by one plain writer, what a merge of Whoosh's policy costs a document.
+  segment by one plain writer, what a merge of Whoosh's policy costs a document;
+* ``twins`` (not run unless asked): the reindex's pairing of EN/FR versions alone
+  (``twins.refresh`` over the whole source), its time and peak RSS.
 
 ``--reuse`` keeps what a previous run with the same --docs built (the store and
 index, the Whoosh index) and prints the figures that run saved for the phases it
@@ -66,7 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.search_latency import percentile  # noqa: E402
 from connectors.base import Connector, Contribution, Document, Person, Role, register  # noqa: E402
 
-PHASES = ("crawl", "reindex", "whoosh", "search", "merge")
+PHASES = ("crawl", "reindex", "whoosh", "search", "merge", "twins")
 DEFAULT_PHASES = ("crawl", "reindex", "whoosh", "search")
 AGENCIES = ("finance", "health", "transport", "justice", "environment", "statistics")
 FIRST = (
@@ -334,6 +336,26 @@ def phase_reindex(work: Path, count: int) -> dict:
             **_after(spent, seconds, indexed), **rss.stop()}
 
 
+def phase_twins(work: Path, count: int) -> dict:
+    """A reindex's pairing of EN/FR versions alone: ``twins.refresh`` over the whole
+    source, as ``savoir reindex`` runs it (no size limit), on the index as it is."""
+    from indexer.translations import TranslationTable
+    from indexer.twins import load_map, refresh
+
+    savoir = _savoir(work)
+    index = savoir.open_index()
+    table = TranslationTable.load(index.path)
+    documents = savoir.store.counts()["documents"]
+    rss = _RssByStage()
+    rss.stage = "pairing"
+    started = time.perf_counter()
+    changed = refresh(savoir.store, index, table)
+    seconds = time.perf_counter() - started
+    pairs = len(load_map(index.path))
+    savoir.close()
+    return {"docs": documents, "seconds": round(seconds, 1), "pairs": pairs, "changed": changed, **rss.stop()}
+
+
 def phase_whoosh(work: Path, count: int) -> dict:
     from whoosh import index as whoosh_index
     from whoosh.analysis import LanguageAnalyzer, StemmingAnalyzer
@@ -503,6 +525,8 @@ def run_phase(args) -> None:
         result = phase_whoosh(work, args.docs)
     elif args.phase == "merge":
         result = phase_merge(work, args.docs)
+    elif args.phase == "twins":
+        result = phase_twins(work, args.docs)
     else:
         result = phase_search(work, args.docs, args.queries)
     if profiler:
@@ -520,7 +544,7 @@ def run_phase(args) -> None:
     # the CPU milliseconds each document cost (Savoir's phases include their set-up)
     cpu = _cpu_seconds() - cpu_before
     result["cpu_ms_per_doc"] = round(cpu * 1000 / max(result["docs"], 1), 2)
-    if args.phase in ("crawl", "reindex", "whoosh"):
+    if args.phase in ("crawl", "reindex", "whoosh", "twins"):
         # how many cores the phase kept busy on average (its CPU over its wall clock)
         result["cores"] = round(cpu / max(result["seconds"], 1e-9), 2)
     if "after_cpu_s" in result:  # without people, translations and twins
@@ -568,7 +592,7 @@ def main() -> None:
         if args.reuse and phase in ("crawl", "whoosh") and phase in saved:
             print(f"{phase}: reused from {saved_file}", flush=True)
             continue
-        if phase in ("reindex", "search", "merge") and not (work / "savoir").exists():
+        if phase in ("reindex", "search", "merge", "twins") and not (work / "savoir").exists():
             if "crawl" not in phases:
                 print(f"{phase}: no collection in {work}; run the crawl phase first", flush=True)
                 continue
@@ -624,6 +648,11 @@ def report(count: int, results: dict) -> None:
         print(f"Savoir / raw Whoosh: {results['crawl']['docs_s'] / results['whoosh']['docs_s']:.2f}x"
               + (f"; reindex / raw Whoosh: {results['reindex']['docs_s'] / results['whoosh']['docs_s']:.2f}x"
                  if results.get("reindex") else ""))
+    r = results.get("twins")
+    if r:
+        print(f"EN/FR pairing alone (twins.refresh, the whole source, as a reindex runs it): {r['seconds']} s,"
+              f" {r['pairs']} pairs ({r['changed']} documents changed), CPU {r['cpu_ms_per_doc']} ms a document,"
+              f" peak RSS {r['rss_mb']} MB")
     r = results.get("merge")
     if r:
         print(f"merge: the crawl's {r['segments']} segments ({r['docs']} docs) into one by one writer:")
