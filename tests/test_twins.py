@@ -35,6 +35,11 @@ def test_anchors_are_what_translation_leaves_alone():
     for token in ("/etc/apt/sources.list", "--no-install-recommends", "12.4", "2048", "apt_config"):
         assert token in found
     assert "edit" not in found and "packages" not in found
+    # anchors start where words do: nothing starts inside a word or right after a path
+    assert anchors("", "Call 2024-ops@agency.example, see ABC-12 and foo--bar") == [
+        "2024-ops@agency.example", "abc", "12"
+    ]
+    assert anchors("", "in /tmp/x+ops@agency.example") == ["/tmp/x", "ops@agency.example"]
 
 
 def test_versions_sharing_code_and_numbers_are_paired_and_nothing_else():
