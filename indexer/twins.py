@@ -178,8 +178,8 @@ class _Vocabulary:
 
 class _Ragged:
     """One array of ints per document, appended one document at a time and spilled to a
-    temporary file: the bags of a million documents do not sit in memory while the
-    rest of them are read (about a kilobyte a document)."""
+    temporary file (4 bytes a value): the bags of a million documents do not sit in
+    memory while the rest of them are read."""
 
     FLUSH = 1 << 20  # values held before they are written out
 

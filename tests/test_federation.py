@@ -199,6 +199,51 @@ def test_the_breaker_skips_a_peer_after_failures_in_a_row_then_tries_again(tmp_p
     assert breaker.closed("c", now=112)
 
 
+class _Dropper:
+    """A fault: a server that reads each request and closes the first *drops*
+    connections without a word, then answers a JSON object."""
+
+    def __init__(self, drops: int):
+        self.drops, self.nonces = drops, []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(65536)
+                head = request.split(b"\r\n\r\n")[0].decode().lower()
+                self.nonces += [line.split(":", 1)[1].strip() for line in head.split("\r\n") if "nonce" in line]
+                if self.drops:
+                    self.drops -= 1
+                    continue  # closed unanswered
+                body = b'{"hits": []}'
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+def test_a_connection_closed_unanswered_is_asked_again_once_signed_anew():
+    once = _Dropper(drops=1)
+    peer = PeerSettings(name="a", url=once.url, secret=KEY_AB)
+    settings = FederationSettings(node="b", peers=[peer])
+    assert fed.post_signed(settings, peer, fed.SEARCH_PATH, {"q": "x"}, 5.0) == {"hits": []}
+    assert len(once.nonces) == 2 and len(set(once.nonces)) == 2  # a replay would be refused
+    always = _Dropper(drops=10)
+    peer = PeerSettings(name="a", url=always.url, secret=KEY_AB)
+    with pytest.raises(fed.PeerError, match="cannot connect"):
+        fed.post_signed(FederationSettings(node="b", peers=[peer]), peer, fed.SEARCH_PATH, {"q": "x"}, 5.0)
+    assert len(always.nonces) == 2  # asked twice, not more
+
+
 # -- three real nodes --------------------------------------------------------------------------
 
 

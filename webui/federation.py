@@ -262,18 +262,28 @@ class PeerAnswer:
 def post_signed(
     settings: FederationSettings, peer: PeerSettings, path: str, payload: dict, timeout: float
 ) -> dict:
-    """POST *payload* to *peer*, signed; its JSON answer, or an exception saying what failed."""
+    """POST *payload* to *peer*, signed; its JSON answer, or an exception saying what failed.
+
+    A connection the peer closed without answering (a kept-alive one it had timed out,
+    or a proxy's between them) is tried once more on a new connection, signed anew
+    (a nonce is good once): what is asked of peers only reads.
+    """
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-    headers = sign(peer.secret, "POST", path, settings.node, body)
     url = peer.url.rstrip("/") + path
-    try:
-        answer = _session().post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
-    except requests.Timeout:
-        raise PeerError(f"no answer within its {timeout:.1f} s timeout", late=True) from None
-    except requests.ConnectionError as exc:
-        raise PeerError(
-            f"cannot connect to {peer.url} ({_short(exc)}): is its savoir serve running?"
-        ) from None
+    for attempt in (1, 2):
+        headers = sign(peer.secret, "POST", path, settings.node, body)
+        try:
+            answer = _session().post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
+            break
+        except requests.Timeout:
+            raise PeerError(f"no answer within its {timeout:.1f} s timeout", late=True) from None
+        except requests.ConnectionError as exc:
+            if attempt == 1 and _dropped(exc):
+                log.info("peer %s closed the connection without answering; asking again", peer.name)
+                continue
+            raise PeerError(
+                f"cannot connect to {peer.url} ({_short(exc)}): is its savoir serve running?"
+            ) from None
     if answer.status_code != 200:
         try:
             why = answer.json().get("error", "")
@@ -294,6 +304,12 @@ class PeerError(Exception):
         super().__init__(message)
         #: it is slow (its timeout passed), not broken
         self.late = late
+
+
+def _dropped(exc: requests.ConnectionError) -> bool:
+    """The connection was made, then closed or reset before an answer (not refused)."""
+    text = str(exc)
+    return "Connection aborted" in text or "Connection reset" in text or "RemoteDisconnected" in text
 
 
 def _short(exc: Exception) -> str:
