@@ -351,6 +351,7 @@ def phase_twins(work: Path, count: int) -> dict:
     started = time.perf_counter()
     changed = refresh(savoir.store, index, table)
     seconds = time.perf_counter() - started
+    savoir.refresh_flat_postings(index)  # as after a reindex: the rewritten pages' segment too
     pairs = len(load_map(index.path))
     savoir.close()
     return {"docs": documents, "seconds": round(seconds, 1), "pairs": pairs, "changed": changed, **rss.stop()}
