@@ -4,7 +4,9 @@ APScheduler 3 runs one job per enabled source (interval or cron), with
 ``max_instances=1``, coalescing and a misfire grace time. "Run now" requests are rows
 in the store (queued by ``savoir crawl --queue`` and by the admin console) that the
 worker picks up within ``poll_seconds``. A lease row per source keeps two workers on
-one database from running the same source at once. SIGTERM/SIGINT stop the current
+one database from running the same source at once; within one worker, whose runs of a
+source share one lease owner, a set of the sources it is running (claimed when a run is
+queued, released when it ends) does. SIGTERM/SIGINT stop the current
 run after its batch (committed, checkpoint kept), then the worker exits; the next
 start resumes from the checkpoint.
 """
@@ -56,14 +58,36 @@ class Worker:
         )
         self.reports: list = []
         self._sources_version: str | None = None
+        self._lock = threading.Lock()
+        self._busy: set[str] = set()  # sources running or queued to run in this worker
 
-    def run_sources(self, source_ids: list[str], full: bool = False) -> None:
-        if self.stop.is_set():
-            return
-        reports = self.savoir.crawl(
-            source_ids, full=full, stop=self.stop, owner=f"{self.owner}:{source_ids[0]}"
-        )
-        self.reports.extend(reports)  # each run logs its own summary (crawler.sync)
+    def claim(self, source_ids: list[str]) -> list[str]:
+        """Mark the sources of *source_ids* that this worker is not running (nor about to
+        run) as its own; return them. The lease cannot do this within one worker: its runs
+        of a source hold the lease under one owner, so a second run would renew it."""
+        with self._lock:
+            free = [s for s in source_ids if s not in self._busy]
+            self._busy.update(free)
+        return free
+
+    def release(self, source_ids: list[str]) -> None:
+        with self._lock:
+            self._busy.difference_update(source_ids)
+
+    def run_sources(self, source_ids: list[str], full: bool = False, claimed: bool = False) -> None:
+        """Run *source_ids* (claimed already when *claimed*, else claimed here: a source
+        this worker runs already is skipped, as another worker's would be)."""
+        mine = list(source_ids) if claimed else self.claim(source_ids)
+        for source_id in source_ids:
+            if source_id not in mine:
+                log.warning("%s is already running in this worker; skipped", source_id)
+        try:
+            if not mine or self.stop.is_set():
+                return
+            reports = self.savoir.crawl(mine, full=full, stop=self.stop, owner=f"{self.owner}:{mine[0]}")
+            self.reports.extend(reports)  # each run logs its own summary (crawler.sync)
+        finally:
+            self.release(mine)
 
     def schedule(self) -> int:
         count = 0
@@ -112,6 +136,7 @@ class Worker:
                 args=[[request["source_id"]], bool(request["full"])],
                 id=f"now:{request['id']}",
                 name=f"run now {request['source_id']}",
+                misfire_grace_time=None,  # taken from the queue: it runs however late its thread frees
             )
         return taken
 
@@ -126,10 +151,21 @@ class Worker:
         for source in self.savoir.sources:
             if not source.enabled or last.get(source.id, {}).get("status") != "interrupted":
                 continue
-            if self.scheduler.get_job(f"resume:{source.id}") is not None:
-                continue  # already on its way
+            # until the resumed run stores its own row, the last run still reads
+            # "interrupted": the claim keeps the next polls from resuming it again
+            if not self.claim([source.id]):
+                continue
             log.warning("%s: its last run was interrupted; resuming it from its checkpoint", source.id)
-            self.scheduler.add_job(self.run_sources, args=[[source.id]], id=f"resume:{source.id}")
+            try:
+                self.scheduler.add_job(
+                    self.run_sources,
+                    args=[[source.id], False, True],
+                    id=f"resume:{source.id}",
+                    misfire_grace_time=None,  # a claimed run must run, or its claim would stay
+                )
+            except Exception:
+                self.release([source.id])
+                raise
             resumed.append(source.id)
         return resumed
 

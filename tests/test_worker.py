@@ -97,6 +97,48 @@ def test_two_workers_never_run_the_same_source_at_once(tmp_path, memory_content,
     two.close()
 
 
+def test_an_interrupted_run_is_resumed_once_even_while_the_resume_has_not_started_its_run(
+    savoir_factory, memory_content
+):
+    """The poll that sees an interrupted run schedules its resume; the polls after it,
+    until the resumed run has stored its own row, still see "interrupted". They must not
+    start a second run of the source in the same worker (it holds the same lease owner, so
+    the lease would not stop it, and two runs of one source race each other)."""
+    memory_content["wiki"] = {"a": {"text": "Security screening for contractors."}}
+    savoir = savoir_factory([memory_source()])
+    run_id = savoir.store.start_run("wiki", "full")
+    savoir.store.update_run(run_id, status="interrupted")
+    worker = Worker(savoir, poll_seconds=0.1)
+    entered, release = threading.Event(), threading.Event()
+    calls = []
+    crawl = savoir.crawl
+
+    def slow_crawl(*args, **kwargs):
+        calls.append(args)
+        entered.set()
+        release.wait(10)  # the resumed run has not stored its row yet
+        return crawl(*args, **kwargs)
+
+    savoir.crawl = slow_crawl
+    worker.scheduler.start()
+    try:
+        assert worker.take_over_interrupted() == ["wiki"]
+        assert entered.wait(10)
+        assert worker.scheduler.get_job("resume:wiki") is None  # the job is running
+        assert worker.take_over_interrupted() == []
+        assert worker.take_over_interrupted() == []
+        # a "run now" for the source while it runs in this worker waits for no second run
+        savoir.store.request_run("wiki", requested_by="test")
+        assert worker.poll_requests() == 1
+        release.set()
+        wait_for(lambda: savoir.store.last_runs()["wiki"]["status"] == "success", timeout=10)
+    finally:
+        release.set()
+        worker.scheduler.shutdown(wait=True)
+    assert len(calls) == 1
+    assert [r["status"] for r in savoir.store.runs("wiki")] == ["success", "interrupted"]
+
+
 def test_lease_rules(database_url):
     store = Store(database_url)
     assert store.acquire_lease("source:x", "w1", 60)
@@ -195,8 +237,10 @@ def test_a_worker_killed_mid_run_is_taken_over_by_another_on_the_shared_postgres
         survivor = next(proc for name, proc in workers.items() if name != victim)
         assert survivor.poll() is None
     finally:
-        for proc in workers.values():
+        for name, proc in workers.items():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-                proc.communicate(timeout=30)
+                _, err = proc.communicate(timeout=30)
+                print(f"worker {name} logged:\n{err}")  # shown when the test fails
+        print("runs:", store.runs("wiki"))
         store.close()
