@@ -17,6 +17,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import thread as futures_thread
 from dataclasses import dataclass
 from multiprocessing import Queue
 from pathlib import Path
@@ -172,6 +173,12 @@ class _FieldsTask(SubWriterTask):
         self._given: set[str] = set()
 
     def run(self) -> None:
+        # forked from a thread of a pool (the worker's scheduler runs its crawls in
+        # one), this process inherits concurrent.futures' list of that pool's threads,
+        # and its exit joins them, itself among them: "cannot join current thread",
+        # exit code 1 after its segment was handed back, and the commit was refused.
+        # None of those threads exists here.
+        futures_thread._threads_queues.clear()
         # langdetect's verdicts this process finds are handed back to the parent, whose
         # cache the next catch-up's processes inherit (each process starts as a copy of
         # the parent: without this, every catch-up detected the same blocks again)
@@ -276,20 +283,16 @@ class _StoredMpWriter(MpWriter):
     def finish_commit(self) -> None:
         """Wait for the writer processes of a queued commit and commit their segments."""
         assert self._kept is not None, "queue_commit first"
-        for task in self.tasks:
-            task.join()
-        results = []
-        for _ in self.tasks:
-            try:
-                results.append(self.resultqueue.get(timeout=1))
-            except queue.Empty:
-                break
+        results = self._results()
         if len(results) != len(self.tasks) or any(task.exitcode for task in self.tasks):
             # a process died: nothing of this commit is kept (the store replays it), and
             # the index's write lock and temporary files are let go for the next writer
             self._close_segment()
             self._finish()
-            raise RuntimeError(f"{len(self.tasks)} writer processes returned {len(results)} segments")
+            codes = [task.exitcode for task in self.tasks]
+            raise RuntimeError(
+                f"{len(self.tasks)} writer processes returned {len(results)} segments (exit codes {codes})"
+            )
         final = self._kept + [segment for _, _, segment in results if segment.doc_count_all()]
         _take_verdicts(self.temp_storage())
         if self._added:
@@ -298,6 +301,34 @@ class _StoredMpWriter(MpWriter):
             self._close_segment()
         self._commit_toc(final)
         self._finish()
+
+    def _results(self) -> list:
+        """The writer processes' segments, taken as they come, then the processes
+        joined. Whoosh joined first: a process that does not end after handing its
+        segment back (stuck in its exit) held the crawl forever; it is now given
+        EXIT_GRACE seconds, then stopped (and the commit refused)."""
+        results = []
+        while len(results) < len(self.tasks):
+            try:
+                results.append(self.resultqueue.get(timeout=1))
+            except queue.Empty:
+                if any(task.is_alive() for task in self.tasks):
+                    continue
+                try:  # every process ended: a last segment may still be in the pipe
+                    results.append(self.resultqueue.get(timeout=1))
+                except queue.Empty:
+                    break
+        for task in self.tasks:
+            task.join(EXIT_GRACE)
+            if task.is_alive():
+                log.error("writer process %s did not end after its work; stopped", task.pid)
+                task.terminate()
+                task.join()
+        return results
+
+
+#: seconds a writer process has to end after handing its segment back
+EXIT_GRACE = 60.0
 
 
 def _take_verdicts(storage) -> None:

@@ -15,6 +15,7 @@ import pytest
 import tests.crash_crawl  # noqa: F401 - registers "slow-memory"
 from crawler.runner import Savoir
 from crawler.worker import Worker, next_runs, trigger_for
+from indexer.index import SearchIndex
 from indexer.store import Store
 from tests.conftest import ROOT, make_settings, memory_source
 
@@ -190,6 +191,8 @@ def test_sigterm_finishes_the_batch_and_the_next_start_resumes(tmp_path):
     runs = store.runs("wiki")
     assert [r["status"] for r in runs] == ["success", "interrupted"]
     assert runs[0]["mode"] == "incremental"
+    assert runs[0]["error"] is None  # the index update too
+    assert SearchIndex.peek(settings.index_dir)[0] == count
     assert store.counts()["documents"] == count
     assert sum(r["added"] for r in runs) == count  # nothing added twice
     store.close()
@@ -233,9 +236,17 @@ def test_a_worker_killed_mid_run_is_taken_over_by_another_on_the_shared_postgres
         assert [r["status"] for r in runs] == ["success", "interrupted"]
         assert runs[0]["mode"] == "incremental"  # resumed from its checkpoint, not from scratch
         assert runs[0]["fetched"] < count
+        # its index took every document, the dead worker's too (a writer process forked
+        # from the scheduler's thread pool once exited 1 and the update was refused)
+        assert runs[0]["error"] is None
         assert store.counts()["documents"] == count  # nothing lost (ids are unique: nothing twice)
-        survivor = next(proc for name, proc in workers.items() if name != victim)
+        survivor_name = next(name for name in workers if name != victim)
+        survivor = workers[survivor_name]
         assert survivor.poll() is None
+        survivor.send_signal(signal.SIGTERM)
+        _, err = survivor.communicate(timeout=30)
+        assert "Traceback" not in err, err
+        assert SearchIndex.peek(make_settings(tmp_path / survivor_name).index_dir)[0] == count
     finally:
         for name, proc in workers.items():
             if proc.poll() is None:
