@@ -2,7 +2,7 @@
 
     nice -n 5 .venv/bin/python bench/scale.py --docs 30000 [--workdir bench/out/scale] [--reuse]
         [--queries 200] [--phases crawl,reindex,whoosh,search[,merge,twins]] [--profile crawl] [--index-every N]
-        [--postings-cache-mb MB]
+        [--postings-cache-mb MB] [--rebuild-chunk N]
 
 The collection is the Debian manual pages and FAQ in English and French (see
 bench/relevance/debian_corpus.py; packages manpages, manpages-fr, debian-faq,
@@ -51,6 +51,7 @@ import argparse
 import cProfile
 import gzip
 import json
+import os
 import pstats
 import random
 import resource
@@ -278,6 +279,39 @@ class _RssByStage:
         return {f"rss_{stage}_mb": round(mb) for stage, mb in self.peaks.items()}
 
 
+class _DiskPeak:
+    """The bytes under the index directories (the index, and ``index.new`` while a
+    reindex builds it with its writers' temporary files), summed every second: the
+    disk a reindex needs at its peak."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def total(self) -> int:
+        size = 0
+        for top in (self.data_dir / "index", self.data_dir / "index.new"):
+            for root, _dirs, files in os.walk(top):
+                for name in files:
+                    try:
+                        size += os.stat(os.path.join(root, name)).st_size
+                    except FileNotFoundError:  # a temporary file gone since listed
+                        pass
+        return size
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.peak = max(self.peak, self.total())
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        return {"disk_peak_mb": round(max(self.peak, self.total()) / 2**20), "index_mb": round(self.total() / 2**20)}
+
+
 def _timed(savoir, spent: dict, rss: _RssByStage | None = None) -> None:
     """Time what a crawl or reindex does after the documents are indexed."""
     for name in ("refresh_people", "refresh_cross_language"):
@@ -328,12 +362,13 @@ def phase_reindex(work: Path, count: int) -> dict:
     spent: dict = {}
     rss = _RssByStage()
     _timed(savoir, spent, rss)
+    disk = _DiskPeak(savoir.settings.index_dir.parent)
     started = time.perf_counter()
     indexed = savoir.reindex()
     seconds = time.perf_counter() - started
     savoir.close()
     return {"docs": indexed, "seconds": round(seconds, 1), "docs_s": round(indexed / seconds, 1),
-            **_after(spent, seconds, indexed), **rss.stop()}
+            **_after(spent, seconds, indexed), **rss.stop(), **disk.stop()}
 
 
 def phase_twins(work: Path, count: int) -> dict:
@@ -512,6 +547,10 @@ def run_phase(args) -> None:
         _INDEX_EVERY.append(args.index_every)
     if args.postings_cache_mb:
         _CACHE_MB.append(args.postings_cache_mb)
+    if args.rebuild_chunk:
+        import indexer.index
+
+        indexer.index.REBUILD_CHUNK = args.rebuild_chunk
     cpu_before = _cpu_seconds()
     profiler = cProfile.Profile() if args.profile == args.phase else None
     writers = work / "writer-profiles"
@@ -568,6 +607,10 @@ def main() -> None:
         "--index-every", type=int, help="[crawler] index_every for Savoir's phases (default: the settings')"
     )
     parser.add_argument(
+        "--rebuild-chunk", type=int,
+        help="documents a reindex commits at a time (indexer.index.REBUILD_CHUNK; default: the code's)",
+    )
+    parser.add_argument(
         "--postings-cache-mb", type=float,
         help="[memory] postings_cache_mb for the search phase (default: the settings')",
     )
@@ -605,6 +648,8 @@ def main() -> None:
             command += ["--index-every", str(args.index_every)]
         if args.postings_cache_mb:
             command += ["--postings-cache-mb", str(args.postings_cache_mb)]
+        if args.rebuild_chunk:
+            command += ["--rebuild-chunk", str(args.rebuild_chunk)]
         print(f"{phase}: running ...", flush=True)
         proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -628,6 +673,9 @@ def report(count: int, results: dict) -> None:
             if "cpu_ms_per_doc" in r:
                 print(f"{'':<6}CPU {r['cpu_ms_per_doc']} ms a document (process and writer sub-processes)"
                       + (f", {r['cores']} cores busy on average" if "cores" in r else ""))
+            if "disk_peak_mb" in r:
+                print(f"{'':<6}disk under the index directories at the peak {r['disk_peak_mb']} MB"
+                      f" (the index and index.new with its temporary files; the index after it {r['index_mb']} MB)")
             if "people_s" in r:
                 print(f"{'':<6}of which people {r['people_s']} s, translations and twins"
                       f" {r['cross_language_s']} s; without them {r['index_only_docs_s']} docs/s")

@@ -61,6 +61,12 @@ MAX_PROCS = 4
 #: bound, is the size of the segments a crawl writes (bigger: fewer merges and fewer
 #: posting blocks a document; the parent holds this many documents at once)
 CATCH_UP_CHUNK = 10000
+#: a rebuild commits its writers every REBUILD_CHUNK documents or more, in at most
+#: REBUILD_COMMITS commits. Until a commit each writer process keeps its spilled
+#: postings on disk (runs about five times the postings they become): a million
+#: documents in one commit took 23 GB beside a 4.8 GB index. Each commit adds a
+#: segment a process, and searches slow with segments, hence a bounded number.
+REBUILD_CHUNK, REBUILD_COMMITS = 100_000, 4
 #: megabytes of postings a writer process holds before it sorts them in runs on disk
 WRITER_POOL_MB = 256
 #: seconds a writer waits for another process's index lock
@@ -770,12 +776,15 @@ class SearchIndex:
         count = 0
         vocabulary = Vocabulary(fresh / VOCABULARY_DIR)
         words: set[str] = set()
-        writer = self._writer(ix, PARALLEL_FROM, vocabulary)
-        parallel = isinstance(writer, _StoredMpWriter)  # its processes add the words
+        chunk = max(REBUILD_CHUNK, -(-store.counts()["documents"] // REBUILD_COMMITS))
+        writer = None
         try:
             for doc in store.iter_documents():
                 if keep is not None and not keep(doc):
                     continue
+                if writer is None:
+                    writer = self._writer(ix, PARALLEL_FROM, vocabulary)
+                    parallel = isinstance(writer, _StoredMpWriter)  # its processes add the words
                 _add_stored(writer, doc, self._fields, update=False)
                 if not parallel:
                     collect_words(doc.title, words)
@@ -786,11 +795,18 @@ class SearchIndex:
                 if count % 5000 == 0:
                     vocabulary.add(spellable(words))
                     words.clear()
+                if count % chunk == 0:
+                    # the chunk's segments written (and merged by the policy): its
+                    # writers' spilled postings and queued documents leave the disk
+                    writer.commit()
+                    writer = None
             vocabulary.add(spellable(words))
             vocabulary.close()
-            writer.commit()
+            if writer is not None:
+                writer.commit()
         except BaseException:
-            writer.cancel()
+            if writer is not None and not writer.is_closed:
+                writer.cancel()
             raise
         if progress and count % 100:
             progress(count % 100)

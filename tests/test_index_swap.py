@@ -153,3 +153,67 @@ def test_a_death_between_the_two_renames_of_the_swap(crawled, tmp_path, finished
         assert _found(index, store) == DOCS
     finally:
         index.close()
+
+
+def test_a_rebuild_commits_in_chunks_and_a_death_after_one_keeps_the_old_index(
+    savoir_factory, memory_content, monkeypatch
+):
+    """A rebuild commits its writers every REBUILD_CHUNK documents, so their spilled
+    postings and queued documents never hold the whole store on disk. The chunks' index
+    is the one-commit index, and dying after a chunk was committed leaves the old index
+    answering (the chunks went to index.new only)."""
+    import indexer.index
+
+    count = 2600  # above PARALLEL_FROM: the writer processes' path
+    memory_content["wiki"] = {
+        f"p{i:04d}": {"title": f"Note {i}", "text": f"Telework note {i} for region r{i % 37}."}
+        for i in range(count)
+    }
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    store, index = savoir.store, savoir.open_index()
+
+    def found(word: str) -> tuple[set[str], int]:  # regions: ~70 documents, all on the page
+        results = Searcher(index, store).search(SearchRequest(word, page_size=100))
+        return {hit.id for hit in results.hits}, results.total
+
+    before = {word: found(word) for word in ("r3", "r17", "r36")}
+    assert found("telework")[1] == count and all(len(ids) == total > 60 for ids, total in before.values())
+
+    monkeypatch.setattr(indexer.index, "REBUILD_CHUNK", 1000)
+    monkeypatch.setattr(indexer.index, "REBUILD_COMMITS", 10)  # 1,000 a commit (at least)
+    done = []
+
+    def die(step: int) -> None:
+        done.append(step)
+        if sum(done) >= 1500:  # a chunk of 1,000 is committed in index.new by now
+            raise Interrupted
+
+    generation = index.ix.latest_generation()
+    with pytest.raises(Interrupted):
+        index.rebuild(store, progress=die)
+    assert found("telework")[1] == count  # the old index, untouched
+    assert index.ix.latest_generation() == generation
+
+    commits = []
+    real_commit = indexer.index._StoredMpWriter.commit
+
+    def counted(self, *args, **kwargs):
+        commits.append(self)
+        return real_commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(indexer.index._StoredMpWriter, "commit", counted)
+    assert index.rebuild(store) == count
+    assert len(commits) == 3  # 1,000 + 1,000 + 600
+    assert index.doc_count() == count
+    assert {word: found(word) for word in before} == before
+
+    monkeypatch.setattr(indexer.index, "REBUILD_COMMITS", 2)  # no more commits than that:
+    commits.clear()
+    assert index.rebuild(store) == count
+    assert len(commits) == 2  # 1,300 + 1,300
+    assert index.doc_count() == count
+    assert {word: found(word) for word in before} == before
+    leftovers = [p for p in index.path.rglob("*") if p.suffix in (".run", ".doclist")]
+    assert leftovers == []
+    assert not index._fresh_path.exists()
