@@ -27,8 +27,11 @@ term's document numbers, positions per document and positions, as uint32): every
 search of two words or more asks a phrase of the titles, and Whoosh keeps a posting's
 positions as a pickled list, one ``loads`` a posting.
 
-The process that writes the index writes the files (:func:`prepare`, after a crawl, a
-reindex, or a replica's catch-up); a search never waits for one.
+Each segment's files are made as Whoosh writes the segment, from its postings as they
+pass (:class:`Capture`, in the process that writes it: each writer process its own),
+so a crawl ends with them written. :func:`prepare` (after a crawl, a reindex, or a
+replica's catch-up) reads back and writes the files a segment lacks: one written
+before this, or whose capture failed. A search never waits for one.
 """
 
 from __future__ import annotations
@@ -88,36 +91,182 @@ def build_positions(folder: str, segreader, fields: frozenset[str], read_positio
 
 def _write(folder: str, segreader, wanted_fields: frozenset[str], suffix: str, magic: bytes, arrays) -> int:
     fields = sorted(f for f in wanted_fields if f in segreader.schema)
-    field_no = {name: i for i, name in enumerate(fields)}
-    target = path_of(folder, segreader.segment().segment_id(), suffix)
-    handle, tmp = tempfile.mkstemp(prefix=os.path.basename(target) + ".", suffix=".tmp", dir=folder)
-    terms, offset = [], 0
+    out = _Output(folder, segreader.segment().segment_id(), fields, suffix, magic)
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(magic)
-            for fieldname, btext in segreader.all_terms():
-                if fieldname not in field_no or segreader.doc_frequency(fieldname, btext) < FLAT_FROM:
-                    continue
-                parts, counts = arrays(fieldname, btext)
-                for part in parts:
-                    out.write(part.tobytes())
-                terms.append([field_no[fieldname], btext.hex(), offset, *counts])
-                offset += sum(part.nbytes for part in parts)
-            header = json.dumps({"fields": fields, "terms": terms, "size": offset}).encode()
-            out.write(header)
-            out.write(len(header).to_bytes(8, "little"))
-            out.flush()
-            os.fsync(out.fileno())
-        # readable by whoever reads the index (mkstemp makes it the owner's alone)
-        os.chmod(tmp, os.stat(folder).st_mode & 0o666)
-        os.replace(tmp, target)
+        for fieldname, btext in segreader.all_terms():
+            if fieldname not in out.field_no or segreader.doc_frequency(fieldname, btext) < FLAT_FROM:
+                continue
+            out.add(fieldname, btext, *arrays(fieldname, btext))
+        return out.close()
     except BaseException:
+        out.abort()
+        raise
+
+
+class _Output:
+    """One flat file being written, a term at a time, under a temporary name (in the
+    index directory, or in *tmpdir* on the same disk); :meth:`finish` completes it and
+    :meth:`publish` gives it its name whole."""
+
+    def __init__(
+        self,
+        folder: str,
+        segment_id: str,
+        fields: list[str],
+        suffix: str,
+        magic: bytes,
+        tmpdir: str | None = None,
+    ) -> None:
+        self.fields = fields
+        self.field_no = {name: i for i, name in enumerate(fields)}
+        self.folder = folder
+        self.target = path_of(folder, segment_id, suffix)
+        handle, self.tmp = tempfile.mkstemp(
+            prefix=os.path.basename(self.target) + ".", suffix=".tmp", dir=tmpdir or folder
+        )
+        self.out = os.fdopen(handle, "wb")
+        self.out.write(magic)
+        self.terms: list = []
+        self.offset = 0
+
+    def add(self, fieldname: str, btext: bytes, parts: list[np.ndarray], counts: list[int]) -> None:
+        for part in parts:
+            self.out.write(part.tobytes())
+        self.terms.append([self.field_no[fieldname], btext.hex(), self.offset, *counts])
+        self.offset += sum(part.nbytes for part in parts)
+
+    def finish(self) -> int:
+        """Write the header and sync the file; returns its terms."""
+        header = json.dumps({"fields": self.fields, "terms": self.terms, "size": self.offset}).encode()
+        self.out.write(header)
+        self.out.write(len(header).to_bytes(8, "little"))
+        self.out.flush()
+        os.fsync(self.out.fileno())
+        self.out.close()
+        return len(self.terms)
+
+    def publish(self) -> None:
+        # readable by whoever reads the index (mkstemp makes it the owner's alone)
+        os.chmod(self.tmp, os.stat(self.folder).st_mode & 0o666)
+        os.replace(self.tmp, self.target)
+
+    def close(self) -> int:
+        terms = self.finish()
+        self.publish()
+        return terms
+
+    def abort(self) -> None:
         try:
-            os.unlink(tmp)
+            if not self.out.closed:
+                self.out.close()
         except OSError:
             pass
-        raise
-    return len(terms)
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
+
+
+class Capture:
+    """The flat files of a segment made while Whoosh writes its postings, from the
+    postings as they pass (:func:`indexer.whoosh_fixes._add_postings` hands them over):
+    the same files :func:`build` and :func:`build_positions` read back from the
+    finished segment, without decoding its blocks again, and in the process that writes
+    the segment (each writer process its own) instead of in the parent after the commit.
+
+    Each term of a captured field comes with its postings' document numbers and
+    weights (and, for :data:`POSITION_FIELDS`, their encoded values); only terms in at
+    least :data:`FLAT_FROM` documents are kept. The files are written in the writer's
+    temporary directory (Whoosh packs every file named after the segment into its
+    compound file, and removes that directory when the writer ends, so a cancelled
+    segment leaves nothing) and given their names once the segment is assembled
+    (:meth:`publish`). Failing to write them never fails the segment: :func:`prepare`
+    writes what is missing after the commit.
+    """
+
+    def __init__(self, folder: str, tmpdir: str | None, segment_id: str, schema, text_fields) -> None:
+        fields = sorted(f for f in text_fields if f in schema)
+        self.schema = schema
+        self.failed = self.finished = False
+        self.postings = _Output(folder, segment_id, fields, SUFFIX, MAGIC, tmpdir)
+        positions = [f for f in fields if f in POSITION_FIELDS]
+        try:
+            self.positions = _Output(folder, segment_id, positions, POSITIONS_SUFFIX, POSITIONS_MAGIC, tmpdir)
+        except BaseException:
+            self.postings.abort()
+            raise
+
+    def wants(self, fieldname: str) -> tuple[bool, bool]:
+        """Whether *fieldname*'s postings are captured, and whether with their values."""
+        return fieldname in self.postings.field_no, fieldname in self.positions.field_no
+
+    def term(self, fieldname: str, btext: bytes, ids: list[int], weights: list[float], values) -> None:
+        if len(ids) < FLAT_FROM or self.failed:
+            return
+        try:
+            ids_array = np.asarray(ids, dtype="<u4")
+            self.postings.add(fieldname, btext, [ids_array, np.asarray(weights, dtype="<f4")], [len(ids)])
+            if values is not None:
+                decode = self.schema[fieldname].format.decode_positions
+                found = [decode(value) for value in values]
+                counts = np.fromiter((len(p) for p in found), dtype="<u4", count=len(found))
+                flat = np.fromiter((n for p in found for n in p), dtype="<u4", count=int(counts.sum()))
+                self.positions.add(fieldname, btext, [ids_array, counts, flat], [len(ids), len(flat)])
+        except OSError as exc:  # the segment is written all the same; prepare() tries again
+            self._give_up(exc)
+
+    def finish(self) -> None:
+        """Every term was handed over: complete both files (not yet named)."""
+        if self.failed:
+            return
+        try:
+            self.postings.finish()
+            self.positions.finish()
+            self.finished = True
+        except OSError as exc:
+            self._give_up(exc)
+
+    def publish(self) -> None:
+        """The segment is complete on disk: give its files their names (files that
+        were not completed are let go)."""
+        if self.failed or not self.finished:
+            self.abort()
+            return
+        try:
+            self.postings.publish()
+            self.positions.publish()
+        except OSError as exc:
+            self._give_up(exc)
+
+    def abort(self) -> None:
+        self.failed = True
+        self.postings.abort()
+        self.positions.abort()
+
+    def _give_up(self, exc: OSError) -> None:
+        log.warning("flat postings of %s not written now (%s)", self.postings.target, exc)
+        self.abort()
+
+
+def capture_for(text_fields: frozenset[str]):
+    """The hook :data:`indexer.whoosh_fixes.POSTINGS_CAPTURE` takes: the
+    :class:`Capture` of the segment a Whoosh ``SegmentWriter`` is about to write, when
+    it goes to a directory and has at least :data:`FLAT_FROM` documents and one of
+    *text_fields*; else None."""
+
+    def start(writer) -> Capture | None:
+        folder = getattr(writer.storage, "folder", None)
+        if folder is None or writer.docnum < FLAT_FROM or not any(f in writer.schema for f in text_fields):
+            return None
+        segment_id = writer.get_segment().segment_id()
+        try:
+            tmpdir = getattr(writer.temp_storage(), "folder", None)
+            return Capture(folder, tmpdir, segment_id, writer.schema, text_fields)
+        except OSError as exc:
+            log.warning("flat postings of segment %s not written now (%s)", segment_id, exc)
+            return None
+
+    return start
 
 
 class FlatTable:
@@ -273,7 +422,10 @@ def prepare(ix, text_fields: frozenset[str], read, read_positions=None) -> int:
             jobs = [(SUFFIX, lambda r=segreader: build(folder, r, text_fields, read))]
             if read_positions is not None:
                 jobs.append(
-                    (POSITIONS_SUFFIX, lambda r=segreader: build_positions(folder, r, POSITION_FIELDS, read_positions))
+                    (
+                        POSITIONS_SUFFIX,
+                        lambda r=segreader: build_positions(folder, r, POSITION_FIELDS, read_positions),
+                    )
                 )
             for suffix, job in jobs:
                 if os.path.exists(path_of(folder, segment_id, suffix)):

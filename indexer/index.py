@@ -30,7 +30,11 @@ from whoosh.reading import SegmentReader
 from whoosh.writing import MERGE_SMALL
 
 from config.loader import MemorySettings
-from indexer import language, whoosh_fixes  # whoosh_fixes patches Whoosh before any index is opened
+from indexer import (
+    flat_postings,
+    language,
+    whoosh_fixes,  # patches Whoosh before any index is opened
+)
 from indexer.accel import Accelerator
 from indexer.analysis import english_analyzer, french_analyzer, neutral_analyzer
 from indexer.communities import Communities
@@ -75,6 +79,9 @@ WRITER_TIMEOUT = 120.0
 SWAP_WAIT = 10.0
 #: the fields whose terms are text (matched words are evidence; the rest are filters)
 TEXT_FIELDS = frozenset({"title_en", "body_en", "title_fr", "body_fr", "neutral"})
+# every segment's flat postings are written as its postings are (in the process that
+# writes it), not read back from it after the commit
+whoosh_fixes.POSTINGS_CAPTURE = flat_postings.capture_for(TEXT_FIELDS)
 
 
 def build_schema() -> Schema:

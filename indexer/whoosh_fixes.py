@@ -25,6 +25,9 @@ Imported by :mod:`indexer.index` before any index is opened or written.
   segment after the writer's own pooled ones (``SegmentWriter._flush_segment`` is
   patched for that): the same documents, stored fields, lengths, columns, terms and
   postings as the pool gives.
+* :func:`_add_postings` also hands each term's postings of the text fields to
+  :data:`POSTINGS_CAPTURE` (the flat postings files, :mod:`indexer.flat_postings`),
+  and the patched ``_assemble_segment`` names those files once the segment is whole.
 * The posting writer and the posting pool assert each posting's types (five
   assertions a posting, ~3% of a writer process): :func:`_add_posting` and
   :func:`_pool_add` do the same work without them.
@@ -120,45 +123,81 @@ def _length_list(lengths, fieldname: str) -> list | None:
     return [decoded[reader[docnum]] for docnum in range(lengths.doc_count_all())]
 
 
+#: ``start(segment_writer)`` -> an object taking each term's postings as the writer's
+#: segment is written (``wants(field)``, ``term(...)``, then ``finish``; ``abort`` on
+#: failure; ``publish`` once the segment is assembled), or None: the flat postings
+#: files are made from them (:mod:`indexer.flat_postings`, set by :mod:`indexer.index`)
+POSTINGS_CAPTURE = None
+#: the capture of a segment being written, on its field writer, then on its writer
+_CAPTURE = "_savoir_capture"
+
+
 def _add_postings(self, schema, lengths, items) -> None:
-    """Whoosh's ``FieldWriter.add_postings`` with each field's lengths read once."""
+    """Whoosh's ``FieldWriter.add_postings`` with each field's lengths read once, and the
+    postings of the captured fields handed to :data:`POSTINGS_CAPTURE` term by term."""
     start_field, start_term, add = self.start_field, self.start_term, self.add
     finish_term, finish_field = self.finish_term, self.finish_field
     per_field = isinstance(lengths, whoosh3.W3PerDocReader)
     dfl = lengths.doc_field_length if lengths else None
     lastfn = lasttext = None
     field_lengths = None
-    for fieldname, btext, docnum, weight, value in items:
-        if lastfn is not None and fieldname < lastfn:
-            raise codec_base.OutOfOrderError(f"Field {lastfn!r} .. {fieldname!r}")
-        if fieldname == lastfn and lasttext and btext < lasttext:
-            raise codec_base.OutOfOrderError(f"Term {lastfn}:{lasttext!r} .. {fieldname}:{btext!r}")
-        if fieldname != lastfn:
-            if lasttext is not None:
-                finish_term()
-            if lastfn is not None:
-                finish_field()
-            start_field(fieldname, schema[fieldname])
-            lastfn, lasttext = fieldname, None
-            field_lengths = _length_list(lengths, fieldname) if per_field else None
-        if docnum == -1:  # Whoosh's spelling marker: not a posting
-            continue
-        if btext != lasttext:
-            if lasttext is not None:
-                finish_term()
-            start_term(btext)
-            lasttext = btext
-        if field_lengths is not None:
-            length = field_lengths[docnum]
-        elif per_field or dfl is None:
-            length = 0
-        else:
-            length = dfl(docnum, fieldname)
-        add(docnum, weight, emptybytes if value is None else value, length)
-    if lasttext is not None:
-        finish_term()
-    if lastfn is not None:
-        finish_field()
+    capture = self.__dict__.pop(_CAPTURE, None)
+    captured = with_values = False
+    ids: list = []
+    weights: list = []
+    values: list | None = None
+    try:
+        for fieldname, btext, docnum, weight, value in items:
+            if lastfn is not None and fieldname < lastfn:
+                raise codec_base.OutOfOrderError(f"Field {lastfn!r} .. {fieldname!r}")
+            if fieldname == lastfn and lasttext and btext < lasttext:
+                raise codec_base.OutOfOrderError(f"Term {lastfn}:{lasttext!r} .. {fieldname}:{btext!r}")
+            if fieldname != lastfn:
+                if lasttext is not None:
+                    finish_term()
+                    if captured:
+                        capture.term(lastfn, lasttext, ids, weights, values)
+                if lastfn is not None:
+                    finish_field()
+                start_field(fieldname, schema[fieldname])
+                lastfn, lasttext = fieldname, None
+                field_lengths = _length_list(lengths, fieldname) if per_field else None
+                captured, with_values = capture.wants(fieldname) if capture is not None else (False, False)
+            if docnum == -1:  # Whoosh's spelling marker: not a posting
+                continue
+            if btext != lasttext:
+                if lasttext is not None:
+                    finish_term()
+                    if captured:
+                        capture.term(fieldname, lasttext, ids, weights, values)
+                start_term(btext)
+                lasttext = btext
+                if captured:
+                    ids, weights, values = [], [], [] if with_values else None
+            if field_lengths is not None:
+                length = field_lengths[docnum]
+            elif per_field or dfl is None:
+                length = 0
+            else:
+                length = dfl(docnum, fieldname)
+            add(docnum, weight, emptybytes if value is None else value, length)
+            if captured:
+                ids.append(docnum)
+                weights.append(weight)
+                if with_values:
+                    values.append(value)
+        if lasttext is not None:
+            finish_term()
+            if captured:
+                capture.term(lastfn, lasttext, ids, weights, values)
+        if lastfn is not None:
+            finish_field()
+    except BaseException:
+        if capture is not None:
+            capture.abort()
+        raise
+    if capture is not None:
+        capture.finish()
 
 
 def _term_postings(terms, fieldname: str, btext: bytes, format_):
@@ -236,6 +275,9 @@ def _flush_segment(self) -> None:
     self.perdocwriter.close()
     lengths = self.per_document_reader() if self.codec.length_stats else None
     sources = self.__dict__.pop(_STREAMED, None)
+    capture = POSTINGS_CAPTURE(self) if POSTINGS_CAPTURE is not None and lengths is not None else None
+    if capture is not None:  # taken by _add_postings, published by _assemble_segment
+        self.fieldwriter.__dict__[_CAPTURE] = self.__dict__[_CAPTURE] = capture
     postings = self.pool.iter_postings()
     if sources:
         # both in term order; for one term, the pool's documents come first
@@ -248,6 +290,16 @@ def _flush_segment(self) -> None:
     self.fieldwriter.close()
     if lengths:
         lengths.close()
+
+
+def _assemble_segment(self) -> None:
+    """Whoosh's ``SegmentWriter._assemble_segment``, then the captured files of the
+    segment given their names (after: the compound file takes every file named after
+    the segment)."""
+    ORIGINALS[(writing.SegmentWriter, "_assemble_segment")](self)
+    capture = self.__dict__.pop(_CAPTURE, None)
+    if capture is not None:
+        capture.publish()
 
 
 def merge_segments(ix, segments, **writer_options):
@@ -304,6 +356,7 @@ ORIGINALS = {
     (whoosh3.W3PostingsWriter, "add_posting"): whoosh3.W3PostingsWriter.add_posting,
     (writing.PostingPool, "add"): writing.PostingPool.add,
     (writing.SegmentWriter, "_flush_segment"): writing.SegmentWriter._flush_segment,
+    (writing.SegmentWriter, "_assemble_segment"): writing.SegmentWriter._assemble_segment,
 }
 
 
@@ -314,6 +367,7 @@ def apply() -> None:
     whoosh3.W3PostingsWriter.add_posting = _add_posting
     writing.PostingPool.add = _pool_add
     writing.SegmentWriter._flush_segment = _flush_segment
+    writing.SegmentWriter._assemble_segment = _assemble_segment
 
 
 apply()

@@ -107,7 +107,9 @@ def test_each_term_holds_what_the_blocks_hold(savoir_factory, memory_content, lo
                 got = table.get(fieldname, btext)
                 if got is None:
                     continue
-                ids, weights = _read_postings(segreader._terms.matcher(fieldname, btext, segreader.schema[fieldname].format))
+                ids, weights = _read_postings(
+                    segreader._terms.matcher(fieldname, btext, segreader.schema[fieldname].format)
+                )
                 assert got[0].dtype == ids.dtype and got[1].dtype == weights.dtype
                 assert got[0].tolist() == ids.tolist() and got[1].tolist() == weights.tolist()
                 assert segreader.doc_frequency(fieldname, btext) >= flat_postings.FLAT_FROM
@@ -152,13 +154,21 @@ def test_whoosh_removes_the_file_with_its_segment_and_a_reindex_writes_new_ones(
     assert owners(index) == first
     # a second crawl writes its new segment's file
     for n in range(40, 60):
-        memory_content["wiki"][f"p{n}"] = {"title": f"Audit {n}", "text": "audit policy telework", "language": "en"}
+        memory_content["wiki"][f"p{n}"] = {
+            "title": f"Audit {n}",
+            "text": "audit policy telework",
+            "language": "en",
+        }
     savoir.crawl(full=True)
     assert len(segments(index)) == 2 and owners(index) == segments(index)
-    # merged into one segment: Whoosh's cleaning removes the merged-away segments' files
+    # merged into one segment (written with its file): Whoosh's cleaning removes the
+    # merged-away segments' files
     index.ix.optimize()
     now = segments(index)
-    assert len(now) == 1 and not owners(index)
+    assert len(now) == 1 and owners(index) == now
+    # a segment without one (written before files were made with segments) gets it
+    for name in _flat_files(index):
+        os.unlink(index.path / name)
     savoir.refresh_flat_postings(index)
     assert owners(index) == now
     # a reindex writes its new segments' files (and the old ones go with the old index)
@@ -205,3 +215,65 @@ def test_title_positions_hold_what_the_blocks_hold_and_phrases_answer_the_same(
     index.accel.postings.clear()
     index.accel.flat = flat_postings.Tables(str(index.path))
     assert _answers(savoir) == with_files
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["one writer", "writer processes"])
+def test_the_files_written_with_a_segment_are_the_ones_read_back_from_it(
+    savoir_factory, memory_content, low_threshold, monkeypatch, parallel
+):
+    # the files are made from the postings as Whoosh writes them (in the process that
+    # writes the segment); reading them back from the finished segment gives the same bytes
+    from indexer import index as index_module
+
+    monkeypatch.setattr(index_module, "PARALLEL_FROM", 1 if parallel else 10**9)
+    prepared = []
+    real_prepare = flat_postings.prepare
+    monkeypatch.setattr(
+        flat_postings, "prepare", lambda *a, **k: prepared.append(real_prepare(*a, **k)) or prepared[-1]
+    )
+    savoir, index = _crawled(savoir_factory, memory_content, count=90)
+    assert prepared and not any(prepared), "the crawl's segments had no files when it ended"
+    # a second crawl, merged with the first's segments by the writer's policy
+    for n in range(90, 130):
+        memory_content["wiki"][f"p{n}"] = {
+            "title": f"Audit {n}",
+            "text": "audit policy telework",
+            "language": "en",
+        }
+    savoir.crawl()
+    index.ix.optimize()  # and one Whoosh merge through its posting pool
+    names = [
+        f
+        for f in os.listdir(index.path)
+        if f.endswith((flat_postings.SUFFIX, flat_postings.POSITIONS_SUFFIX))
+    ]
+    assert len(names) == 2 * len([f for f in os.listdir(index.path) if f.endswith(".seg")])
+    written = {name: (index.path / name).read_bytes() for name in names}
+    for name in names:
+        os.unlink(index.path / name)
+    savoir.refresh_flat_postings(index)
+    assert {name: (index.path / name).read_bytes() for name in names} == written
+    assert not [f for f in os.listdir(index.path) if f.endswith(".tmp")]
+
+
+def test_a_failing_file_does_not_fail_the_segment(
+    savoir_factory, memory_content, low_threshold, monkeypatch, caplog
+):
+    # the disk refuses the flat file as it is written: the segment is committed all the
+    # same, and the files are written after the crawl from the segment
+    real_add = flat_postings._Output.add
+    failures = []
+
+    def failing_add(self, *args):
+        if not failures:
+            failures.append(self.target)
+            raise OSError(28, "No space left on device")
+        return real_add(self, *args)
+
+    monkeypatch.setattr(flat_postings._Output, "add", failing_add)
+    with caplog.at_level(logging.WARNING, logger="indexer.flat_postings"):
+        savoir, index = _crawled(savoir_factory, memory_content)
+    assert failures and "No space left on device" in caplog.text
+    assert index.doc_count() == 60
+    assert all(os.path.exists(path) for path in failures)  # written after the crawl
+    assert not [f for f in os.listdir(index.path) if f.endswith(".tmp")]
