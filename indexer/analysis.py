@@ -22,6 +22,9 @@ from whoosh.analysis import Analyzer, Filter, LowercaseFilter, RegexTokenizer, S
 TOKEN_PATTERN = r"\w+(?:[.\-]\w+)*"
 FR_TOKEN_PATTERN = r"\w+(?:['’]\w+)*(?:[.\-]\w+)*"
 
+#: matched words whose indexed term an analyser remembers (each writer process its own)
+TERM_CACHE = 100_000
+
 ELISIONS = frozenset("l d j qu n s t m c jusqu lorsqu puisqu quoiqu".split())
 
 EN_STOP = frozenset(
@@ -133,6 +136,8 @@ class FusedAnalyzer(Analyzer):
         else:
             raise ValueError(f"no analyser for {language!r}")
         self._stemmer = SnowballFilter(language) if self._stops is not None else None
+        #: matched word -> its indexed term, or False when left out (index_positions)
+        self._terms: dict[str, str | bool] = {}
 
     def __getstate__(self):
         return {"language": self.language}
@@ -157,6 +162,79 @@ class FusedAnalyzer(Analyzer):
             # the tokenizer's default path, done here: one loop, no generator per step
             return self._analyse(value, stem, **kwargs)
         return self._filter(self._tokenizer(value, **kwargs), stem)
+
+    def index_positions(self, value: str) -> dict[str, list[int]]:
+        """Each term of *value* with its positions, as indexing asks them of the
+        analysis (``positions=True``, stopped words left out, the positions after
+        the first kept word renumbered): one loop, and one dictionary lookup a word
+        (:data:`TERM_CACHE` matched words remember their term), instead of a Token
+        changed in place by each step. Whoosh's ``Positions.word_values`` takes
+        this path (:mod:`indexer.whoosh_fixes`)."""
+        terms = self._terms
+        poses: dict[str, list[int]] = {}
+        renumber = self._stops is not None
+        following = None  # the position of the next kept word once one was kept
+        for pos, match in enumerate(self._tokenizer.expression.finditer(value)):
+            raw = match.group(0)
+            term = terms.get(raw)
+            if term is None:
+                term = self._term(raw)
+                if len(terms) < TERM_CACHE:
+                    terms[raw] = term
+            if term is False:
+                continue
+            if renumber:
+                if following is None:
+                    following = pos
+                pos = following
+                following += 1
+            found = poses.get(term)
+            if found is None:
+                poses[term] = [pos]
+            else:
+                found.append(pos)
+        return poses
+
+    def terms(self, value: str) -> list[str]:
+        """The terms of *value* in reading order, stopped words left out: the texts
+        of the tokens ``__call__(value)`` gives, from the remembered words as
+        :meth:`index_positions` takes them."""
+        terms = self._terms
+        out = []
+        for match in self._tokenizer.expression.finditer(value):
+            raw = match.group(0)
+            term = terms.get(raw)
+            if term is None:
+                term = self._term(raw)
+                if len(terms) < TERM_CACHE:
+                    terms[raw] = term
+            if term is not False:
+                out.append(term)
+        return out
+
+    def _term(self, raw: str) -> str | bool:
+        """The indexed term of one matched word (what :meth:`_analyse` makes of it),
+        or False for a word the analysis leaves out."""
+        if self._stops is None:
+            return fold_accents(raw.lower())
+        text = raw
+        if self.language == "french":
+            text = text.replace("’", "'")
+            if "'" in text:
+                head, _, tail = text.partition("'")
+                if head.lower() in ELISIONS and tail:
+                    text = tail
+                text = text.replace("'", "")
+                if not text:
+                    return False
+            text = fold_accents(text.lower())
+            if not text or text in self._stops:
+                return False
+            return self._stemmer.stem(text)
+        text = text.lower()
+        if not text or text in self._stops:
+            return False
+        return fold_accents(self._stemmer.stem(text))
 
     def _analyse(
         self, value, stem, positions=False, chars=False, removestops=True, start_pos=0, start_char=0,

@@ -83,7 +83,7 @@ def analyzers():
 
 
 def analyse(language: str, text: str) -> list[str]:
-    return [t.text for t in analyzers()[language](text) if t.text]
+    return [term for term in analyzers()[language].terms(text) if term]
 
 
 @dataclass

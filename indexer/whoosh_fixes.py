@@ -28,6 +28,9 @@ Imported by :mod:`indexer.index` before any index is opened or written.
 * :func:`_add_postings` also hands each term's postings of the text fields to
   :data:`POSTINGS_CAPTURE` (the flat postings files, :mod:`indexer.flat_postings`),
   and the patched ``_assemble_segment`` names those files once the segment is whole.
+* ``Positions.word_values`` takes each term's positions at once from an analyser
+  that gives them (:meth:`indexer.analysis.FusedAnalyzer.index_positions`) instead
+  of a Token per word through a generator, and remembers single positions' encodings.
 * The posting writer and the posting pool assert each posting's types (five
   assertions a posting, ~3% of a writer process): :func:`_add_posting` and
   :func:`_pool_add` do the same work without them.
@@ -38,7 +41,7 @@ from __future__ import annotations
 import heapq
 import os
 
-from whoosh import writing
+from whoosh import formats, writing
 from whoosh.codec import base as codec_base
 from whoosh.codec import whoosh3
 from whoosh.filedb import structfile
@@ -318,6 +321,36 @@ def merge_segments(ix, segments, **writer_options):
         raise
 
 
+#: a single position's encoded value, by position (most postings hold one position)
+_ONE_POSITION: dict[int, bytes] = {}
+
+
+def _positions_word_values(self, value, analyzer, **kwargs):
+    """Whoosh's ``Positions.word_values``: (term, frequency, weight, encoded positions)
+    of each term of *value*. An analyser with ``index_positions`` (Savoir's, see
+    :mod:`indexer.analysis`) gives each term's positions at once; a single position's
+    encoding is remembered. Anything else goes Whoosh's way."""
+    fast = getattr(analyzer, "index_positions", None)
+    if fast is None or not isinstance(value, str) or any(k != "mode" for k in kwargs):
+        yield from ORIGINALS[(formats.Positions, "word_values")](self, value, analyzer, **kwargs)
+        return
+    fb = self.field_boost
+    encode = self.encode
+    one = _ONE_POSITION
+    for word, poslist in fast(value).items():
+        if len(poslist) == 1:
+            pos = poslist[0]
+            encoded = one.get(pos)
+            if encoded is None:
+                encoded = encode(poslist)
+                if pos < 65536:
+                    one[pos] = encoded
+        else:
+            encoded = encode(poslist)
+        # the boosts of a word's tokens are 1.0 each: their sum is the frequency
+        yield word, len(poslist), float(len(poslist)) * fb, encoded
+
+
 def _add_posting(self, id_, weight, vbytes, length=None) -> None:
     """Whoosh's ``W3PostingsWriter.add_posting`` without its four type assertions per
     posting (the values come from Whoosh's own formats; the arrays refuse wrong types)."""
@@ -357,6 +390,7 @@ ORIGINALS = {
     (writing.PostingPool, "add"): writing.PostingPool.add,
     (writing.SegmentWriter, "_flush_segment"): writing.SegmentWriter._flush_segment,
     (writing.SegmentWriter, "_assemble_segment"): writing.SegmentWriter._assemble_segment,
+    (formats.Positions, "word_values"): formats.Positions.word_values,
 }
 
 
@@ -368,6 +402,7 @@ def apply() -> None:
     writing.PostingPool.add = _pool_add
     writing.SegmentWriter._flush_segment = _flush_segment
     writing.SegmentWriter._assemble_segment = _assemble_segment
+    formats.Positions.word_values = _positions_word_values
 
 
 apply()

@@ -103,6 +103,34 @@ def test_fused_analysers_index_the_same_terms(tmp_path):
     assert ("neutral", "the") in by_field  # the neutral field keeps every word
 
 
+@pytest.mark.parametrize("lang", ["english", "french", "neutral"])
+def test_index_positions_give_whooshs_word_values(lang):
+    # indexing takes each term's positions at once from the fused analyser
+    # (FusedAnalyzer.index_positions, through whoosh_fixes' Positions.word_values):
+    # the same terms, frequencies, weights and encoded positions as Whoosh's way
+    from whoosh import formats
+
+    from indexer import whoosh_fixes
+
+    original = whoosh_fixes.ORIGINALS[(formats.Positions, "word_values")]
+    fmt = formats.Positions(field_boost=2.0)
+    fused = FusedAnalyzer(lang)
+    texts = (ENGLISH, FRENCH, MIXED, "", "   ", "l'", "l' l' the cat l'", "THE The the", ENGLISH * 40)
+    for text in texts:
+        expected = sorted(original(fmt, text, chain_analyzer(lang), mode="index"))
+        assert sorted(original(fmt, text, FusedAnalyzer(lang), mode="index")) == expected
+        for _ in range(2):  # the second time from the words the analyser remembers
+            assert sorted(fmt.word_values(text, fused, mode="index")) == expected, (lang, text[:40])
+    assert fused._terms, "the fast path was not taken"
+    # the terms in reading order (query.analyse, the translations' learner, twins)
+    for text in texts:
+        assert fused.terms(text) == [t.text for t in chain_analyzer(lang)(text)], (lang, text[:40])
+    # other callers (a query's analysis, a list of tokens) go Whoosh's way
+    assert list(fmt.word_values(["a", "b"], fused, mode="index")) == list(
+        original(fmt, ["a", "b"], fused, mode="index")
+    )
+
+
 def test_fused_analyser_survives_pickling():
     import pickle
 
