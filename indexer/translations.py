@@ -189,16 +189,25 @@ def _model1(units: list[tuple[list[int], list[int]]], null: int, iterations: int
     import numpy as np
 
     base = null + 1
-    keys, lengths = [], []
-    for src, tgt in units:
-        s = np.array([*src, null], dtype=np.int64)
-        g = np.array(tgt, dtype=np.int64)
-        keys.append((s[None, :] * base + g[:, None]).ravel())
-        lengths.append(np.full(len(g), len(s), dtype=np.int64))
-    flat = np.concatenate(keys)
-    rows = np.concatenate(lengths)
+    # each unit's sources (its words and the NULL word) and targets, end to end
+    src_len = np.fromiter((len(src) + 1 for src, _ in units), dtype=np.int64, count=len(units))
+    tgt_len = np.fromiter((len(tgt) for _, tgt in units), dtype=np.int64, count=len(units))
+    sources = np.fromiter((w for src, _ in units for w in (*src, null)), dtype=np.int64, count=int(src_len.sum()))
+    targets = np.fromiter((w for _, tgt in units for w in tgt), dtype=np.int64, count=int(tgt_len.sum()))
+    src_start = np.cumsum(src_len) - src_len
+    tgt_start = np.cumsum(tgt_len) - tgt_len
+    # slot k of a unit is (target k // sources, source k % sources): target by target
+    slots_of = src_len * tgt_len
+    unit = np.repeat(np.arange(len(units)), slots_of)
+    within = np.arange(int(slots_of.sum())) - np.repeat(np.cumsum(slots_of) - slots_of, slots_of)
+    width = src_len[unit]
+    flat = sources[src_start[unit] + within % width] * base + targets[tgt_start[unit] + within // width]
+    del unit, within, width
+    # one row per (unit, target): as many slots as the unit has sources
+    rows = np.repeat(src_len, tgt_len)
     starts = np.concatenate(([0], np.cumsum(rows)[:-1]))
     pairs, inverse = np.unique(flat, return_inverse=True)
+    del flat
     source_of = pairs // base
     t = np.ones(len(pairs))
     for _ in range(iterations):
@@ -209,6 +218,59 @@ def _model1(units: list[tuple[list[int], list[int]]], null: int, iterations: int
         total = np.bincount(source_of, weights=count, minlength=base)
         t = count / total[source_of]
     return source_of, pairs % base, t, np.bincount(inverse, minlength=len(pairs))
+
+
+#: units from which the two directions of Model 1 are learned at once, one in a
+#: forked process (each direction is seconds of numpy on one core)
+PARALLEL_UNITS = 5000
+
+
+def _reverse_model(units, null: int, iterations: int):
+    """t(e | f) of the reverse direction, the entries above MIN_WEIGHT / 4 only."""
+    f_src, f_tgt, en_given_fr, _ = _model1([(f, e) for e, f in units], null, iterations)
+    keep = en_given_fr > MIN_WEIGHT / 4
+    return f_src[keep], f_tgt[keep], en_given_fr[keep]
+
+
+def _both_directions(units, null: int, iterations: int):
+    """Model 1 both ways: the forward model, and the reverse one as :func:`_reverse_model`
+    gives it. With many units the reverse one is learned in a forked process meanwhile
+    (the same numbers; learned here when that process fails)."""
+    import pickle
+
+    if len(units) < PARALLEL_UNITS or not hasattr(os, "fork"):
+        return _model1(units, null, iterations), _reverse_model(units, null, iterations)
+    reading, writing = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(reading)
+        os.close(writing)
+        return _model1(units, null, iterations), _reverse_model(units, null, iterations)
+    if pid == 0:  # the child: numpy only, then out without the parent's exit handlers
+        code = 1
+        try:
+            os.close(reading)
+            found = _reverse_model(units, null, iterations)
+            with os.fdopen(writing, "wb") as out:
+                pickle.dump(found, out, pickle.HIGHEST_PROTOCOL)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writing)
+    try:
+        forward = _model1(units, null, iterations)
+        with os.fdopen(reading, "rb") as handle:
+            try:
+                reverse = pickle.load(handle)
+            except (EOFError, pickle.UnpicklingError):
+                reverse = None
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if reverse is None or status != 0:
+        log.warning("the reverse translation model's process failed (status %s); learned here", status)
+        reverse = _reverse_model(units, null, iterations)
+    return forward, reverse
 
 
 def learn(units: Iterable[tuple[str, str]], twins: int = 0, iterations: int = ITERATIONS) -> TranslationTable:
@@ -248,13 +310,8 @@ def learn(units: Iterable[tuple[str, str]], twins: int = 0, iterations: int = IT
     if not data:
         return table
     null = len(words)
-    e_src, e_tgt, fr_given_en, counts = _model1(data, null, iterations)
-    f_src, f_tgt, en_given_fr, _ = _model1([(f, e) for e, f in data], null, iterations)
-    reverse = {
-        (int(f), int(e)): float(p)
-        for f, e, p in zip(f_src, f_tgt, en_given_fr, strict=True)
-        if p > MIN_WEIGHT / 4
-    }
+    (e_src, e_tgt, fr_given_en, counts), (f_src, f_tgt, en_given_fr) = _both_directions(data, null, iterations)
+    reverse = {(int(f), int(e)): float(p) for f, e, p in zip(f_src, f_tgt, en_given_fr, strict=True)}
     to_fr: dict[str, list[tuple[str, float]]] = defaultdict(list)
     to_en: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for e, f, p, n in zip(e_src, e_tgt, fr_given_en, counts, strict=True):

@@ -41,6 +41,78 @@ def test_model_one_learns_the_collections_sense():
     assert all(term != "paquet" for term, _ in table.translate("instal", "en"))
 
 
+def _model1_unit_by_unit(units, null, iterations):
+    # Model 1 as it was first written (each unit's slots built on their own): the
+    # reference the vectorised one is held to
+    import numpy as np
+
+    base = null + 1
+    keys, lengths = [], []
+    for src, tgt in units:
+        s = np.array([*src, null], dtype=np.int64)
+        g = np.array(tgt, dtype=np.int64)
+        keys.append((s[None, :] * base + g[:, None]).ravel())
+        lengths.append(np.full(len(g), len(s), dtype=np.int64))
+    flat, rows = np.concatenate(keys), np.concatenate(lengths)
+    starts = np.concatenate(([0], np.cumsum(rows)[:-1]))
+    pairs, inverse = np.unique(flat, return_inverse=True)
+    source_of = pairs // base
+    t = np.ones(len(pairs))
+    for _ in range(iterations):
+        slots = t[inverse]
+        share = slots / np.repeat(np.add.reduceat(slots, starts), rows)
+        count = np.bincount(inverse, weights=share, minlength=len(pairs))
+        t = count / np.bincount(source_of, weights=count, minlength=base)[source_of]
+    return source_of, pairs % base, t, np.bincount(inverse, minlength=len(pairs))
+
+
+def test_vectorised_model_one_is_the_unit_by_unit_one():
+    import random
+
+    from indexer import translations
+
+    rng = random.Random(3)
+    units = [
+        ([rng.randrange(40) for _ in range(rng.randrange(1, 9))], [rng.randrange(40) for _ in range(rng.randrange(1, 9))])
+        for _ in range(300)
+    ]
+    got = translations._model1(units, 40, 5)
+    expected = _model1_unit_by_unit(units, 40, 5)
+    assert [a.tolist() for a in (got[0], got[1], got[3])] == [a.tolist() for a in (expected[0], expected[1], expected[3])]
+    assert got[2].tolist() == expected[2].tolist()
+
+
+def test_both_directions_in_two_processes_learn_the_same_table(monkeypatch, caplog):
+    import os
+
+    from indexer import translations
+
+    units = PARALLEL * 30
+    monkeypatch.setattr(translations, "PARALLEL_UNITS", 10**9)
+    alone = learn(units)
+    monkeypatch.setattr(translations, "PARALLEL_UNITS", 1)
+    assert learn(units).to_fr == alone.to_fr and learn(units).to_en == alone.to_en
+    # a process that cannot be forked, or that dies: the reverse model is learned here
+    parent = os.getpid()
+    real_reverse = translations._reverse_model
+
+    def dies_in_the_child(*args):
+        if os.getpid() != parent:
+            os._exit(3)
+        return real_reverse(*args)
+
+    monkeypatch.setattr(translations, "_reverse_model", dies_in_the_child)
+    with caplog.at_level("WARNING", logger="indexer.translations"):
+        assert learn(units).to_fr == alone.to_fr
+    assert "failed" in caplog.text
+
+    def no_fork():
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert learn(units).to_en == alone.to_en
+
+
 def test_table_survives_a_round_trip_and_a_damaged_file(tmp_path):
     table = learn(PARALLEL * 2, twins=3)
     index = tmp_path / "index"
