@@ -253,3 +253,34 @@ def test_one_sources_documents_are_read_in_id_order_batch_after_batch(
     assert len(list(store.iter_documents(batch=4))) == 31
     indexes = {ix["name"]: ix["column_names"] for ix in inspect(store.engine).get_indexes("documents")}
     assert indexes["ix_documents_source_doc"] == ["source_id", "id"]
+
+
+def test_a_batch_gives_each_contributor_one_identity_row(database_url, tmp_path):
+    # the batch's people are read and inserted a few statements a batch: a person twice
+    # in one batch, again in the next batch, and new ones beside known ones
+    from sqlalchemy import func, select
+
+    from connectors.base import Contribution, Document, Person, Role
+    from indexer.store import Store, people
+
+    store = Store(database_url)
+    run = store.start_run("wiki", "full")
+    ada, bob = Person("Ada Lovelace", email="Ada@Example.org"), Person("Bob Tremblay", username="btremblay")
+    cleo = Person("Cléo Roy")
+
+    def doc(n, *who):
+        return Document(
+            id=f"wiki:p{n}", url=f"http://x/{n}", title=f"Page {n}", text="text", agency="records",
+            contributions=tuple(Contribution(p, Role.AUTHOR if i == 0 else Role.EDITOR) for i, p in enumerate(who)),
+        )
+
+    store.commit_batch(run_id=run, source_id="wiki", upserts=[(doc(1, ada, bob), "h1"), (doc(2, bob, ada), "h2")])
+    store.commit_batch(run_id=run, source_id="wiki", upserts=[(doc(3, cleo, ada), "h3"), (doc(4, cleo), "h4")])
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(people)).scalar() == 3
+    stored = store.documents_by_id(["wiki:p1", "wiki:p2", "wiki:p3", "wiki:p4"])
+    assert stored["wiki:p1"].authors == ["Ada Lovelace"] and "Bob Tremblay" in stored["wiki:p1"].contributors
+    assert stored["wiki:p2"].authors == ["Bob Tremblay"]
+    assert stored["wiki:p3"].authors == ["Cléo Roy"] and "Ada Lovelace" in stored["wiki:p3"].contributors
+    assert stored["wiki:p4"].authors == ["Cléo Roy"]
+    store.close()
