@@ -34,6 +34,9 @@ from indexer.store import Store, now
 
 log = logging.getLogger(__name__)
 
+#: the first catch-up of a run comes after ``index_every // FIRST_CATCH_UP_SHARE`` documents
+FIRST_CATCH_UP_SHARE = 4
+
 ItemCallback = Callable[[str], None]
 
 
@@ -124,6 +127,8 @@ class SourceSync:
         self.seen: set[str] = set()
         self.failed_refs: set[str] = set()
         self._since_index = 0
+        #: whether this run has caught the index up once (the first catch-up comes early)
+        self._caught_up = False
         #: why a mid-run index update failed (its changes are replayed by the next one)
         self._index_failure: str | None = None
         #: a post both crawled as a page and read through its site's API or feed: one copy
@@ -292,7 +297,11 @@ class SourceSync:
         )
         self.heartbeat()
         self._since_index += len(upserts) + len(deletions)
-        if self.index is not None and self._since_index >= self.index_every:
+        # the run's first catch-up comes after a quarter of index_every: until it the
+        # writer processes have nothing to do and one core idles while the run reads
+        due = self.index_every if self._caught_up else max(self.index_every // FIRST_CATCH_UP_SHARE, 1)
+        if self.index is not None and self._since_index >= due:
+            self._caught_up = True
             try:
                 # the index's writer processes go on while this run reads on; the next
                 # catch-up (or the run's last) waits for them first

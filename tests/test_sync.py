@@ -284,3 +284,23 @@ def test_a_batch_gives_each_contributor_one_identity_row(database_url, tmp_path)
     assert stored["wiki:p3"].authors == ["Cléo Roy"] and "Ada Lovelace" in stored["wiki:p3"].contributors
     assert stored["wiki:p4"].authors == ["Cléo Roy"]
     store.close()
+
+
+def test_the_first_catch_up_of_a_run_comes_after_a_quarter_of_index_every(savoir_factory, memory_content):
+    # until the first catch-up the writer processes have nothing to do: it comes early,
+    # the later ones every index_every documents, the run's last at its end
+    memory_content["wiki"] = {f"p{i}": {"text": f"Page {i} about telework."} for i in range(100)}
+    savoir = savoir_factory([memory_source()], crawler={"batch_size": 10, "index_every": 40})
+    index = savoir.open_index()
+    stored_at = []
+    real = index.catch_up
+
+    def counting(store, **kwargs):
+        stored_at.append(store.counts()["documents"])
+        return real(store, **kwargs)
+
+    index.catch_up = counting
+    (report,) = savoir.crawl()
+    assert report.status == "success", report.summary()
+    assert stored_at == [10, 50, 90, 100]
+    assert index.doc_count() == 100
