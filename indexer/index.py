@@ -111,14 +111,18 @@ def build_schema() -> Schema:
 
 
 def index_fields(
-    doc: StoredDocument, communities: Communities | None = None, inferred: dict[str, str] | None = None
+    doc: StoredDocument,
+    communities: Communities | None = None,
+    inferred: dict[str, str] | None = None,
+    words_into: set[str] | None = None,
 ) -> dict:
     """The Whoosh fields of one stored document (its text routed by language).
 
     *inferred* maps a document to the twin key of its other version when
     :mod:`indexer.twins` paired them without markup; an explicit link wins.
+    *words_into* gathers the words of its text for the spelling vocabulary.
     """
-    blocks = detect_blocks(doc.text, doc.language)
+    blocks = detect_blocks(doc.text, doc.language, words_into)
     body: dict[str | None, list[str]] = {"en": [], "fr": [], None: []}
     for block in blocks:
         body[block.language if block.language in ("en", "fr") else None].append(block.text)
@@ -219,8 +223,8 @@ class _FieldsTask(SubWriterTask):
                 code, item = pickle.load(handle)
                 if code == STORED_DOC:
                     collect_words(item.title, words)
-                    collect_words(item.text, words)
-                    item = index_fields(item, self.communities, self.inferred)
+                    # the text's words as the language detection reads them (one pass)
+                    item = index_fields(item, self.communities, self.inferred, words)
                 writer.add_document(**item)
         storage.delete_file(filename)
         words -= self._given

@@ -128,18 +128,23 @@ def detect_block(
 STATED_WINS_BELOW = 40
 
 
-def detect_blocks(text: str, stated: str | None = None) -> list[Block]:
+def detect_blocks(text: str, stated: str | None = None, words_into: set[str] | None = None) -> list[Block]:
     """Blocks of *text* with a language each (None only when nothing decides).
 
     When the source states the document's language, a block goes to the other
     language only on clear evidence (its function words, or langdetect on a long
     block): a French page quoting an English paragraph still has that paragraph
     searched as English, and option lists or code never flip a page's language.
+
+    *words_into* gathers the lowercased words of the blocks (the spelling
+    vocabulary's raw words: :func:`indexer.vocabulary.spellable` finishes them).
     """
     stated = stated if stated in ("en", "fr") else None
     blocks = []
     for raw in split_blocks(text):
         words = _words(raw)
+        if words_into is not None:
+            words_into.update(words)
         if stated and len(words) < STATED_WINS_BELOW:
             language = detect_block(raw, words, statistical=False)
             if language is None and len(words) >= MIN_WORDS:

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 DIRECTORY = "vocabulary"
 WORDS_FILE = "words.txt"
 _WORD = re.compile(r"[^\W\d_]{3,}")
+_APOSTROPHES = re.compile(r"['’]")
 _STOP = frozenset(EN_STOP | FR_STOP)
 #: longer words are never indexed nor corrected (no real word is; pasted junk is)
 MAX_WORD = 40
@@ -66,8 +67,18 @@ def collect_words(text: str, into: set[str]) -> None:
 
 
 def spellable(raw: set[str]) -> set[str]:
-    """The spellable words of words gathered by :func:`collect_words`."""
-    return {w for w in (fold_accents(w) for w in raw) if w not in _STOP and len(w) <= MAX_WORD}
+    """The spellable words of lowercased words gathered by :func:`collect_words` or by
+    the language detection (:func:`indexer.language.detect_blocks`, whose words keep
+    an inner apostrophe and may be short): runs of three letters or more, folded."""
+    out = set()
+    for word in raw:
+        parts = _APOSTROPHES.split(word) if "'" in word or "’" in word else (word,)
+        for part in parts:
+            if len(part) >= 3:
+                folded = fold_accents(part)
+                if folded not in _STOP and len(folded) <= MAX_WORD:
+                    out.add(folded)
+    return out
 
 
 def trigrams(word: str) -> list[str]:

@@ -173,3 +173,21 @@ def test_words_and_markers_unchanged():
         collect_words(part, raw)
     assert spellable(raw) == words_of_text(ENGLISH, FRENCH, MIXED)
     assert "archives" in spellable(raw) and "telecharges" in spellable(raw)
+
+
+def test_the_language_detections_words_give_the_vocabularys_words():
+    # the writer processes take a text's spelling words from the language detection's
+    # pass over its blocks, not from a second pass of their own
+    every: set[str] = set()
+    for text in (ENGLISH, FRENCH, MIXED, "L'Été À PARIS: the Straße of ÎLE-de-France, it's l’été", "", "a b"):
+        raw: set[str] = set()
+        language.detect_blocks(text, None, raw)
+        found, before = spellable(raw), words_of_text(text)
+        every |= found
+        if text is MIXED:
+            # lowercasing "İstanbul" first made its dotted I two characters, one not a
+            # letter, and the word "stanbul"; the detection lowercases the word whole
+            assert found - before == {"istanbul"} and before - found == {"stanbul"}
+        else:
+            assert found == before, text[:40]
+    assert {"telecharges", "archives", "gestionnaire", "paris"} <= every and not {"qu", "it", "s"} & every
