@@ -30,7 +30,7 @@ Imported by :mod:`indexer.index` before any index is opened or written.
   and the patched ``_assemble_segment`` names those files once the segment is whole.
 * ``Positions.word_values`` takes each term's positions at once from an analyser
   that gives them (:meth:`indexer.analysis.FusedAnalyzer.index_positions`) instead
-  of a Token per word through a generator, and remembers single positions' encodings.
+  of a Token per word through a generator.
 * The posting writer and the posting pool assert each posting's types (five
   assertions a posting, ~3% of a writer process): :func:`_add_posting` and
   :func:`_pool_add` do the same work without them.
@@ -321,34 +321,22 @@ def merge_segments(ix, segments, **writer_options):
         raise
 
 
-#: a single position's encoded value, by position (most postings hold one position)
-_ONE_POSITION: dict[int, bytes] = {}
-
-
 def _positions_word_values(self, value, analyzer, **kwargs):
     """Whoosh's ``Positions.word_values``: (term, frequency, weight, encoded positions)
     of each term of *value*. An analyser with ``index_positions`` (Savoir's, see
-    :mod:`indexer.analysis`) gives each term's positions at once; a single position's
-    encoding is remembered. Anything else goes Whoosh's way."""
+    :mod:`indexer.analysis`) gives each term's positions at once. Anything else goes
+    Whoosh's way."""
     fast = getattr(analyzer, "index_positions", None)
     if fast is None or not isinstance(value, str) or any(k != "mode" for k in kwargs):
         yield from ORIGINALS[(formats.Positions, "word_values")](self, value, analyzer, **kwargs)
         return
     fb = self.field_boost
     encode = self.encode
-    one = _ONE_POSITION
+    # (each value encoded anew: a block pickles its values, and the same bytes object
+    # shared between postings would be pickled as a reference, not byte for byte alike)
     for word, poslist in fast(value).items():
-        if len(poslist) == 1:
-            pos = poslist[0]
-            encoded = one.get(pos)
-            if encoded is None:
-                encoded = encode(poslist)
-                if pos < 65536:
-                    one[pos] = encoded
-        else:
-            encoded = encode(poslist)
         # the boosts of a word's tokens are 1.0 each: their sum is the frequency
-        yield word, len(poslist), float(len(poslist)) * fb, encoded
+        yield word, len(poslist), float(len(poslist)) * fb, encode(poslist)
 
 
 def _add_posting(self, id_, weight, vbytes, length=None) -> None:
