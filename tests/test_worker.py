@@ -208,20 +208,23 @@ def test_a_worker_killed_mid_run_is_taken_over_by_another_on_the_shared_postgres
     env = dict(os.environ, PYTHONPATH=str(ROOT))
 
     def start(name):
-        return subprocess.Popen(
-            [sys.executable, "-m", "tests.worker_main", str(tmp_path / name), str(count), fresh_postgres],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        # the log goes to a file: kept whatever becomes of the process, and never a full
+        # pipe that blocks it
+        with open(tmp_path / f"{name}.log", "w") as log_file:
+            return subprocess.Popen(
+                [sys.executable, "-m", "tests.worker_main", str(tmp_path / name), str(count), fresh_postgres],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                text=True,
+            )
 
     workers = {"one": start("one"), "two": start("two")}
     store = Store(fresh_postgres)
     try:
-        for proc in workers.values():
-            assert proc.stdout.readline().strip() == "worker ready", proc.stderr.read()
+        for name, proc in workers.items():
+            assert proc.stdout.readline().strip() == "worker ready", (tmp_path / f"{name}.log").read_text()
         store.request_run("wiki", requested_by="test")
         holder = wait_for(lambda: store.lease_holder("source:wiki"), timeout=30)
         wait_for(lambda: store.counts()["documents"] >= 300, timeout=60)
@@ -244,14 +247,17 @@ def test_a_worker_killed_mid_run_is_taken_over_by_another_on_the_shared_postgres
         survivor = workers[survivor_name]
         assert survivor.poll() is None
         survivor.send_signal(signal.SIGTERM)
-        _, err = survivor.communicate(timeout=30)
+        survivor.communicate(timeout=30)
+        err = (tmp_path / f"{survivor_name}.log").read_text()
         assert "Traceback" not in err, err
         assert SearchIndex.peek(make_settings(tmp_path / survivor_name).index_dir)[0] == count
     finally:
         for name, proc in workers.items():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-                _, err = proc.communicate(timeout=30)
-                print(f"worker {name} logged:\n{err}")  # shown when the test fails
+                proc.communicate(timeout=30)
+            # shown when the test fails, the dead workers' too
+            print(f"worker {name} (pid {proc.pid}, exit {proc.returncode}) logged:")
+            print((tmp_path / f"{name}.log").read_text())
         print("runs:", store.runs("wiki"))
         store.close()
