@@ -30,7 +30,8 @@ Imported by :mod:`indexer.index` before any index is opened or written.
   and the patched ``_assemble_segment`` names those files once the segment is whole.
 * ``Positions.word_values`` takes each term's positions at once from an analyser
   that gives them (:meth:`indexer.analysis.FusedAnalyzer.index_positions`) instead
-  of a Token per word through a generator.
+  of a Token per word through a generator, and remembers the pickle of a single
+  position (each value is still a new bytes object, as Whoosh's are).
 * The posting writer and the posting pool assert each posting's types (five
   assertions a posting, ~3% of a writer process): :func:`_add_posting` and
   :func:`_pool_add` do the same work without them.
@@ -44,9 +45,10 @@ import os
 from whoosh import formats, writing
 from whoosh.codec import base as codec_base
 from whoosh.codec import whoosh3
+from whoosh.compat import dumps
 from whoosh.filedb import structfile
 from whoosh.reading import SegmentReader
-from whoosh.system import emptybytes
+from whoosh.system import emptybytes, pack_uint
 from whoosh.util.numeric import byte_to_length
 from whoosh.writing import SegmentWriter
 
@@ -321,6 +323,13 @@ def merge_segments(ix, segments, **writer_options):
         raise
 
 
+#: the pickle of a one-position list, by position, below :data:`ONE_POSITION_MAX`
+_ONE_POSITION: dict[int, bytes] = {}
+ONE_POSITION_MAX = 65536
+#: the count a one-position value starts with (Positions.encode's ``pack_uint(1)``)
+_ONE_COUNT = pack_uint(1)
+
+
 def _positions_word_values(self, value, analyzer, **kwargs):
     """Whoosh's ``Positions.word_values``: (term, frequency, weight, encoded positions)
     of each term of *value*. An analyser with ``index_positions`` (Savoir's, see
@@ -332,11 +341,23 @@ def _positions_word_values(self, value, analyzer, **kwargs):
         return
     fb = self.field_boost
     encode = self.encode
-    # (each value encoded anew: a block pickles its values, and the same bytes object
-    # shared between postings would be pickled as a reference, not byte for byte alike)
+    tails = _ONE_POSITION if type(self).encode is formats.Positions.encode else None
     for word, poslist in fast(value).items():
         # the boosts of a word's tokens are 1.0 each: their sum is the frequency
-        yield word, len(poslist), float(len(poslist)) * fb, encode(poslist)
+        if len(poslist) == 1 and tails is not None:
+            # most postings hold one position: its encoding's pickle is remembered, and
+            # joined to the count anew each time. A block pickles its values, and one
+            # bytes object shared by two postings would be pickled as a reference, so
+            # the value must be a new object, as Whoosh's encode makes one
+            pos = poslist[0]
+            tail = tails.get(pos)
+            if tail is None:
+                tail = dumps([pos], 2)
+                if pos < ONE_POSITION_MAX:
+                    tails[pos] = tail
+            yield word, 1, 1.0 * fb, _ONE_COUNT + tail
+        else:
+            yield word, len(poslist), float(len(poslist)) * fb, encode(poslist)
 
 
 def _add_posting(self, id_, weight, vbytes, length=None) -> None:
