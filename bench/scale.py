@@ -51,6 +51,7 @@ import argparse
 import cProfile
 import gzip
 import json
+import logging
 import os
 import pstats
 import random
@@ -540,6 +541,10 @@ def _profile_writers(directory: Path) -> None:
 
 
 def run_phase(args) -> None:
+    if args.log:
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(relativeCreated)9.0f ms %(name)s: %(message)s"
+        )
     work = Path(args.workdir) / str(args.docs)
     _STATE["pages"] = load_pages(Path(args.workdir))
     _STATE["count"] = args.docs
@@ -604,6 +609,9 @@ def main() -> None:
     parser.add_argument("--profile", choices=PHASES, help="print cProfile's top functions of one phase")
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     parser.add_argument(
+        "--log", action="store_true", help="print Savoir's INFO log, stamped with seconds since the phase began"
+    )
+    parser.add_argument(
         "--index-every", type=int, help="[crawler] index_every for Savoir's phases (default: the settings')"
     )
     parser.add_argument(
@@ -650,6 +658,8 @@ def main() -> None:
             command += ["--postings-cache-mb", str(args.postings_cache_mb)]
         if args.rebuild_chunk:
             command += ["--rebuild-chunk", str(args.rebuild_chunk)]
+        if args.log:
+            command.append("--log")
         print(f"{phase}: running ...", flush=True)
         proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
