@@ -129,3 +129,77 @@ def test_close_commits_a_catch_up_still_in_flight_and_follow_leaves_it_alone(
         assert reopened.doc_count() == 240
     finally:
         reopened.close()
+
+
+def _doc_id(savoir: Savoir, name: str) -> str:
+    return savoir.connector(savoir.sources[0]).doc_id(name)
+
+
+def _store_only(savoir: Savoir, *, full: bool = False) -> None:
+    source = savoir.sources[0]
+    SourceSync(savoir.store, None, source, savoir.connector(source), full=full).run()
+
+
+def _live(index: SearchIndex) -> dict[str, list[str]]:
+    """The live documents' texts by id (a list: two live copies of one id are a bug)."""
+    found: dict[str, list[str]] = {}
+    with index.searcher() as searcher:
+        for _, fields in searcher.reader().iter_docs():
+            found.setdefault(fields["id"], []).append(fields["title"])
+    return found
+
+
+def test_changes_read_while_a_commit_is_in_flight_update_what_it_adds(two_savoirs, memory_content, parallel):
+    """The next catch-up reads its changes while the queued commit's processes still
+    index: a document that commit adds, then changed, is updated (one live copy, the
+    new version); one it deletes and that comes back is added again."""
+    memory_content["wiki"] = pages = collection(40)
+    savoir = two_savoirs("in-flight")
+    savoir.store.upsert_source("wiki", "memory", "records", "wiki", ["public"])
+    index = savoir.open_index()
+    _store_only(savoir)
+    assert index.catch_up(savoir.store, background=True) == 0  # queued: nothing committed yet
+    assert index.doc_count() == 0
+    pages["en001"] = dict(pages["en001"], title="Changed while being indexed")
+    gone = pages.pop("en002")
+    _store_only(savoir, full=True)
+    index.catch_up(savoir.store, background=True)  # the first commit finishes in it
+    assert index._queued is not None
+    pages["en002"] = dict(gone, title="Back again")
+    _store_only(savoir, full=True)
+    index.catch_up(savoir.store, background=True)
+    index.finish_catch_up()
+    live = _live(index)
+    assert set(live) == set(savoir.store.live_ids("wiki"))
+    assert all(len(titles) == 1 for titles in live.values()), {i: t for i, t in live.items() if len(t) > 1}
+    assert live[_doc_id(savoir, "en001")] == ["Changed while being indexed"]
+    assert live[_doc_id(savoir, "en002")] == ["Back again"]
+    assert index.watermark == savoir.store.max_change_seq()
+
+
+def test_present_ids_are_whooshs_live_documents(two_savoirs, memory_content, parallel):
+    """The hashed id terms only pick what to look up: the answer is Whoosh's (live
+    documents only), over several segments, deletions and a merge."""
+    memory_content["wiki"] = pages = collection(60)
+    savoir = two_savoirs("present")
+    savoir.store.upsert_source("wiki", "memory", "records", "wiki", ["public"])
+    index = savoir.open_index()
+    _store_only(savoir)
+    index.catch_up(savoir.store)
+    for name in ("en003", "fr004", "en010"):
+        del pages[name]
+    pages.update(collection(90))  # ... and more documents, in a segment of their own
+    for name in ("en003", "fr004", "en010"):
+        del pages[name]
+    _store_only(savoir, full=True)
+    index.catch_up(savoir.store)
+    asked = [_doc_id(savoir, name) for name in [*pages, "en003", "fr004", "en010", "nowhere", "é-unicode"]]
+    with index.searcher() as searcher:
+        expected = {i for i in asked if searcher.document_number(id=i) is not None}
+    assert expected == {_doc_id(savoir, name) for name in pages} and len(index.ix._segments()) > 1
+    assert index._present(asked) == expected
+    assert len(index._id_hashes) == len(index.ix._segments())
+    index.ix.optimize()  # one segment: the merged ones' hashes are let go
+    index.ix = index.ix.refresh()
+    assert index._present(asked) == expected
+    assert len(index._id_hashes) == 1
