@@ -448,19 +448,28 @@ def refresh(store, index, *, force: bool = False) -> TranslationTable | None:
     twins = twin_count(store) + len(paired)
     if not force and (twins == 0 or twins < max(current.twins, 1) * RELEARN_GROWTH):
         return None
+    table = learn_from_store(store, index_languages(index), paired)
+    table.save(index.path)
+    return table
+
+
+def index_languages(index) -> dict[str, str]:
+    """The index language ("en" or "fr") of each live document of *index*, by id."""
     languages = {}
     with index.ix.searcher() as searcher:
         # the id and lang columns, not every document's stored fields
         reader = searcher.reader()
         if reader.has_column("id") and reader.has_column("lang"):
-            ids, langs = reader.column_reader("id"), reader.column_reader("lang")
-            for docnum in reader.all_doc_ids():
-                if langs[docnum] in ("en", "fr"):
-                    languages[ids[docnum]] = langs[docnum]
+            # each segment's two columns read in one pass (0.15 s at 100k, against 0.4 s
+            # a document at a time through the multi-segment reader)
+            for segment, _ in reader.leaf_readers():
+                deletions = segment.has_deletions()
+                columns = zip(segment.column_reader("id"), segment.column_reader("lang"), strict=True)
+                for docnum, (doc_id, lang) in enumerate(columns):
+                    if lang in ("en", "fr") and not (deletions and segment.is_deleted(docnum)):
+                        languages[doc_id] = lang
         else:
             for fields in searcher.all_stored_fields():
                 if fields.get("lang") in ("en", "fr"):
                     languages[fields["id"]] = fields["lang"]
-    table = learn_from_store(store, languages, paired)
-    table.save(index.path)
-    return table
+    return languages

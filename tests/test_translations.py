@@ -215,3 +215,29 @@ def test_crawls_and_reindex_keep_the_table_beside_the_index(savoir_factory, memo
     table_path(index_path).unlink()
     savoir.reindex()
     assert TranslationTable.load(index_path).twins == len(PARALLEL)
+
+
+def test_index_languages_are_the_live_documents_languages(savoir_factory, memory_content):
+    """Read a segment's columns at a time: the same as each live document's stored
+    language, over several segments and a deletion (a deleted document has none)."""
+    from indexer.translations import index_languages
+
+    pages = {f"en{n}": {"title": en, "text": en + ".", "language": "en"} for n, (en, _) in enumerate(PARALLEL)}
+    memory_content["wiki"] = pages
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    pages.update({f"fr{n}": {"title": fr, "text": fr + ".", "language": "fr"} for n, (_, fr) in enumerate(PARALLEL)})
+    del pages["en1"]
+    savoir.crawl(full=True)
+    index = savoir.open_index()
+    assert len(index.ix._segments()) > 1
+    with index.searcher() as searcher:
+        reader = searcher.reader()
+        assert reader.has_deletions()
+        expected = {
+            fields["id"]: fields["lang"]
+            for docnum, fields in reader.iter_docs()
+            if fields.get("lang") in ("en", "fr")
+        }
+    assert "wiki:en1" not in expected and "wiki:fr1" in expected and "wiki:en2" in expected
+    assert index_languages(index) == expected
