@@ -47,6 +47,10 @@ def next_runs(savoir: Savoir, now: datetime) -> dict[str, datetime | None]:
     return out
 
 
+#: the longest wait, in seconds, between two attempts to start a worker
+START_RETRY_MAX = 30.0
+
+
 class Worker:
     def __init__(self, savoir: Savoir, *, poll_seconds: float = 2.0, threads: int = 2) -> None:
         self.savoir = savoir
@@ -177,10 +181,27 @@ class Worker:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
 
+    def start(self) -> bool:
+        """Open the index and read the store's state; a failure (the database down or
+        busy, a conflict with another process) is logged and retried until it works or
+        the worker is stopped, as the polling loop does: a worker must not die at its
+        start. Returns whether it started."""
+        delay = min(self.poll_seconds, 1.0)
+        while not self.stop.is_set():
+            try:
+                self.savoir.open_index()
+                self.savoir.mark_interrupted_runs()
+                self._sources_version = self.savoir.store.console_version("sources")
+                return True
+            except Exception as exc:  # noqa: BLE001 - retried; the log says why
+                log.error("the worker could not start (retried in %gs): %s: %s", delay, type(exc).__name__, exc)
+                self.stop.wait(delay)
+                delay = min(delay * 2, START_RETRY_MAX)
+        return False
+
     def run(self) -> None:
-        self.savoir.open_index()
-        self.savoir.mark_interrupted_runs()
-        self._sources_version = self.savoir.store.console_version("sources")
+        if not self.start():
+            return
         jobs = self.schedule()
         self.scheduler.start()
         log.info(

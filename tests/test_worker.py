@@ -261,3 +261,46 @@ def test_a_worker_killed_mid_run_is_taken_over_by_another_on_the_shared_postgres
             print((tmp_path / f"{name}.log").read_text())
         print("runs:", store.runs("wiki"))
         store.close()
+
+
+def test_a_worker_whose_start_fails_retries_and_then_serves(savoir_factory, memory_content, monkeypatch, caplog):
+    """The store refusing the worker's first steps (a database restarting, a conflict
+    with another process) is logged and retried: the worker does not die at its start."""
+    memory_content["wiki"] = {"a": {"text": "Security screening for contractors."}}
+    savoir = savoir_factory([memory_source()])
+    calls = []
+    mark = savoir.mark_interrupted_runs
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("the database is starting up")
+        return mark()
+
+    monkeypatch.setattr(savoir, "mark_interrupted_runs", flaky)
+    worker = Worker(savoir, poll_seconds=0.05)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        savoir.store.request_run("wiki", requested_by="test")
+        wait_for(lambda: savoir.store.last_runs().get("wiki", {}).get("status") == "success", timeout=20)
+    finally:
+        worker.stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert len(calls) >= 3
+    failures = [r.getMessage() for r in caplog.records if "could not start" in r.getMessage()]
+    assert len(failures) == 2 and "the database is starting up" in failures[0]
+
+
+def test_a_worker_stopped_while_it_cannot_start_ends(savoir_factory, monkeypatch):
+    savoir = savoir_factory([memory_source()])
+    monkeypatch.setattr(savoir, "open_index", lambda: (_ for _ in ()).throw(OSError("disk gone")))
+    worker = Worker(savoir, poll_seconds=0.05)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    time.sleep(0.3)
+    worker.stop.set()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert not worker.scheduler.running
