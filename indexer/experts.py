@@ -65,6 +65,10 @@ class _UnionFind:
             self.parent[max(ra, rb, key=str)] = min(ra, rb, key=str)
 
 
+#: contribution rows read at a time while the people are resolved
+TOUCHES_PER_READ = 5000
+
+
 def resolve_people(
     store: Store,
     directory: PeopleDirectory,
@@ -91,22 +95,34 @@ def resolve_people(
                 ).group_by(contributions.c.person_id)
             )
         }
-        touches = list(
-            conn.execute(
-                select(
-                    contributions.c.person_id,
-                    documents.c.source_id,
-                    contributions.c.document_id,
-                    contributions.c.size,
-                    contributions.c.role,
-                    contributions.c.minor,
-                    documents.c.agency,
-                    documents.c.language,
-                )
-                .join(documents, documents.c.id == contributions.c.document_id)
-                .where(documents.c.deleted.is_(False))
+        # the contributions to live pages, streamed in one pass (a million documents'
+        # were held as rows, twice over: ~1 GB of the crawl's peak at 1M): where each raw
+        # identity works, the languages it writes in, and the pages it touched per source
+        # with their edit sizes (mass editors)
+        worked_in: dict[int, Counter] = defaultdict(Counter)
+        written_in: dict[int, Counter] = defaultdict(Counter)
+        touched: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        sizes: dict[int, list[int]] = defaultdict(list)
+        touches = conn.execution_options(yield_per=TOUCHES_PER_READ).execute(
+            select(
+                contributions.c.person_id,
+                documents.c.source_id,
+                contributions.c.document_id,
+                contributions.c.size,
+                contributions.c.role,
+                contributions.c.minor,
+                documents.c.agency,
+                documents.c.language,
             )
+            .join(documents, documents.c.id == contributions.c.document_id)
+            .where(documents.c.deleted.is_(False))
         )
+        for t in touches:
+            worked_in[t.person_id][t.agency] += 1
+            if t.role in ("author", "editor") and not t.minor and t.language in ("en", "fr"):
+                written_in[t.person_id][t.language] += 1
+            touched[t.person_id][t.source_id].add(t.document_id)
+            sizes[t.person_id].append(abs(t.size or 0))
         pages_per_source = dict(
             conn.execute(
                 select(documents.c.source_id, func.count())
@@ -125,12 +141,6 @@ def resolve_people(
     configured = {d.lower().lstrip("@."): a for d, a in (agency_domains or {}).items() if d and a}
     # where each raw identity actually works: an emailed identity is stored once for
     # all sources, with the agency of whichever source named it first
-    worked_in: dict[int, Counter] = defaultdict(Counter)
-    written_in: dict[int, Counter] = defaultdict(Counter)
-    for t in touches:
-        worked_in[t.person_id][t.agency] += 1
-        if t.role in ("author", "editor") and not t.minor and t.language in ("en", "fr"):
-            written_in[t.person_id][t.language] += 1
     for r in rows:
         if worked_in[r["id"]]:
             r["home"] = worked_in[r["id"]].most_common(1)[0][0]
@@ -187,13 +197,6 @@ def resolve_people(
     clusters: dict[object, list[int]] = defaultdict(list)
     for r in rows:
         clusters[uf.find(r["id"])].append(r["id"])
-
-    # per raw identity: pages touched per source and their edit sizes (mass editors)
-    touched: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    sizes: dict[int, list[int]] = defaultdict(list)
-    for t in touches:
-        touched[t.person_id][t.source_id].add(t.document_id)
-        sizes[t.person_id].append(abs(t.size or 0))
 
     now = datetime.now(UTC)
     person_rows, links = [], []
