@@ -177,7 +177,7 @@ def test_changes_read_while_a_commit_is_in_flight_update_what_it_adds(two_savoir
     assert index.watermark == savoir.store.max_change_seq()
 
 
-def test_present_ids_are_whooshs_live_documents(two_savoirs, memory_content, parallel):
+def test_present_ids_are_whooshs_live_documents(two_savoirs, memory_content, parallel, monkeypatch):
     """The hashed id terms only pick what to look up: the answer is Whoosh's (live
     documents only), over several segments, deletions and a merge."""
     memory_content["wiki"] = pages = collection(60)
@@ -199,6 +199,12 @@ def test_present_ids_are_whooshs_live_documents(two_savoirs, memory_content, par
     assert expected == {_doc_id(savoir, name) for name in pages} and len(index.ix._segments()) > 1
     assert index._present(asked) == expected
     assert len(index._id_hashes) == len(index.ix._segments())
+    # every hash alike: each id is looked up in every segment, and the answer is the same
+    monkeypatch.setattr(index_module, "_id_hash", lambda term: 7)
+    index._id_hashes.clear()
+    assert index._present(asked) == expected
+    monkeypatch.setattr(index_module, "_id_hash", hash)
+    index._id_hashes.clear()
     index.ix.optimize()  # one segment: the merged ones' hashes are let go
     index.ix = index.ix.refresh()
     assert index._present(asked) == expected
