@@ -609,7 +609,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=PHASES, help="print cProfile's top functions of one phase")
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--log", action="store_true", help="print Savoir's INFO log, stamped with seconds since the phase began"
+        "--log", action="store_true", help="print Savoir's INFO log, stamped with milliseconds since the phase began"
     )
     parser.add_argument(
         "--index-every", type=int, help="[crawler] index_every for Savoir's phases (default: the settings')"
