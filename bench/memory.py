@@ -158,7 +158,7 @@ def one(args: argparse.Namespace) -> dict:
         "mmap": args.mmap,
         "rss": rss,
         "accel": held,
-        "cache entries": len(index.accel.postings._items),
+        "cache entries": len(index.accel.postings),
         "open traced": opened,
         "vocabulary words": words,
         "vocabulary traced": vocabulary_bytes,
