@@ -683,7 +683,7 @@ class Accelerator:
         generic: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         leaves: dict[tuple[str, str], dict[int, np.ndarray]] = {}
         for part in parts:
-            ids, values = self._eval(query, part, stats, searcher, generic, leaves)
+            ids, values = _sparse(self._eval(query, part, stats, searcher, generic, leaves))
             if part.alive is not None and len(ids):
                 live = part.alive[ids]
                 ids, values = ids[live], values[live]
@@ -712,16 +712,16 @@ class Accelerator:
             found = [self._eval(sub, part, stats, searcher, generic, leaves) for sub in q.subqueries]
             return _union(found, n, best=True)
         if isinstance(q, AndNot):
-            ids, values = self._eval(q.a, part, stats, searcher, generic, leaves)
+            ids, values = _sparse(self._eval(q.a, part, stats, searcher, generic, leaves))
             if not len(ids):
                 return _NO_IDS, _NO_VALUES
-            out, _ = self._eval(q.b, part, stats, searcher, {}, {})
+            out, _ = _sparse(self._eval(q.b, part, stats, searcher, {}, {}))
             keep = ~_member(ids, out, n)
             return ids[keep], values[keep]
         if isinstance(q, Every) and not q.fieldname:
             return np.arange(n, dtype=np.int32), np.full(n, float(q.boost))
         if isinstance(q, ConstantScoreQuery):
-            ids, _ = self._eval(q.child, part, stats, searcher, generic, leaves)
+            ids, _ = _sparse(self._eval(q.child, part, stats, searcher, generic, leaves))
             return ids, np.full(len(ids), float(q.score))
         if type(q) is Phrase and q.words:
             return self._phrase(q, part, stats, leaves)
@@ -913,56 +913,120 @@ def _dense_cheaper(wanted: int, sorted_count: int, n: int) -> bool:
     return wanted * sorted_count.bit_length() > 2 * sorted_count + n // 6
 
 
-def _intersect(found: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, np.ndarray]:
+def _intersect(found: list, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The documents every child matched, scored with the children's scores summed
     in the children's order (the smallest children are intersected first). A child
-    that matches all *n* documents of the segment (the ACL's "public") keeps them all."""
+    that matches all *n* documents of the segment (the ACL's "public") keeps them all;
+    a child in a segment-wide array (:class:`_Dense`) is looked up in it."""
     if not found:
         return _NO_IDS, _NO_VALUES
     if len(found) == 1:
         return found[0]
     survivors = None
-    for ids, _ in sorted(found, key=lambda f: len(f[0])):
-        if not len(ids):
-            return _NO_IDS, _NO_VALUES
+    for child in sorted(found, key=_size):
+        dense = type(child) is _Dense
         if survivors is None:
-            survivors = ids
-        elif len(ids) != n:
-            survivors = survivors[_member(survivors, ids, n)]
+            survivors = child.ids if dense else child[0]
+        elif dense:
+            survivors = survivors[child.seen[survivors]]
+        elif len(child[0]) != n:
+            survivors = survivors[_member(survivors, child[0], n)]
         if not len(survivors):
             return _NO_IDS, _NO_VALUES
     total = None
-    for ids, values in found:
-        picked = values if len(ids) == len(survivors) else _pick(ids, values, survivors, n)
+    for child in found:
+        if type(child) is _Dense:
+            picked = child.score[survivors]
+        else:
+            ids, values = child
+            picked = values if len(ids) == len(survivors) else _pick(ids, values, survivors, n)
         total = picked.astype(np.float64, copy=True) if total is None else total + picked
     return survivors, total
 
 
-def _union(
-    found: list[tuple[np.ndarray, np.ndarray]], n: int, *, best: bool = False, minmatch: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+class _Dense:
+    """A node's matches as arrays over its whole segment: each document's score (0.0
+    where it did not match) and whether it matched. A union of many postings is summed
+    in such arrays; handing them to the parent as they are, instead of the matched ids
+    and their scores, spares a nested union spreading them out again (a word's fields,
+    its languages, its neutral form and its phrase are four unions deep) and lets an
+    intersection look its survivors up. Made sparse (:func:`_sparse`) where a node
+    needs ids."""
+
+    __slots__ = ("score", "seen", "_ids", "_count")
+
+    def __init__(self, score: np.ndarray, seen: np.ndarray) -> None:
+        self.score = score
+        self.seen = seen
+        self._ids = None
+        self._count = None
+
+    @property
+    def count(self) -> int:
+        if self._count is None:
+            self._count = len(self._ids) if self._ids is not None else int(np.count_nonzero(self.seen))
+        return self._count
+
+    @property
+    def ids(self) -> np.ndarray:
+        if self._ids is None:
+            self._ids = np.flatnonzero(self.seen).astype(np.int32)
+        return self._ids
+
+
+def _sparse(found) -> tuple[np.ndarray, np.ndarray]:
+    """A node's (ids, scores), from either form."""
+    if type(found) is _Dense:
+        ids = found.ids
+        return ids, found.score[ids]
+    return found
+
+
+def _size(found) -> int:
+    return found.count if type(found) is _Dense else len(found[0])
+
+
+def _union(found: list, n: int, *, best: bool = False, minmatch: int = 0):
     """The documents any child matched (at least *minmatch* children with it), scored
-    with the children's scores summed in order, or their best one with *best*."""
-    live = [f for f in found if len(f[0])]
+    with the children's scores summed in order, or their best one with *best*.
+
+    Scores are never negative (BM25 with Whoosh's idf, positive boosts): a document a
+    child did not match adds 0.0 to the sum and loses the maximum, so a child in a
+    segment-wide array is added to the whole array and gives the same bits."""
+    live = [f for f in found if type(f) is _Dense or len(f[0])]
     if not live:
         return _NO_IDS, _NO_VALUES
     if len(live) == 1 and minmatch <= 1:
         return live[0]
-    total = sum(len(ids) for ids, _ in live)
-    if total * DENSE_UNION > n:
+    spread = any(type(f) is _Dense for f in live)
+    if spread or sum(len(f[0]) for f in live) * DENSE_UNION > n:
         score = np.zeros(n)
         counts = np.zeros(n, dtype=np.int32) if minmatch > 1 else None
         seen = np.zeros(n, dtype=bool)
-        for ids, values in live:
+        for child in live:
+            if type(child) is _Dense:
+                if counts is not None:
+                    counts += child.seen
+                else:
+                    seen |= child.seen
+                if best:
+                    np.maximum(score, child.score, out=score)
+                else:
+                    score += child.score
+                continue
+            ids, values = child
             if counts is not None:
                 counts[ids] += 1
-            seen[ids] = True
-            if best:
-                score[ids] = np.maximum(score[ids], values)
             else:
-                score[ids] += values
-        ids = np.flatnonzero(seen if counts is None else counts >= minmatch).astype(np.int32)
-        return ids, score[ids]
+                seen[ids] = True
+            if best:  # ids are unique within a child: ufunc.at, faster than a fancy +=
+                np.maximum.at(score, ids, values)
+            else:
+                np.add.at(score, ids, values)
+        if counts is not None:
+            seen = counts >= minmatch
+            score[~seen] = 0.0
+        return _Dense(score, seen)
     every = np.concatenate([ids for ids, _ in live])
     order = np.argsort(every, kind="stable")
     every = every[order]
