@@ -384,26 +384,9 @@ def test_twins_in_different_segments_count_as_the_english_one(savoir_factory, me
     assert results.total == 2 and dict(results.facets["lang"]) == {"en": 2}
 
 
-def test_sorted_and_dense_unions_give_the_same_bits(world, monkeypatch):
-    from indexer import accel
-
-    savoir, index = world
-    searcher = Searcher(index, savoir.store)
-    with index.accel.searcher() as whoosh_searcher:
-        for text, relaxed in [(q, False) for q in QUERIES] + [(q, True) for q in RELAXED]:
-            full = _full_query(searcher, text, ("public", "restricted"), relaxed)
-            found = []
-            for factor in (0, 10**9):  # every union sorted, then every union in a dense array
-                monkeypatch.setattr(accel, "DENSE_UNION", factor)
-                evaluation = index.accel.evaluate(whoosh_searcher, full)
-                pairs = zip(evaluation.ids, evaluation.values, strict=True)
-                found.append([(ids.tolist(), values.tolist()) for ids, values in pairs])
-            assert found[0] == found[1], text
-
-
-def test_intersections_by_search_and_by_mark_array_give_the_same_bits(world, monkeypatch):
-    # an intersection finds one child's ids among another's by binary search or by
-    # spreading them over an array of the segment, whichever costs less: both the same
+def _same_bits_under(world, monkeypatch, name: str, settings: tuple) -> int:
+    """Evaluate every test query with indexer.accel's *name* set to each of *settings*:
+    the ids and scores must be the same bits each time. Returns how many matched."""
     from indexer import accel
 
     savoir, index = world
@@ -413,14 +396,26 @@ def test_intersections_by_search_and_by_mark_array_give_the_same_bits(world, mon
         for text, relaxed in [(q, False) for q in QUERIES] + [(q, True) for q in RELAXED]:
             full = _full_query(searcher, text, ("public", "restricted"), relaxed)
             found = []
-            for dense in (False, True):
-                monkeypatch.setattr(accel, "_dense_cheaper", lambda *_, dense=dense: dense)
+            for setting in settings:
+                monkeypatch.setattr(accel, name, setting)
                 evaluation = index.accel.evaluate(whoosh_searcher, full)
                 pairs = zip(evaluation.ids, evaluation.values, strict=True)
                 found.append([(ids.tolist(), values.tolist()) for ids, values in pairs])
-            assert found[0] == found[1], text
+            assert all(other == found[0] for other in found[1:]), text
             matched += sum(len(ids) for ids, _ in found[0])
-    assert matched > 100
+    return matched
+
+
+def test_sorted_and_dense_unions_give_the_same_bits(world, monkeypatch):
+    # every union sorted, then every union in segment-wide arrays handed to its parent
+    assert _same_bits_under(world, monkeypatch, "DENSE_UNION", (0, 10**9)) > 100
+
+
+def test_intersections_by_search_and_by_mark_array_give_the_same_bits(world, monkeypatch):
+    # an intersection finds one child's ids among another's by binary search or by
+    # spreading them over an array of the segment, whichever costs less: both the same
+    always = (lambda *_: False, lambda *_: True)
+    assert _same_bits_under(world, monkeypatch, "_dense_cheaper", always) > 100
 
 
 def test_postings_cache_drops_cheap_entries_first_within_the_dear_share():
