@@ -175,12 +175,12 @@ class PostingsCache:
             if not cheap:
                 self.dear_size += weight
             while self.size > self.limit and len(self) > 1:
-                if self._cheap and self.dear_size <= self.limit * DEAR_SHARE:
-                    _, dropped = self._cheap.popitem(last=False)
-                else:
-                    _, dropped = self._dear.popitem(last=False)
-                    self.dear_size -= _weight(dropped)
-                self.size -= _weight(dropped)
+                cheapest = self._cheap and self.dear_size <= self.limit * DEAR_SHARE
+                _, dropped = (self._cheap if cheapest else self._dear).popitem(last=False)
+                weight = _weight(dropped)
+                self.size -= weight
+                if not cheapest:
+                    self.dear_size -= weight
 
     def clear(self, fields: frozenset[str] | None = None) -> None:
         """Forget every entry, or only those of *fields*."""
