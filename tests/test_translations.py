@@ -82,6 +82,25 @@ def test_vectorised_model_one_is_the_unit_by_unit_one():
     assert got[2].tolist() == expected[2].tolist()
 
 
+def test_unique_by_packed_sort_is_numpys():
+    import numpy as np
+
+    from indexer import translations
+
+    rng = np.random.default_rng(5)
+    for keys in (
+        rng.integers(0, 50, 1000),  # many ties: positions must only break them
+        rng.integers(0, 2**40, 300),  # too wide to pack with positions: numpy's own
+        np.array([7]),
+        np.array([], dtype=np.int64),
+    ):
+        keys = keys.astype(np.int64)
+        n = len(keys)
+        got = translations._unique_inverse(keys.copy(), np.arange(n, dtype=np.int64), np.empty(n, dtype=np.int64))
+        expected = np.unique(keys, return_inverse=True)
+        assert got[0].tolist() == expected[0].tolist() and got[1].tolist() == expected[1].tolist()
+
+
 def test_both_directions_in_two_processes_learn_the_same_table(monkeypatch, caplog):
     import os
 
