@@ -33,7 +33,7 @@ from indexer.index_lock import IndexBusy
 from indexer.people import PeopleDirectory, load_people_directory
 from indexer.store import Store, StoreError, now
 from indexer.translations import TranslationTable
-from indexer.translations import refresh as refresh_translations
+from indexer.translations import start as start_translations
 from indexer.twins import PAIR_AFTER_CRAWL_MAX
 from indexer.twins import refresh as refresh_twins
 
@@ -312,9 +312,10 @@ class Savoir:
                 http.close()
                 self.store.release_lease(lease, owner)
         if any(r.added or r.updated or r.deleted for r in reports):
-            self.refresh_people()
             self.refresh_cross_language(
-                index, sources=[r.source_id for r in reports if r.added or r.updated or r.deleted]
+                index,
+                sources=[r.source_id for r in reports if r.added or r.updated or r.deleted],
+                meanwhile=self.refresh_people,
             )
             self.refresh_flat_postings(index)
         return reports
@@ -331,15 +332,33 @@ class Savoir:
             log.info("flat postings and positions: %d new file(s)", written)
 
     def refresh_cross_language(
-        self, index: SearchIndex, *, force: bool = False, sources: Sequence[str] | None = None
+        self,
+        index: SearchIndex,
+        *,
+        force: bool = False,
+        sources: Sequence[str] | None = None,
+        meanwhile: Callable[[], object] | None = None,
     ) -> None:
         """Relearn the translations beside the index when the twins grew, then pair the
-        EN/FR versions that no link names (of *sources*, or of every source)."""
+        EN/FR versions that no link names (of *sources*, or of every source).
+
+        *meanwhile* is done in this process while a forked one learns (a crawl's people
+        step: the learner is seconds on one core, and the people do not depend on it);
+        what it raises is raised once the learner is done.
+        """
+        learning = table = None
         try:
-            table = refresh_translations(self.store, index, force=force)
+            learning = start_translations(self.store, index, force=force, fork=meanwhile is not None)
         except Exception:  # noqa: BLE001 - a search without learned translations still works
             log.exception("translations could not be learned from the twins; searches go on without them")
-            table = None
+        try:
+            if meanwhile is not None:
+                meanwhile()
+        finally:
+            try:
+                table = learning.finish() if learning is not None else None
+            except Exception:  # noqa: BLE001 - as above
+                log.exception("translations could not be learned from the twins; searches go on without them")
         if table is not None:
             log.info("learned %d translations from %d EN/FR twins", len(table), table.twins)
         try:

@@ -153,6 +153,13 @@ def _drop_inherited_locks() -> None:
         os.close(devnull)
 
 
+def detach_child(parent: int) -> None:
+    """In a child forked from *parent* (see :mod:`indexer.forked`): die with it, and keep
+    none of its index locks (a learner must not hold the index after its parent died)."""
+    _die_with_parent(parent)
+    _drop_inherited_locks()
+
+
 def guard_subwriters() -> None:
     """Patch Whoosh's sub-writer so that it never outlives, nor keeps the lock of, its parent."""
     from whoosh import multiproc

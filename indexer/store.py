@@ -493,6 +493,22 @@ class Store:
         if read_url:
             self.read_from_replica(read_url)
 
+    @property
+    def forkable(self) -> bool:
+        """Whether a forked child can reach this store on connections of its own (not a
+        SQLite database in memory, which only the connection that made it sees)."""
+        url = self.url
+        return not (url in ("sqlite://", "sqlite:///") or ":memory:" in url or "mode=memory" in url)
+
+    def after_fork(self) -> None:
+        """In a forked child, before it uses the store: its own connections from now on.
+        The parent's pooled ones are left alone, neither used nor closed (closing one
+        here would end the parent's session with the database)."""
+        self.engine.dispose(close=False)
+        if self._replica is not None:
+            self._replica.dispose(close=False)
+        self._replica_lock = threading.Lock()
+
     # -- reads from a replica -----------------------------------------------------
     def read_from_replica(self, read_url: str) -> None:
         """Send this store's search-time reads to the PostgreSQL replica at *read_url*.

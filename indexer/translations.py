@@ -37,6 +37,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indexer.forked import Forked
 from indexer.twins import load_map as load_twin_map
 
 log = logging.getLogger(__name__)
@@ -240,14 +241,12 @@ def _model1(units: list[tuple[list[int], list[int]]], null: int, iterations: int
     pairs, inverse = _unique_inverse(keys, positions, source_at)
     del keys, positions, source_at
     source_of = pairs // base
-    row_of = np.repeat(np.arange(len(rows)), rows)
-    slots, spread = np.empty(n), np.empty(n)
+    slots = np.empty(n)
     t = np.ones(len(pairs))
     for _ in range(iterations):
         np.take(t, inverse, out=slots)
         z = np.add.reduceat(slots, starts)
-        np.take(z, row_of, out=spread)
-        np.divide(slots, spread, out=slots)  # each slot's share of its row
+        np.divide(slots, np.repeat(z, rows), out=slots)  # each slot's share of its row
         count = np.bincount(inverse, weights=slots, minlength=len(pairs))
         total = np.bincount(source_of, weights=count, minlength=base)
         t = count / total[source_of]
@@ -270,74 +269,71 @@ def _both_directions(units, null: int, iterations: int):
     """Model 1 both ways: the forward model, and the reverse one as :func:`_reverse_model`
     gives it. With many units the reverse one is learned in a forked process meanwhile
     (the same numbers; learned here when that process fails)."""
-    import pickle
-
-    if len(units) < PARALLEL_UNITS or not hasattr(os, "fork"):
+    if len(units) < PARALLEL_UNITS:
         return _model1(units, null, iterations), _reverse_model(units, null, iterations)
-    reading, writing = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(reading)
-        os.close(writing)
-        return _model1(units, null, iterations), _reverse_model(units, null, iterations)
-    if pid == 0:  # the child: numpy only, then out without the parent's exit handlers
-        code = 1
-        try:
-            os.close(reading)
-            found = _reverse_model(units, null, iterations)
-            with os.fdopen(writing, "wb") as out:
-                pickle.dump(found, out, pickle.HIGHEST_PROTOCOL)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(writing)
-    try:
-        forward = _model1(units, null, iterations)
-        with os.fdopen(reading, "rb") as handle:
-            try:
-                reverse = pickle.load(handle)
-            except (EOFError, pickle.UnpicklingError):
-                reverse = None
-    finally:
-        _, status = os.waitpid(pid, 0)
-    if reverse is None or status != 0:
-        log.warning("the reverse translation model's process failed (status %s); learned here", status)
+    child = Forked(lambda: _reverse_model(units, null, iterations), what="the reverse translation model")
+    forward = _model1(units, null, iterations)
+    done, reverse = child.result()
+    if not done:
         reverse = _reverse_model(units, null, iterations)
     return forward, reverse
 
 
-def learn(units: Iterable[tuple[str, str]], twins: int = 0, iterations: int = ITERATIONS) -> TranslationTable:
-    """A table from (English text, French text) units that translate each other."""
-    import numpy as np
+def unit_terms(en: str, fr: str) -> tuple[list[str], list[str]]:
+    """The index terms of a unit's two sides, each word once, in reading order: what
+    the learner counts (a repeated word is one word; digits and letters alone are not)."""
+    return _types("en", en), _types("fr", fr)
 
+
+def _types(lang: str, text: str) -> list[str]:
     from indexer.query import analyse
 
-    vocab: dict[str, int] = {}
-    words: list[str] = []
-    #: a unit's words, analysed once per text (twins repeat paragraphs: boilerplate,
-    #: quoted passages, a page's versions); the ids are still given in reading order
-    analysed: dict[tuple[str, str], list[str]] = {}
+    return [term for term in dict.fromkeys(analyse(lang, text)) if len(term) >= 2 and not term.isdigit()]
 
-    def ids(lang: str, text: str) -> list[int]:
-        terms = analysed.get((lang, text))
-        if terms is None:
-            terms = analysed[(lang, text)] = [
-                f"{lang}:{term}"
-                for term in dict.fromkeys(analyse(lang, text))  # types: a repeated word is one word
-                if len(term) >= 2 and not term.isdigit()
-            ]
+
+def _analysed(units: Iterable[tuple[str, str]], seen: dict) -> Iterator[tuple[list[str], list[str]]]:
+    """:func:`unit_terms` of each unit, each text analysed once (*seen* remembers them:
+    twins repeat paragraphs, such as boilerplate, quoted passages, a page's versions)."""
+    for en, fr in units:
+        e = seen.get(("en", en))
+        if e is None:
+            e = seen[("en", en)] = _types("en", en)
+        f = seen.get(("fr", fr))
+        if f is None:
+            f = seen[("fr", fr)] = _types("fr", fr)
+        yield e, f
+
+
+def learn(units: Iterable[tuple[str, str]], twins: int = 0, iterations: int = ITERATIONS) -> TranslationTable:
+    """A table from (English text, French text) units that translate each other."""
+    return learn_terms(_analysed(units, {}), twins, iterations)
+
+
+def learn_terms(
+    units: Iterable[tuple[list[str], list[str]]], twins: int = 0, iterations: int = ITERATIONS
+) -> TranslationTable:
+    """A table from units given as their two sides' terms (:func:`unit_terms`)."""
+    import numpy as np
+
+    words: list[str] = []
+    english: dict[str, int] = {}
+    french: dict[str, int] = {}
+
+    def ids(known: dict[str, int], terms: list[str]) -> list[int]:
+        # the ids are given in reading order, to every term of a unit (also past
+        # MAX_UNIT_TERMS, and of a unit left out for an empty side)
         out = []
-        for key in terms:
-            if key not in vocab:
-                vocab[key] = len(words)
-                words.append(key.split(":", 1)[1])
-            out.append(vocab[key])
+        for term in terms:
+            found = known.get(term)
+            if found is None:
+                found = known[term] = len(words)
+                words.append(term)
+            out.append(found)
         return out[:MAX_UNIT_TERMS]
 
     data = []
     for en, fr in units:
-        e, f = ids("en", en), ids("fr", fr)
+        e, f = ids(english, en), ids(french, fr)
         if e and f:
             data.append((e, f))
         if len(data) >= MAX_UNITS:
@@ -427,7 +423,7 @@ def learn_from_store(
     for a, b in links:
         if a in language_of and b in language_of and language_of[a] != language_of[b]:
             pairs.append((a, b) if language_of[a] == "en" else (b, a))
-    table = learn(twin_units(_pair_texts(store, pairs)), twins=len(pairs))
+    table = learn_terms(_units_from_store(store, pairs), twins=len(pairs))
     log.info("learned %d translations from %d twin pairs (%d units)", len(table), len(pairs), table.units)
     return table
 
@@ -441,6 +437,56 @@ def _pair_texts(store, pairs: list[tuple[str, str]]) -> Iterator[tuple[tuple[str
         for en, fr in chunk:
             if en in docs and fr in docs:  # both still there
                 yield (docs[en].title, docs[en].text), (docs[fr].title, docs[fr].text)
+
+
+#: from this many twin pairs on, every other chunk of READ_PAIRS is read, aligned and
+#: analysed in a second process meanwhile (fewer: all here)
+PARALLEL_PAIRS = 4 * READ_PAIRS
+#: each process takes chunks until it has this share of MAX_UNITS units
+CHUNK_SHARE = 0.5
+
+
+def _units_from_store(store, pairs: list[tuple[str, str]]) -> Iterator[tuple[list[str], list[str]]]:
+    """The units of the (English id, French id) *pairs* as :func:`unit_terms`, in order.
+
+    Reading, aligning and analysing are half of learning, on one core. With many pairs
+    a forked process takes the odd chunks of :data:`READ_PAIRS` pairs and this one the
+    even ones, each until it has half the :data:`MAX_UNITS` units; a
+    chunk neither took (the units were sparse there) is done here when it is reached.
+    The units and their order are the same as in one process.
+    """
+    chunks = [pairs[start : start + READ_PAIRS] for start in range(0, len(pairs), READ_PAIRS)]
+    seen: dict = {}
+    done: dict[int, list] = {}
+    if len(pairs) >= PARALLEL_PAIRS and store.forkable:
+        child = Forked(
+            lambda: _take_chunks(store, chunks, 1, {}),
+            what="reading the twins for the translations",
+            prepare=store.after_fork,
+        )
+        try:
+            done = _take_chunks(store, chunks, 0, seen)
+        finally:
+            finished, theirs = child.result(LEARN_DEADLINE)
+        if finished:
+            done.update(theirs)
+    for k, chunk in enumerate(chunks):
+        if k in done:
+            yield from done.pop(k)
+        else:
+            yield from _analysed(twin_units(_pair_texts(store, chunk)), seen)
+
+
+def _take_chunks(store, chunks: list, first: int, seen: dict) -> dict[int, list]:
+    """Every other chunk's units from chunk *first* on, until they hold CHUNK_SHARE of
+    MAX_UNITS units with both sides (the learner's own count), by chunk number."""
+    taken, units = {}, 0
+    for k in range(first, len(chunks), 2):
+        found = taken[k] = list(_analysed(twin_units(_pair_texts(store, chunks[k])), seen))
+        units += sum(1 for e, f in found if e and f)
+        if units >= MAX_UNITS * CHUNK_SHARE:
+            break
+    return taken
 
 
 class TableFile:
@@ -482,19 +528,54 @@ def twin_count(store) -> int:
         return int(conn.execute(query).scalar() or 0)
 
 
+#: seconds the learner's process may take before it is stopped and the table is learned
+#: here (the learner reads at most MAX_UNITS units: about ten seconds at any size)
+LEARN_DEADLINE = 900.0
+
+
+class Relearning:
+    """The table beside *index* being relearned (see :func:`start`): :meth:`finish`
+    waits for it, saves it and returns it (None when the table in place is current)."""
+
+    def __init__(self, store, index, *, force: bool, fork: bool) -> None:
+        self.index = index
+        self._child: Forked | None = None
+        current = TranslationTable.load(index.path)
+        paired = load_twin_map(index.path)
+        twins = twin_count(store) + len(paired)
+        self.needed = force or (twins > 0 and twins >= max(current.twins, 1) * RELEARN_GROWTH)
+        if not self.needed:
+            return
+        languages = index_languages(index)
+        self._learn = lambda: learn_from_store(store, languages, paired)
+        if fork and store.forkable:
+            self._child = Forked(self._learn, what="learning the translations", prepare=store.after_fork)
+
+    def finish(self) -> TranslationTable | None:
+        if not self.needed:
+            return None
+        done, table = self._child.result(LEARN_DEADLINE) if self._child is not None else (False, None)
+        if not done:
+            table = self._learn()
+        table.save(self.index.path)
+        return table
+
+
+def start(store, index, *, force: bool = False, fork: bool = True) -> Relearning:
+    """Start relearning the table beside *index* when forced (reindex) or when twins
+    have grown; with *fork*, in a forked process (whose store connections are its
+    own), so that this one can do other work meanwhile: after a crawl, the learner's
+    ten seconds on one core run beside the people step. Call ``finish()`` on the
+    answer, whatever happens meanwhile (it reaps the process)."""
+    return Relearning(store, index, force=force, fork=fork)
+
+
 def refresh(store, index, *, force: bool = False) -> TranslationTable | None:
-    """Relearn the table beside *index* when forced (reindex) or when twins have grown.
+    """Relearn the table beside *index* here and now, when :func:`start` would.
 
     Returns the new table, or None when the one in place is still current.
     """
-    current = TranslationTable.load(index.path)
-    paired = load_twin_map(index.path)
-    twins = twin_count(store) + len(paired)
-    if not force and (twins == 0 or twins < max(current.twins, 1) * RELEARN_GROWTH):
-        return None
-    table = learn_from_store(store, index_languages(index), paired)
-    table.save(index.path)
-    return table
+    return start(store, index, force=force, fork=False).finish()
 
 
 def index_languages(index) -> dict[str, str]:

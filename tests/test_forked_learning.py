@@ -1,0 +1,162 @@
+"""The translation learner beside the people step, and its units read in two processes.
+
+After a crawl the learner (seconds on one core) runs in a forked process while this
+one resolves the people, and the learner reads, aligns and analyses the twins' units
+in two processes. Each must give what one process gives, and a child that fails,
+dies or hangs must cost nothing but time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from indexer import forked, translations
+from indexer.store import Store
+from tests.conftest import memory_source
+from tests.test_translations import PARALLEL
+
+
+def test_forked_work_comes_back_and_a_failed_child_gives_no_answer(caplog):
+    parent = os.getpid()
+    assert forked.Forked(lambda: (os.getpid() != parent, [1, 2, 3]), what="a sum").result() == (
+        True,
+        (True, [1, 2, 3]),
+    )
+
+    def fails():
+        raise ValueError("broken")
+
+    with caplog.at_level("WARNING", logger="indexer.forked"):
+        assert forked.Forked(fails, what="a failing job").result() == (False, None)
+        assert forked.Forked(lambda: os._exit(3), what="a dying job").result() == (False, None)
+        started = time.monotonic()
+        assert forked.Forked(lambda: time.sleep(60), what="a hanging job").result(deadline=0.5) == (False, None)
+    assert time.monotonic() - started < 10  # killed, not waited for
+    assert "a dying job failed in its process (status" in caplog.text
+    assert "a hanging job took over 0 s in its process; stopped" in caplog.text
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # every child was reaped
+
+
+def test_a_store_in_memory_is_not_forked(tmp_path):
+    assert Store(f"sqlite:///{tmp_path}/s.db").forkable
+    assert not Store("sqlite://").forkable
+
+
+def _twins(memory_content, count: int) -> None:
+    pages = {}
+    for n in range(count):
+        en, fr = PARALLEL[n % len(PARALLEL)]
+        # every fifth pair has one unit only, so the chunks hold different numbers of units
+        more = "" if n % 5 == 0 else f"\n\n{en} again, {n}.\n\n{en} once more."
+        plus = "" if n % 5 == 0 else f"\n\n{fr} encore, {n}.\n\n{fr} une fois de plus."
+        pages[f"p{n:03d}-en"] = {"title": f"{en} {n}", "text": f"{en}.{more}", "language": "en"}
+        pages[f"p{n:03d}-fr"] = {
+            "title": f"{fr} {n}",
+            "text": f"{fr}.{plus}",
+            "language": "fr",
+            "translation_of": f"wiki:p{n:03d}-en",
+        }
+    memory_content["wiki"] = pages
+
+
+@pytest.fixture
+def forks(monkeypatch):
+    """What the learner forked, by what it said the child does."""
+    made: list[str] = []
+    real = translations.Forked
+
+    def counted(work, *, what, prepare=None):
+        made.append(what)
+        return real(work, what=what, prepare=prepare)
+
+    monkeypatch.setattr(translations, "Forked", counted)
+    return made
+
+
+def test_units_read_in_two_processes_are_those_read_in_one(savoir_factory, memory_content, monkeypatch, forks):
+    _twins(memory_content, 48)
+    savoir = savoir_factory([memory_source()])
+    savoir.crawl()
+    store = savoir.store
+    pairs = sorted((f"wiki:p{n:03d}-en", f"wiki:p{n:03d}-fr") for n in range(48))
+    monkeypatch.setattr(translations, "READ_PAIRS", 4)
+    monkeypatch.setattr(translations, "PARALLEL_UNITS", 10**9)  # Model 1 in one process here
+    monkeypatch.setattr(translations, "PARALLEL_PAIRS", 10**9)
+    forks.clear()
+    alone = list(translations._units_from_store(store, pairs))
+    assert not forks and len(alone) > 100
+    monkeypatch.setattr(translations, "PARALLEL_PAIRS", 8)
+    for max_units, share in ((10**6, 0.5), (40, 0.5), (60, 0.2)):
+        # every chunk taken by one side or the other; the first few only; two chunks
+        # taken, the rest done when the merge reaches them
+        monkeypatch.setattr(translations, "MAX_UNITS", max_units)
+        monkeypatch.setattr(translations, "CHUNK_SHARE", share)
+        forks.clear()
+        assert list(translations._units_from_store(store, pairs)) == alone
+        assert forks == ["reading the twins for the translations"]
+    # a child that fails: the parent does its chunks
+    real_take = translations._take_chunks
+    parent = os.getpid()
+
+    def dies_in_the_child(store, chunks, first, seen):
+        if os.getpid() != parent:
+            os._exit(5)
+        return real_take(store, chunks, first, seen)
+
+    monkeypatch.setattr(translations, "_take_chunks", dies_in_the_child)
+    monkeypatch.setattr(translations, "MAX_UNITS", 10**6)
+    assert list(translations._units_from_store(store, pairs)) == alone
+
+
+def test_crawl_learns_the_translations_beside_the_people(savoir_factory, memory_content, monkeypatch, forks):
+    _twins(memory_content, 40)
+    monkeypatch.setattr(translations, "PARALLEL_PAIRS", 10**9)
+    savoir = savoir_factory([memory_source()])
+    people_in = []
+    real_people = savoir.refresh_people
+
+    def people(**kwargs):
+        people_in.append(os.getpid())
+        return real_people(**kwargs)
+
+    monkeypatch.setattr(savoir, "refresh_people", people)
+    savoir.crawl()
+    assert forks == ["learning the translations"] and set(people_in) == {os.getpid()}
+    index = savoir.open_index()
+    learned = translations.TranslationTable.load(index.path)
+    assert learned.twins == 40 and len(learned) > 0
+    assert savoir.store.get_meta("people_fingerprint")  # the people step ran
+    # the same table as learned here, in one process
+    here = translations.refresh(savoir.store, index, force=True)
+    assert (here.to_fr, here.to_en, here.units) == (learned.to_fr, learned.to_en, learned.units)
+    assert forks == ["learning the translations"]
+
+    # what the people step raises is raised once the learner is done and its table saved
+    translations.table_path(index.path).unlink()
+
+    def broken():
+        raise RuntimeError("people failed")
+
+    with pytest.raises(RuntimeError, match="people failed"):
+        savoir.refresh_cross_language(index, force=True, meanwhile=broken)
+    assert translations.TranslationTable.load(index.path).to_fr == learned.to_fr
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+    # a learner that dies: learned here, the same table
+    translations.table_path(index.path).unlink()
+    parent = os.getpid()
+    real_learn = translations.learn_from_store
+
+    def dies_in_the_child(*args):
+        if os.getpid() != parent:
+            os._exit(4)
+        return real_learn(*args)
+
+    monkeypatch.setattr(translations, "learn_from_store", dies_in_the_child)
+    savoir.refresh_cross_language(index, force=True, meanwhile=lambda: None)
+    assert translations.TranslationTable.load(index.path).to_fr == learned.to_fr
