@@ -502,11 +502,16 @@ class Store:
 
     def after_fork(self) -> None:
         """In a forked child, before it uses the store: its own connections from now on.
-        The parent's pooled ones are left alone, neither used nor closed (closing one
-        here would end the parent's session with the database)."""
-        self.engine.dispose(close=False)
-        if self._replica is not None:
-            self._replica.dispose(close=False)
+
+        The parent's pooled connections are left alone, neither used nor closed: one
+        closed here would end the parent's PostgreSQL session, or let SQLite take this
+        process for the database's last user. Their old pools are kept referenced, so
+        that no garbage collection closes them either (the child leaves by ``os._exit``).
+        """
+        engines = [self.engine] + ([self._replica] if self._replica is not None else [])
+        self._inherited_pools = [engine.pool for engine in engines]
+        for engine in engines:
+            engine.dispose(close=False)
         self._replica_lock = threading.Lock()
 
     # -- reads from a replica -----------------------------------------------------

@@ -160,3 +160,33 @@ def test_crawl_learns_the_translations_beside_the_people(savoir_factory, memory_
     monkeypatch.setattr(translations, "learn_from_store", dies_in_the_child)
     savoir.refresh_cross_language(index, force=True, meanwhile=lambda: None)
     assert translations.TranslationTable.load(index.path).to_fr == learned.to_fr
+
+
+def test_a_forked_child_leaves_the_parents_connections_alone(database_url):
+    """The child reads on connections of its own; the parent's pooled one, which the
+    child inherited and dropped (then collected its garbage), still serves the parent."""
+    import gc
+
+    from sqlalchemy import text
+
+    store = Store(database_url)
+    store.set_meta("before", "1")
+    session = "SELECT pg_backend_pid()" if store.dialect == "postgresql" else "SELECT 1"
+    with store.engine.connect() as conn:
+        mine = conn.execute(text(session)).scalar()
+
+    def read():
+        gc.collect()
+        with store.engine.connect() as conn:
+            theirs = conn.execute(text(session)).scalar()
+        gc.collect()
+        return store.get_meta("before"), theirs
+
+    done, (meta, theirs) = forked.Forked(read, what="a read", prepare=store.after_fork).result()
+    assert done and meta == "1"
+    with store.engine.connect() as conn:
+        assert conn.execute(text(session)).scalar() == mine  # the same session, not a new one
+    if store.dialect == "postgresql":
+        assert theirs != mine
+    store.set_meta("after", "2")
+    assert store.get_meta("after") == "2"
