@@ -22,7 +22,10 @@ Learning:
 
 The table is a JSON file kept beside the index directory (``<index>.translations.json``,
 outside it, so that swapping in a rebuilt index keeps it), rebuilt by ``savoir reindex``
-and relearned after a crawl when the number of twins has grown by a quarter.
+and relearned after a crawl when the number of twins has grown by a quarter. After a
+crawl it is learned in a forked process while the crawl's process resolves the people
+(:func:`start`), and the units are read and analysed in two processes
+(:func:`_units_from_store`); either way the table is the one a single process learns.
 """
 
 from __future__ import annotations
@@ -546,8 +549,8 @@ class Relearning:
         self.needed = force or (twins > 0 and twins >= max(current.twins, 1) * RELEARN_GROWTH)
         if not self.needed:
             return
-        languages = index_languages(index)
-        self._learn = lambda: learn_from_store(store, languages, paired)
+        # the index's languages are read by the learner (in its process, when forked)
+        self._learn = lambda: learn_from_store(store, index_languages(index), paired)
         if fork and store.forkable:
             self._child = Forked(self._learn, what="learning the translations", prepare=store.after_fork)
 
