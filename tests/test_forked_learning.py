@@ -16,7 +16,8 @@ import pytest
 from indexer import forked, translations
 from indexer.store import Store
 from tests.conftest import memory_source
-from tests.test_translations import PARALLEL
+from tests.test_translations import dying_in_a_child
+from tests.test_translations_speed import twin_pages
 
 
 def _reaped(pid: int) -> bool:
@@ -60,20 +61,12 @@ def test_a_store_in_memory_is_not_forked(tmp_path):
 
 
 def _twins(memory_content, count: int) -> None:
-    pages = {}
-    for n in range(count):
-        en, fr = PARALLEL[n % len(PARALLEL)]
-        # every fifth pair has one unit only, so the chunks hold different numbers of units
-        more = "" if n % 5 == 0 else f"\n\n{en} again, {n}.\n\n{en} once more."
-        plus = "" if n % 5 == 0 else f"\n\n{fr} encore, {n}.\n\n{fr} une fois de plus."
-        pages[f"p{n:03d}-en"] = {"title": f"{en} {n}", "text": f"{en}.{more}", "language": "en"}
-        pages[f"p{n:03d}-fr"] = {
-            "title": f"{fr} {n}",
-            "text": f"{fr}.{plus}",
-            "language": "fr",
-            "translation_of": f"wiki:p{n:03d}-en",
-        }
-    memory_content["wiki"] = pages
+    def texts(n, en, fr):
+        if n % 5 == 0:  # one paragraph only: the chunks hold different numbers of units
+            return f"{en}.", f"{fr}."
+        return f"{en}.\n\n{en} again, {n}.\n\n{en} once more.", f"{fr}.\n\n{fr} encore, {n}.\n\n{fr} une fois de plus."
+
+    memory_content["wiki"] = twin_pages(count, texts, digits=3)
 
 
 #: the pids of each ``forks`` fixture's children, by the fixture's list
@@ -120,15 +113,7 @@ def test_units_read_in_two_processes_are_those_read_in_one(savoir_factory, memor
         assert list(translations._units_from_store(store, pairs)) == alone
         assert forks == ["reading the twins for the translations"]
     # a child that fails: the parent does its chunks
-    real_take = translations._take_chunks
-    parent = os.getpid()
-
-    def dies_in_the_child(store, chunks, first, seen):
-        if os.getpid() != parent:
-            os._exit(5)
-        return real_take(store, chunks, first, seen)
-
-    monkeypatch.setattr(translations, "_take_chunks", dies_in_the_child)
+    monkeypatch.setattr(translations, "_take_chunks", dying_in_a_child(translations._take_chunks, 5))
     monkeypatch.setattr(translations, "MAX_UNITS", 10**6)
     assert list(translations._units_from_store(store, pairs)) == alone
 
@@ -170,15 +155,7 @@ def test_crawl_learns_the_translations_beside_the_people(savoir_factory, memory_
 
     # a learner that dies: learned here, the same table
     translations.table_path(index.path).unlink()
-    parent = os.getpid()
-    real_learn = translations.learn_from_store
-
-    def dies_in_the_child(*args):
-        if os.getpid() != parent:
-            os._exit(4)
-        return real_learn(*args)
-
-    monkeypatch.setattr(translations, "learn_from_store", dies_in_the_child)
+    monkeypatch.setattr(translations, "learn_from_store", dying_in_a_child(translations.learn_from_store, 4))
     savoir.refresh_cross_language(index, force=True, meanwhile=lambda: None)
     assert translations.TranslationTable.load(index.path).to_fr == learned.to_fr
 

@@ -101,6 +101,20 @@ def test_unique_by_packed_sort_is_numpys():
         assert got[0].tolist() == expected[0].tolist() and got[1].tolist() == expected[1].tolist()
 
 
+def dying_in_a_child(real, code: int):
+    """*real* as it is, except in a forked child, which dies at once (exit status *code*)."""
+    import os
+
+    parent = os.getpid()
+
+    def wrapped(*args, **kwargs):
+        if os.getpid() != parent:
+            os._exit(code)
+        return real(*args, **kwargs)
+
+    return wrapped
+
+
 def test_both_directions_in_two_processes_learn_the_same_table(monkeypatch, caplog):
     import os
 
@@ -112,15 +126,7 @@ def test_both_directions_in_two_processes_learn_the_same_table(monkeypatch, capl
     monkeypatch.setattr(translations, "PARALLEL_UNITS", 1)
     assert learn(units).to_fr == alone.to_fr and learn(units).to_en == alone.to_en
     # a process that cannot be forked, or that dies: the reverse model is learned here
-    parent = os.getpid()
-    real_reverse = translations._reverse_model
-
-    def dies_in_the_child(*args):
-        if os.getpid() != parent:
-            os._exit(3)
-        return real_reverse(*args)
-
-    monkeypatch.setattr(translations, "_reverse_model", dies_in_the_child)
+    monkeypatch.setattr(translations, "_reverse_model", dying_in_a_child(translations._reverse_model, 3))
     with caplog.at_level("WARNING", logger="indexer.translations"):
         assert learn(units).to_fr == alone.to_fr
     assert "failed" in caplog.text

@@ -115,22 +115,30 @@ def test_units_are_analysed_once_and_learn_the_same_table(monkeypatch):
 PARALLEL = TRANSLATION_PARALLEL[:6]  # the learner tests' first sentences
 
 
+def twin_pages(count: int, texts, digits: int = 2) -> dict[str, dict]:
+    """Memory-source pages ``p00-en``/``p00-fr``... of the learner's sentences, each
+    French one naming its English twin; ``texts(n, en, fr)`` gives pair n's two texts."""
+    pages = {}
+    for n in range(count):
+        en, fr = PARALLEL[n % len(PARALLEL)]
+        en_text, fr_text = texts(n, en, fr)
+        pages[f"p{n:0{digits}d}-en"] = {"title": f"{en} {n}", "text": en_text, "language": "en"}
+        pages[f"p{n:0{digits}d}-fr"] = {
+            "title": f"{fr} {n}",
+            "text": fr_text,
+            "language": "fr",
+            "translation_of": f"wiki:p{n:0{digits}d}-en",
+        }
+    return pages
+
+
 def test_twins_past_the_sample_are_never_read(savoir_factory, memory_content, monkeypatch):
     """The twins' texts are read a few pairs at a time, only while the learner wants
     units: the table is the one learned from every pair's units in the same order."""
     from indexer.translations import learn_from_store, twin_units
     from tests.conftest import memory_source
 
-    pages = {}
-    for n in range(30):
-        en, fr = PARALLEL[n % len(PARALLEL)]
-        pages[f"p{n:02d}-en"] = {"title": f"{en} {n}", "text": f"{en}.\n\n{en} again.", "language": "en"}
-        pages[f"p{n:02d}-fr"] = {
-            "title": f"{fr} {n}",
-            "text": f"{fr}.\n\n{fr} encore.",
-            "language": "fr",
-            "translation_of": f"wiki:p{n:02d}-en",
-        }
+    pages = twin_pages(30, lambda n, en, fr: (f"{en}.\n\n{en} again.", f"{fr}.\n\n{fr} encore."))
     pages["lonely"] = {"title": "Alone", "text": "No twin here.", "language": "en"}
     memory_content["wiki"] = pages
     savoir = savoir_factory([memory_source()])
