@@ -282,20 +282,16 @@ def _both_directions(units, null: int, iterations: int):
     return forward, reverse
 
 
-def unit_terms(en: str, fr: str) -> tuple[list[str], list[str]]:
-    """The index terms of a unit's two sides, each word once, in reading order: what
-    the learner counts (a repeated word is one word; digits and letters alone are not)."""
-    return _types("en", en), _types("fr", fr)
-
-
 def _types(lang: str, text: str) -> list[str]:
+    """The index terms of one side of a unit, each word once, in reading order: what
+    the learner counts (a repeated word is one word; digits and letters alone are not)."""
     from indexer.query import analyse
 
     return [term for term in dict.fromkeys(analyse(lang, text)) if len(term) >= 2 and not term.isdigit()]
 
 
 def _analysed(units: Iterable[tuple[str, str]], seen: dict) -> Iterator[tuple[list[str], list[str]]]:
-    """:func:`unit_terms` of each unit, each text analysed once (*seen* remembers them:
+    """Each unit as its two sides' terms (:func:`_types`), each text analysed once (*seen* remembers them:
     twins repeat paragraphs, such as boilerplate, quoted passages, a page's versions)."""
     for en, fr in units:
         e = seen.get(("en", en))
@@ -315,7 +311,7 @@ def learn(units: Iterable[tuple[str, str]], twins: int = 0, iterations: int = IT
 def learn_terms(
     units: Iterable[tuple[list[str], list[str]]], twins: int = 0, iterations: int = ITERATIONS
 ) -> TranslationTable:
-    """A table from units given as their two sides' terms (:func:`unit_terms`)."""
+    """A table from units given as their two sides' terms (see :func:`_analysed`)."""
     import numpy as np
 
     words: list[str] = []
@@ -450,7 +446,7 @@ CHUNK_SHARE = 0.5
 
 
 def _units_from_store(store, pairs: list[tuple[str, str]]) -> Iterator[tuple[list[str], list[str]]]:
-    """The units of the (English id, French id) *pairs* as :func:`unit_terms`, in order.
+    """The units of the (English id, French id) *pairs* as :func:`_analysed` gives them, in order.
 
     Reading, aligning and analysing are half of learning, on one core. With many pairs
     a forked process takes the odd chunks of :data:`READ_PAIRS` pairs and this one the
