@@ -704,15 +704,12 @@ def report(count: int, results: dict) -> None:
             if "disk_peak_mb" in r:
                 print(f"{'':<6}disk under the index directories at the peak {r['disk_peak_mb']} MB"
                       f" (the index and index.new with its temporary files; the index after it {r['index_mb']} MB)")
-            if r.get("people_beside_learner"):
-                print(f"{'':<6}of which people, translations and twins {r['cross_language_s']} s (people"
-                      f" {r['people_s']} s of it, while a second process learned the translations);"
-                      f" without them {r['index_only_docs_s']} docs/s"
-                      + (f"; flat postings left to write after them {r['flat_postings_s']} s"
-                         if "flat_postings_s" in r else ""))
-            elif "people_s" in r:
-                print(f"{'':<6}of which people {r['people_s']} s, translations and twins"
-                      f" {r['cross_language_s']} s; without them {r['index_only_docs_s']} docs/s"
+            if "people_s" in r:
+                steps = (f"people, translations and twins {r['cross_language_s']} s (people {r['people_s']} s"
+                         " of it, while a second process learned the translations)"
+                         if r.get("people_beside_learner") else
+                         f"people {r['people_s']} s, translations and twins {r['cross_language_s']} s")
+                print(f"{'':<6}of which {steps}; without them {r['index_only_docs_s']} docs/s"
                       + (f"; flat postings left to write after them {r['flat_postings_s']} s"
                          if "flat_postings_s" in r else ""))
             stages = [(k[4:-3], v) for k, v in r.items() if k.startswith("rss_") and k.endswith("_mb")

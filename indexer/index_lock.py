@@ -154,8 +154,9 @@ def _drop_inherited_locks() -> None:
 
 
 def detach_child(parent: int) -> None:
-    """In a child forked from *parent* (see :mod:`indexer.forked`): die with it, and keep
-    none of its index locks (a learner must not hold the index after its parent died)."""
+    """In a child forked from *parent* (a sub-writer, :mod:`indexer.forked`'s children):
+    die with it, and keep none of its index locks (a child must not hold the index
+    after its parent died)."""
     _die_with_parent(parent)
     _drop_inherited_locks()
 
@@ -174,8 +175,7 @@ def guard_subwriters() -> None:
         original_start(self)
 
     def run(self) -> None:
-        _die_with_parent(getattr(self, "_savoir_parent", os.getppid()))
-        _drop_inherited_locks()
+        detach_child(getattr(self, "_savoir_parent", os.getppid()))
         original_run(self)
 
     task.start, task.run = start, run
