@@ -35,13 +35,18 @@ Imported by :mod:`indexer.index` before any index is opened or written.
 * The posting writer and the posting pool assert each posting's types (five
   assertions a posting, ~3% of a writer process): :func:`_add_posting` and
   :func:`_pool_add` do the same work without them.
+* A segment's pooled postings were sorted as whole tuples (~1 s of CPU for 5,000
+  documents, a million postings). :func:`_in_term_order` gives the same order by
+  ranking the terms only (~0.6 s): a term's postings already come in document order.
 """
 
 from __future__ import annotations
 
+import gc
 import heapq
 import os
 
+import numpy as np
 from whoosh import formats, writing
 from whoosh.codec import base as codec_base
 from whoosh.codec import whoosh3
@@ -390,6 +395,45 @@ def _pool_add(self, item) -> None:
     self.current.append(item)
 
 
+def _in_term_order(postings: list) -> list:
+    """*postings* (fieldname, term bytes, docnum, weight, value) sorted as whole tuples,
+    as Whoosh's pool sorts them, but by ranking their terms.
+
+    A writer adds each document's postings after the previous one's, so a term's
+    postings come in document order: a stable sort by term alone gives the tuples'
+    order, and only the terms (a few per cent of the postings) are compared as
+    tuples. Postings not in that order (a term's document number not above its last
+    one) are sorted as Whoosh sorts them.
+    """
+    ids: dict = {}
+    number = ids.setdefault
+    collecting = gc.isenabled()
+    gc.disable()  # a tuple a posting, none of them garbage: no collection to walk the pool
+    try:
+        term_ids = np.fromiter([number((p[0], p[1]), len(ids)) for p in postings], np.int64, len(postings))
+    finally:
+        if collecting:
+            gc.enable()
+    terms = list(ids)
+    rank = np.empty(len(terms), np.int64)
+    rank[sorted(range(len(terms)), key=terms.__getitem__)] = np.arange(len(terms))
+    keys = rank[term_ids]
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    docnums = np.fromiter([p[2] for p in postings], np.int64, len(postings))[order]
+    if np.any((keys[1:] == keys[:-1]) & (docnums[1:] <= docnums[:-1])):
+        return sorted(postings)
+    return list(map(postings.__getitem__, order.tolist()))
+
+
+def _pool_items(self, maxfiles=128):
+    """Whoosh's ``SortingPool.items``; a pool that never spilled to disk (all of
+    Savoir's writers) has its postings put in order by :func:`_in_term_order`."""
+    if self.runs:
+        return ORIGINALS[(writing.PostingPool, "items")](self, maxfiles)
+    return _in_term_order(self.current)
+
+
 #: Whoosh's own functions, before :func:`apply` (the tests compare with them)
 ORIGINALS = {
     (whoosh3.W3PerDocReader, "_cached_reader"): whoosh3.W3PerDocReader._cached_reader,
@@ -397,6 +441,7 @@ ORIGINALS = {
     (codec_base.FieldWriter, "add_postings"): codec_base.FieldWriter.add_postings,
     (whoosh3.W3PostingsWriter, "add_posting"): whoosh3.W3PostingsWriter.add_posting,
     (writing.PostingPool, "add"): writing.PostingPool.add,
+    (writing.PostingPool, "items"): writing.PostingPool.items,
     (writing.SegmentWriter, "_flush_segment"): writing.SegmentWriter._flush_segment,
     (writing.SegmentWriter, "_assemble_segment"): writing.SegmentWriter._assemble_segment,
     (formats.Positions, "word_values"): formats.Positions.word_values,
@@ -409,6 +454,7 @@ def apply() -> None:
     codec_base.FieldWriter.add_postings = _add_postings
     whoosh3.W3PostingsWriter.add_posting = _add_posting
     writing.PostingPool.add = _pool_add
+    writing.PostingPool.items = _pool_items
     writing.SegmentWriter._flush_segment = _flush_segment
     writing.SegmentWriter._assemble_segment = _assemble_segment
     formats.Positions.word_values = _positions_word_values

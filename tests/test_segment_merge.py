@@ -157,16 +157,18 @@ def test_streamed_merge_writes_what_whoosh_merge_writes(tmp_path, deleted):
     other.close()
 
 
-def test_patched_writer_writes_what_whoosh_writes(tmp_path, monkeypatch):
+@pytest.mark.parametrize("limitmb", [1, 64])
+def test_patched_writer_writes_what_whoosh_writes(tmp_path, monkeypatch, limitmb):
     """The posting writer, the posting pool and ``add_postings`` of indexer.whoosh_fixes
-    (no assertions, lengths read once per field) against Whoosh's own: the same
-    segment, byte for byte, with a pool small enough to spill runs to disk."""
+    (no assertions, lengths read once per field, terms ranked instead of every
+    posting sorted) against Whoosh's own: the same segment, byte for byte, with a
+    pool small enough to spill runs to disk and with one that holds them all."""
     from indexer import whoosh_fixes
 
     def one_segment(path):
         path.mkdir()
         ix = whoosh_index.create_in(str(path), build_schema())
-        with ix.writer(limitmb=1) as writer:
+        with ix.writer(limitmb=limitmb) as writer:
             for n in range(400):
                 writer.add_document(**index_fields(document(n)))
         (segment,) = ix._segments()
@@ -219,3 +221,28 @@ def test_segments_added_after_new_documents_stream_like_add_reader(tmp_path):
     )
     for way in ("pool", "streamed"):
         made[f"{way}-ix"].close()
+
+
+def test_postings_put_in_term_order_as_whoosh_sorts_them():
+    """The pool's ranking of terms gives the order of sorting whole postings: for a
+    writer's postings (each term's in document order), and for postings that are not
+    (a term's document number repeated or going back), which are sorted as they are."""
+    import random
+
+    from indexer.whoosh_fixes import _in_term_order
+
+    rng = random.Random(7)
+    terms = [(field, f"t{n}".encode()) for field in ("body_en", "acl", "title_fr") for n in range(40)]
+    added = []
+    for docnum in range(300):
+        for field, term in rng.sample(terms, 12):
+            added.append((field, term, docnum, rng.choice([1.0, 2.0]), b"v%d" % rng.randrange(5)))
+    assert _in_term_order(added) == sorted(added)
+    assert _in_term_order([]) == []
+    # Whoosh's spelling words come with document number 0 again and again; a merge
+    # through the pool may bring a term's documents in any order
+    repeated = added + [("body_en", b"t3", 0, 1, b""), ("body_en", b"t3", 0, 1, b"a")]
+    going_back = added + [(added[0][0], added[0][1], 0, 5.0, b"")]
+    for postings in (repeated, going_back):
+        rng.shuffle(postings)
+        assert _in_term_order(postings) == sorted(postings)
