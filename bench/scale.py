@@ -2,7 +2,7 @@
 
     nice -n 5 .venv/bin/python bench/scale.py --docs 30000 [--workdir bench/out/scale] [--reuse]
         [--queries 200] [--phases crawl,reindex,whoosh,search[,merge,twins]] [--profile crawl] [--index-every N]
-        [--postings-cache-mb MB] [--rebuild-chunk N]
+        [--postings-cache-mb MB] [--rebuild-chunk N] [--patched-whoosh]
 
 The collection is the Debian manual pages and FAQ in English and French (see
 bench/relevance/debian_corpus.py; packages manpages, manpages-fr, debian-faq,
@@ -25,7 +25,9 @@ sub-processes included):
   (Whoosh's MpWriter: two writer processes, each writing its own segments), four
   text fields title_en/text_en (StemmingAnalyzer) and title_fr/text_fr
   (LanguageAnalyzer("fr")), each document's text in its stated language, no
-  language detection, no store;
+  language detection, no store; Whoosh 2.7.4 as it ships (this process imports
+  Savoir, whose :mod:`indexer.whoosh_fixes` patch Whoosh's writer: they are undone
+  first, unless ``--patched-whoosh``);
 * ``search``: a fresh process like a web worker opens the index and runs ~200
   three-word queries taken from the pages' titles, each through the real search
   path (query parsing, ACL, facets, twin collapsing, snippets from the store) and
@@ -416,6 +418,12 @@ def phase_whoosh(work: Path, count: int) -> dict:
     from whoosh.analysis import LanguageAnalyzer, StemmingAnalyzer
     from whoosh.fields import ID, TEXT, Schema
 
+    from indexer import whoosh_fixes
+
+    # this process imported Savoir (config.loader), whose fixes patch Whoosh's writer:
+    # raw Whoosh is measured as it ships (--patched-whoosh: with Savoir's fixes)
+    if not _STATE.get("patched_whoosh"):
+        whoosh_fixes.unapply()
     path = work / "whoosh"
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
@@ -436,7 +444,10 @@ def phase_whoosh(work: Path, count: int) -> dict:
     seconds = time.perf_counter() - started
     documents = ix.doc_count()
     ix.close()
-    return {"docs": documents, "seconds": round(seconds, 1), "docs_s": round(count / seconds, 1)}
+    return {
+        "docs": documents, "seconds": round(seconds, 1), "docs_s": round(count / seconds, 1),
+        "patched": bool(_STATE.get("patched_whoosh")),
+    }
 
 
 def phase_merge(work: Path, count: int) -> dict:
@@ -568,6 +579,7 @@ def run_phase(args) -> None:
     _STATE["count"] = args.docs
     if args.index_every:
         _INDEX_EVERY.append(args.index_every)
+    _STATE["patched_whoosh"] = args.patched_whoosh
     if args.postings_cache_mb:
         _CACHE_MB.append(args.postings_cache_mb)
     if args.rebuild_chunk:
@@ -637,6 +649,10 @@ def main() -> None:
         help="documents a reindex commits at a time (indexer.index.REBUILD_CHUNK; default: the code's)",
     )
     parser.add_argument(
+        "--patched-whoosh", action="store_true",
+        help="the whoosh phase with Savoir's fixes to Whoosh's writer (indexer.whoosh_fixes), not as it ships",
+    )
+    parser.add_argument(
         "--postings-cache-mb", type=float,
         help="[memory] postings_cache_mb for the search phase (default: the settings')",
     )
@@ -678,6 +694,8 @@ def main() -> None:
             command += ["--rebuild-chunk", str(args.rebuild_chunk)]
         if args.log:
             command.append("--log")
+        if args.patched_whoosh:
+            command.append("--patched-whoosh")
         print(f"{phase}: running ...", flush=True)
         proc = subprocess.run(command, stdout=subprocess.PIPE, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -696,6 +714,8 @@ def report(count: int, results: dict) -> None:
                          ("whoosh", "raw Whoosh, procs=2, 4 text fields")):
         r = results.get(phase)
         if r:
+            if phase == "whoosh" and r.get("patched"):
+                label = "Whoosh with Savoir's writer fixes, procs=2"
             print(f"{label:<50} {r['docs_s']:8.1f} docs/s  ({r['seconds']} s, {r['docs']} docs)"
                   f"  peak RSS {r['rss_mb']} MB (largest sub-process {r['children_rss_mb']} MB)")
             if "cpu_ms_per_doc" in r:

@@ -460,4 +460,11 @@ def apply() -> None:
     formats.Positions.word_values = _positions_word_values
 
 
+def unapply() -> None:
+    """Whoosh as it ships again, in this process and the writer processes it forks
+    (``bench/scale.py`` measures raw Whoosh so; :func:`apply` puts the fixes back)."""
+    for (owner, name), original in ORIGINALS.items():
+        setattr(owner, name, original)
+
+
 apply()
