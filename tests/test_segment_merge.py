@@ -161,7 +161,7 @@ def test_streamed_merge_writes_what_whoosh_merge_writes(tmp_path, deleted):
 def test_patched_writer_writes_what_whoosh_writes(tmp_path, monkeypatch, limitmb):
     """The posting writer, the posting pool and ``add_postings`` of indexer.whoosh_fixes
     (no assertions, lengths read once per field, terms ranked instead of every
-    posting sorted) against Whoosh's own: the same segment, byte for byte, with a
+    posting sorted, text fields' postings pooled in one loop) against Whoosh's own: the same segment, byte for byte, with a
     pool small enough to spill runs to disk and with one that holds them all."""
     from indexer import whoosh_fixes
 
@@ -170,7 +170,10 @@ def test_patched_writer_writes_what_whoosh_writes(tmp_path, monkeypatch, limitmb
         ix = whoosh_index.create_in(str(path), build_schema())
         with ix.writer(limitmb=limitmb) as writer:
             for n in range(400):
-                writer.add_document(**index_fields(document(n)))
+                fields = index_fields(document(n))
+                if n % 50 == 7:  # boosted documents go Whoosh's way
+                    fields["_boost"] = 1.5
+                writer.add_document(**fields)
         (segment,) = ix._segments()
         return ix, segment
 
@@ -246,3 +249,18 @@ def test_postings_put_in_term_order_as_whoosh_sorts_them():
     for postings in (repeated, going_back):
         rng.shuffle(postings)
         assert _in_term_order(postings) == sorted(postings)
+
+
+def test_fixes_can_be_undone_and_put_back():
+    """bench/scale.py measures raw Whoosh as it ships, in a process that imported
+    Savoir: ``unapply`` puts back every original, ``apply`` every fix."""
+    from indexer import whoosh_fixes
+
+    patched = {key: getattr(*key) for key in whoosh_fixes.ORIGINALS}
+    try:
+        whoosh_fixes.unapply()
+        assert all(getattr(*key) is original for key, original in whoosh_fixes.ORIGINALS.items())
+    finally:
+        whoosh_fixes.apply()
+    assert {key: getattr(*key) for key in whoosh_fixes.ORIGINALS} == patched
+    assert all(patched[key] is not original for key, original in whoosh_fixes.ORIGINALS.items())
