@@ -340,6 +340,14 @@ ONE_POSITION_MAX = 65536
 _ONE_COUNT = pack_uint(1)
 
 
+def _one_position(pos: int) -> bytes:
+    """The pickle of a one-position list (remembered below :data:`ONE_POSITION_MAX`)."""
+    tail = dumps([pos], 2)
+    if pos < ONE_POSITION_MAX:
+        _ONE_POSITION[pos] = tail
+    return tail
+
+
 def _positions_word_values(self, value, analyzer, **kwargs):
     """Whoosh's ``Positions.word_values``: (term, frequency, weight, encoded positions)
     of each term of *value*. An analyser with ``index_positions`` (Savoir's, see
@@ -359,24 +367,21 @@ def _positions_word_values(self, value, analyzer, **kwargs):
             # joined to the count anew each time. A block pickles its values, and one
             # bytes object shared by two postings would be pickled as a reference, so
             # the value must be a new object, as Whoosh's encode makes one
-            pos = poslist[0]
-            tail = tails.get(pos)
-            if tail is None:
-                tail = dumps([pos], 2)
-                if pos < ONE_POSITION_MAX:
-                    tails[pos] = tail
+            tail = tails.get(poslist[0]) or _one_position(poslist[0])
             yield word, 1, 1.0 * fb, _ONE_COUNT + tail
         else:
             yield word, len(poslist), float(len(poslist)) * fb, encode(poslist)
 
 
-def _plain_fields(schema) -> frozenset:
-    """The fields of *schema* whose postings :func:`_add_document` can pool itself: no
-    spelling words of their own, no term vectors (cached on the schema)."""
-    plain = schema.__dict__.get("_savoir_plain")
+def _plain_fields(writer) -> frozenset:
+    """The fields of *writer*'s schema whose postings :func:`_add_document` can pool
+    itself: no spelling words of their own, no term vectors. Kept on the writer (a
+    writer's schema cannot change once it has a document; the schema itself is
+    pickled with the index)."""
+    plain = writer.__dict__.get("_savoir_plain")
     if plain is None:
-        plain = schema._savoir_plain = frozenset(
-            name for name, field in schema.items() if not field.separate_spelling() and not field.vector
+        plain = writer._savoir_plain = frozenset(
+            name for name, field in writer.schema.items() if not field.separate_spelling() and not field.vector
         )
     return plain
 
@@ -390,7 +395,7 @@ def _add_document(self, **fields) -> None:
     value) or a field with spelling words or vectors go Whoosh's way.
     """
     schema = self.schema
-    plain = _plain_fields(schema)
+    plain = _plain_fields(self)
     if any(name.startswith("_") or name not in plain for name in fields):
         return ORIGINALS[(writing.SegmentWriter, "add_document")](self, **fields)
     self._check_state()
@@ -445,13 +450,7 @@ def _pool_positions(pool, fieldname: str, docnum: int, format_, positions: dict[
         tbytes = term.encode("utf-8")
         count = len(poslist)
         if count == 1:
-            pos = poslist[0]
-            tail = tails.get(pos)
-            if tail is None:
-                tail = dumps([pos], 2)
-                if pos < ONE_POSITION_MAX:
-                    tails[pos] = tail
-            vbytes = _ONE_COUNT + tail
+            vbytes = _ONE_COUNT + (tails.get(poslist[0]) or _one_position(poslist[0]))
             append((fieldname, tbytes, docnum, 1.0 * boost, vbytes))
         else:
             vbytes = encode(poslist)
