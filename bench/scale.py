@@ -650,7 +650,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--patched-whoosh", action="store_true",
-        help="the whoosh phase with Savoir's fixes to Whoosh's writer (indexer.whoosh_fixes), not as it ships",
+        help="the whoosh phase with Savoir's fixes to Whoosh's writer (indexer.whoosh_fixes),"
+        " not as it ships",
     )
     parser.add_argument(
         "--postings-cache-mb", type=float,

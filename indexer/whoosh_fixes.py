@@ -381,7 +381,9 @@ def _plain_fields(writer) -> frozenset:
     plain = writer.__dict__.get("_savoir_plain")
     if plain is None:
         plain = writer._savoir_plain = frozenset(
-            name for name, field in writer.schema.items() if not field.separate_spelling() and not field.vector
+            name
+            for name, field in writer.schema.items()
+            if not field.separate_spelling() and not field.vector
         )
     return plain
 

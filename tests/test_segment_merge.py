@@ -161,8 +161,9 @@ def test_streamed_merge_writes_what_whoosh_merge_writes(tmp_path, deleted):
 def test_patched_writer_writes_what_whoosh_writes(tmp_path, monkeypatch, limitmb):
     """The posting writer, the posting pool and ``add_postings`` of indexer.whoosh_fixes
     (no assertions, lengths read once per field, terms ranked instead of every
-    posting sorted, text fields' postings pooled in one loop) against Whoosh's own: the same segment, byte for byte, with a
-    pool small enough to spill runs to disk and with one that holds them all."""
+    posting sorted, text fields' postings pooled in one loop) against Whoosh's own:
+    the same segment, byte for byte, with a pool small enough to spill runs to disk
+    and with one that holds them all."""
     from indexer import whoosh_fixes
 
     def one_segment(path):
